@@ -1,0 +1,99 @@
+// Package state reads and writes .entraclaw-state.json, the JSON object that the
+// EntraClaw tools share. It keeps every key it does not own, with its value and
+// its position, byte for byte, writes the file in the format the Python tools
+// used (json.dumps with indent=2 and a trailing newline), and makes every write
+// atomic and serialised by a lock file next to the state file.
+package state
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// FileName is the name of the state file looked for by Find.
+const FileName = ".entraclaw-state.json"
+
+// Keys this project owns. Every other key belongs to other tools and is kept untouched.
+const (
+	KeyTenantID     = "TENANT_ID"
+	KeyClientID     = "PROVISIONER_CLIENT_ID"
+	KeyThumbprint   = "PROVISIONER_CERT_THUMBPRINT"
+	KeyClientSecret = "PROVISIONER_CLIENT_SECRET"
+)
+
+// MaxFileSize is the largest state file accepted, in bytes. A real state file
+// holds a few dozen short strings; anything bigger is not one.
+const MaxFileSize = 1 << 20
+
+// ErrNotFound reports that there is no state file. errors.Is(err, fs.ErrNotExist)
+// is also true for every error that wraps it.
+var ErrNotFound error = notFoundError{}
+
+type notFoundError struct{}
+
+func (notFoundError) Error() string { return "state file not found" }
+
+func (notFoundError) Is(target error) bool { return target == fs.ErrNotExist }
+
+// ErrCorrupt is wrapped by every *FormatError.
+var ErrCorrupt = errors.New("corrupt state file")
+
+// FormatError reports a state file whose content is not a single JSON object
+// with unique keys. Reason says what is wrong and where, but never quotes the
+// content, which may hold a secret.
+type FormatError struct {
+	Path   string // the file, when known
+	Reason string
+}
+
+func (e *FormatError) Error() string {
+	if e.Path == "" {
+		return "invalid state file: " + e.Reason
+	}
+	return fmt.Sprintf("invalid state file %s: %s", e.Path, e.Reason)
+}
+
+// Unwrap returns ErrCorrupt.
+func (e *FormatError) Unwrap() error { return ErrCorrupt }
+
+// Find returns the state file to use. A non-empty explicit path is returned as
+// is, whether or not it exists: the caller decides whether a missing file is an
+// error. Otherwise Find walks up from startDir (the working directory when empty)
+// to the filesystem root and returns the first FileName that exists and is not a
+// directory. When there is none the error wraps ErrNotFound.
+func Find(explicit, startDir string) (string, error) {
+	if explicit != "" {
+		return explicit, nil
+	}
+	if startDir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return "", fmt.Errorf("look for %s: %w", FileName, err)
+		}
+		startDir = wd
+	}
+	start, err := filepath.Abs(startDir)
+	if err != nil {
+		return "", fmt.Errorf("look for %s: %w", FileName, err)
+	}
+	for dir := start; ; {
+		candidate := filepath.Join(dir, FileName)
+		info, err := os.Stat(candidate)
+		switch {
+		case err == nil && !info.IsDir():
+			return candidate, nil
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			return "", fmt.Errorf("look for %s: %w", FileName, err)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return "", fmt.Errorf("%w: no %s in %s or any parent directory (pass -state-file or set ENTRACLAW_STATE_FILE)",
+		ErrNotFound, FileName, start)
+}

@@ -1,0 +1,302 @@
+package state
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// lockTimeout bounds how long a writer waits for another process to release the lock.
+const lockTimeout = 30 * time.Second
+
+// maxBackupsPerSecond bounds the ".1", ".2", ... counter Backup tries.
+const maxBackupsPerSecond = 1000
+
+// Update changes the state file at path under an exclusive lock. It locks the
+// sibling file path+".lock", re-reads the file, and calls fn with its content.
+// A missing file is an error wrapping ErrNotFound unless create is true, in which
+// case fn starts from an empty Doc. When fn returns an error nothing is written
+// and that error is returned as is. Otherwise, when the marshalled bytes differ
+// from the file (or the file did not exist), Update writes them atomically with
+// mode 0600 and reports true. A symlinked path is written through to its target.
+func Update(path string, create bool, fn func(*Doc) error) (bool, error) {
+	target, err := resolveTarget(path)
+	if err != nil {
+		return false, err
+	}
+	unlock, err := lock(path, target)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+
+	old, err := readFile(target, path)
+	exists := err == nil
+	var doc *Doc
+	switch {
+	case exists:
+		if doc, err = parseFile(path, old); err != nil {
+			return false, err
+		}
+	case create && errors.Is(err, ErrNotFound):
+		doc = &Doc{path: path}
+	default:
+		return false, err
+	}
+	if err := fn(doc); err != nil {
+		return false, err
+	}
+	data := doc.Marshal()
+	if exists && bytes.Equal(data, old) {
+		return false, nil
+	}
+	if err := writeAtomic(path, target, data); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// WriteFile replaces the state file at path with data, verbatim, under the same
+// lock and with the same atomic 0600 write as Update. data must parse as a state
+// file (a *FormatError naming path otherwise); rollback uses it to restore a backup.
+func WriteFile(path string, data []byte) error {
+	if _, err := parseFile(path, data); err != nil {
+		return err
+	}
+	target, err := resolveTarget(path)
+	if err != nil {
+		return err
+	}
+	unlock, err := lock(path, target)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return writeAtomic(path, target, data)
+}
+
+// Backup copies the state file at path to path+".bak.<unix seconds of now>" with
+// mode 0600 and returns the new file's name. It never overwrites: when that name
+// is taken it appends ".1", ".2", ... instead.
+func Backup(path string, now time.Time) (string, error) {
+	data, err := readFile(path, path)
+	if err != nil {
+		return "", err
+	}
+	base := path + ".bak." + strconv.FormatInt(now.Unix(), 10)
+	for i := range maxBackupsPerSecond {
+		name := base
+		if i > 0 {
+			name += "." + strconv.Itoa(i)
+		}
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", dirError("back up", path, filepath.Dir(name), err)
+		}
+		if err := writeAndClose(f, data); err != nil {
+			os.Remove(name)
+			return "", fmt.Errorf("back up state file %s: %w", path, err)
+		}
+		if err := syncDir(filepath.Dir(name)); err != nil {
+			return "", fmt.Errorf("back up state file %s: wrote %s but could not sync its directory: %w", path, name, err)
+		}
+		return name, nil
+	}
+	return "", fmt.Errorf("back up state file %s: %s and %d numbered variants already exist", path, base, maxBackupsPerSecond-1)
+}
+
+// Backups lists the backups of the state file at path that Backup made, newest
+// first: by the unix seconds in the name, then by the ".N" counter.
+func Backups(path string) ([]string, error) {
+	dir, prefix := filepath.Dir(path), filepath.Base(path)+".bak."
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list backups of state file %s: %w", path, err)
+	}
+	type backup struct {
+		name             string
+		seconds, counter int64
+	}
+	var found []backup
+	for _, e := range entries {
+		suffix, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		if seconds, counter, ok := parseBackupSuffix(suffix); ok {
+			found = append(found, backup{filepath.Join(dir, e.Name()), seconds, counter})
+		}
+	}
+	slices.SortFunc(found, func(a, b backup) int {
+		if a.seconds != b.seconds {
+			return cmpDesc(a.seconds, b.seconds)
+		}
+		return cmpDesc(a.counter, b.counter)
+	})
+	names := make([]string, len(found))
+	for i, b := range found {
+		names[i] = b.name
+	}
+	return names, nil
+}
+
+func cmpDesc(a, b int64) int {
+	switch {
+	case a > b:
+		return -1
+	case a < b:
+		return 1
+	}
+	return 0
+}
+
+// parseBackupSuffix parses "<seconds>" or "<seconds>.<counter>", digits only.
+func parseBackupSuffix(suffix string) (seconds, counter int64, ok bool) {
+	secText, counterText, hasCounter := strings.Cut(suffix, ".")
+	if seconds, ok = parseDigits(secText); !ok {
+		return 0, 0, false
+	}
+	if hasCounter {
+		if counter, ok = parseDigits(counterText); !ok {
+			return 0, 0, false
+		}
+	}
+	return seconds, counter, true
+}
+
+func parseDigits(s string) (int64, bool) {
+	if s == "" || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+// resolveTarget returns the file a write to path must replace: path itself, or
+// the final target when path is a symlink, so that the link survives the rename.
+func resolveTarget(path string) (string, error) {
+	info, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return path, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("write state file: %w", err)
+	}
+	if info.Mode()&fs.ModeSymlink == 0 {
+		return path, nil
+	}
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", fmt.Errorf("write state file %s: cannot resolve the symlink: %w", path, err)
+	}
+	return target, nil
+}
+
+// lock takes the exclusive lock on target+".lock", waiting up to lockTimeout,
+// and returns the function that releases it. Errors name the file as display.
+func lock(display, target string) (unlock func(), err error) {
+	lockPath := target + ".lock"
+	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, dirError("lock", display, filepath.Dir(lockPath), err)
+	}
+	deadline := time.Now().Add(lockTimeout)
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		locked, err := tryLock(f)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock state file %s: %w", display, err)
+		}
+		if locked {
+			return func() {
+				unlockFile(f)
+				f.Close()
+			}, nil
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("lock state file %s: another process has held %s for more than %s", display, lockPath, lockTimeout)
+		}
+		time.Sleep(delay)
+	}
+}
+
+// writeAtomic replaces target with data through a 0600 temporary file in the
+// same directory: write, fsync, rename over, fsync the directory. On failure the
+// temporary file is removed and target is untouched. Errors name the file as display.
+func writeAtomic(display, target string, data []byte) error {
+	dir := filepath.Dir(target)
+	tmp, err := os.CreateTemp(dir, filepath.Base(target)+".tmp-*")
+	if err != nil {
+		return dirError("write", display, dir, err)
+	}
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write state file %s: %w", display, err)
+	}
+	if err := writeAndClose(tmp, data); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write state file %s: %w", display, err)
+	}
+	if err := os.Rename(tmp.Name(), target); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write state file %s: %w", display, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("write state file %s: written, but directory %s could not be synced: %w", display, dir, err)
+	}
+	return nil
+}
+
+// writeAndClose writes data to f with mode 0600, fsyncs and closes it. f is closed on every path.
+func writeAndClose(f *os.File, data []byte) error {
+	err := f.Chmod(0o600)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if closeErr := f.Close(); err == nil {
+		err = closeErr
+	}
+	return err
+}
+
+// syncDir fsyncs a directory so that a rename or create in it is durable.
+// Windows cannot open directories for syncing; there it does nothing.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if closeErr := d.Close(); err == nil {
+		err = closeErr
+	}
+	return err
+}
+
+// dirError explains a failure to create a file in dir, naming dir when it is not writable.
+func dirError(op, display, dir string, err error) error {
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		return fmt.Errorf("%s state file %s: directory %s is not writable: %w", op, display, dir, err)
+	}
+	return fmt.Errorf("%s state file %s: %w", op, display, err)
+}
