@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/certs"
+	"github.com/entraclaw/entraclaw-cli/pkg/entra"
+	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+	"github.com/entraclaw/entraclaw-cli/pkg/state"
+)
+
+// Env is the configuration of one run, resolved from flags > env > state file > defaults.
+type Env struct {
+	*Common
+	StatePath string     // resolved path ("" when none was found and none is needed)
+	State     *state.Doc // nil when the state file does not exist
+	Tenant    string
+	Client    string
+	Cloud     entra.Cloud
+	Store     *keystore.Store
+	// Thumbprint is PROVISIONER_CERT_THUMBPRINT from the state file, if any.
+	Thumbprint string
+}
+
+// StateNeed says how much of the state a command needs.
+type StateNeed int
+
+const (
+	// NeedProvisioner: state file, tenant and client id are required (token, verify).
+	NeedProvisioner StateNeed = iota
+	// StateOptional: a missing state file is fine; the default path is ./.entraclaw-state.json (migrate).
+	StateOptional
+)
+
+// Resolve finds and loads the state file and resolves tenant, client, cloud and keyring.
+func (c *Common) Resolve(need StateNeed) (*Env, error) {
+	cloud, err := entra.ResolveCloud(c.Cloud, c.AuthorityHost, c.GraphEndpoint)
+	if err != nil {
+		return nil, &Error{Code: ExitUsage, Err: err, Hint: "valid clouds: public, usgov, china; custom hosts must be https:// URLs"}
+	}
+	e := &Env{Common: c, Cloud: cloud, Store: keystore.New(c.KeyringService)}
+
+	path, err := state.Find(c.StateFile, workingDir())
+	switch {
+	case err == nil:
+		e.StatePath = path
+	case errors.Is(err, state.ErrNotFound) && need == StateOptional:
+		e.StatePath = state.FileName
+		if c.StateFile != "" {
+			e.StatePath = c.StateFile
+		}
+	default:
+		return nil, err
+	}
+	doc, err := state.Load(e.StatePath)
+	switch {
+	case err == nil:
+		e.State = doc
+	case errors.Is(err, state.ErrNotFound) && need == StateOptional:
+	default:
+		return nil, err
+	}
+
+	e.Tenant, err = e.pick(c.TenantID, state.KeyTenantID)
+	if err != nil {
+		return nil, err
+	}
+	e.Client, err = e.pick(c.ClientID, state.KeyClientID)
+	if err != nil {
+		return nil, err
+	}
+	if e.Thumbprint, err = e.pick("", state.KeyThumbprint); err != nil {
+		return nil, err
+	}
+	if e.Tenant != "" {
+		if err := entra.ValidateTenantID(e.Tenant); err != nil {
+			return nil, &Error{Code: ExitUsage, Err: err, Hint: "pass -tenant-id / ENTRACLAW_TENANT_ID or fix TENANT_ID in " + e.StatePath}
+		}
+	}
+	if e.Client != "" {
+		if err := entra.ValidateClientID(e.Client); err != nil {
+			return nil, &Error{Code: ExitUsage, Err: err, Hint: "pass -client-id / ENTRACLAW_CLIENT_ID or fix PROVISIONER_CLIENT_ID in " + e.StatePath}
+		}
+	}
+	if need == NeedProvisioner {
+		if e.Tenant == "" {
+			return nil, Errorf(ExitNotSetUp, migrateHint, "no tenant: %s has no TENANT_ID and -tenant-id is not set", e.StatePath)
+		}
+		if e.Client == "" {
+			return nil, Errorf(ExitNotSetUp, migrateHint, "no provisioner app recorded: %s has no PROVISIONER_CLIENT_ID", e.StatePath)
+		}
+	}
+	return e, nil
+}
+
+// pick returns the flag value when set, else the state file's string value for key.
+func (e *Env) pick(flagValue, key string) (string, error) {
+	if flagValue != "" || e.State == nil {
+		return flagValue, nil
+	}
+	v, _, err := e.State.String(key)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", e.StatePath, err)
+	}
+	return v, nil
+}
+
+// LoadBundle reads and parses the provisioner certificate bundle from the keyring.
+// A missing item or an expired certificate is "not set up" (exit 3).
+func (e *Env) LoadBundle(now time.Time) (*certs.Bundle, error) {
+	pem, err := e.Store.GetBundle(e.Tenant)
+	if errors.Is(err, keystore.ErrNotFound) {
+		return nil, Errorf(ExitNotSetUp, migrateHint, "no provisioner certificate in the %s (service=%q, account=%s)", e.Store.BackendName(), e.KeyringService, e.Tenant)
+	}
+	if err != nil {
+		return nil, err
+	}
+	b, err := certs.ParseBundle(pem)
+	if err != nil {
+		return nil, &Error{Code: ExitNotSetUp, Msg: fmt.Sprintf("keyring item service=%q account=%s is not a usable certificate bundle", e.KeyringService, e.Tenant), Err: err,
+			Hint: "run `entraclaw-migrate -rotate` to replace it"}
+	}
+	if certs.Expired(b.Cert, now) {
+		return nil, Errorf(ExitNotSetUp, "run `entraclaw-migrate` to mint and upload a new certificate",
+			"provisioner certificate %s expired on %s", certs.Thumbprint(b.Cert), b.Cert.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return b, nil
+}
+
+// CertificateCredential builds the provisioner's certificate credential.
+func (e *Env) CertificateCredential(b *certs.Bundle) (azcore.TokenCredential, error) {
+	return entra.NewCertificateCredential(e.Cloud, e.Tenant, e.Client, b, entra.CredentialOptions{})
+}

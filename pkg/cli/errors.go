@@ -1,0 +1,116 @@
+// Package cli is the composition root shared by the entraclaw binaries: flags with their
+// ENTRACLAW_* environment variables, configuration resolution (flags > env > state file >
+// defaults), output modes, and the mapping of errors to exit codes and one-line messages.
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/entra"
+	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+	"github.com/entraclaw/entraclaw-cli/pkg/state"
+)
+
+// Exit codes shared by every binary (README "Exit codes").
+const (
+	ExitOK          = 0 // success
+	ExitFailure     = 1 // the operation failed (remote or local error)
+	ExitUsage       = 2 // bad flag or argument
+	ExitNotSetUp    = 3 // no state, no provisioner app, no certificate, or certificate expired
+	ExitCheckFailed = 4 // entraclaw-verify ran and a check failed
+)
+
+// Error is an error with an exit code and an optional hint line.
+type Error struct {
+	Code int
+	Msg  string
+	Hint string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil && e.Msg == "" {
+		return e.Err.Error()
+	}
+	if e.Err != nil {
+		return e.Msg + ": " + e.Err.Error()
+	}
+	return e.Msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with the given exit code and hint.
+func Errorf(code int, hint, format string, args ...any) *Error {
+	return &Error{Code: code, Hint: hint, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Wrap attaches an exit code and a hint to err, keeping it for errors.Is/As.
+func Wrap(code int, hint string, err error) *Error {
+	return &Error{Code: code, Hint: hint, Err: err}
+}
+
+// UsageError reports a bad flag or argument (exit 2).
+func UsageError(format string, args ...any) *Error {
+	return &Error{Code: ExitUsage, Msg: fmt.Sprintf(format, args...), Hint: "run with -h for usage"}
+}
+
+// exitCoder and hinter are implemented by errors from pkg/provision, pkg/verify,
+// pkg/keystore and pkg/entra without those packages importing this one.
+type exitCoder interface{ ExitCode() int }
+type hinter interface{ Hint() string }
+
+const migrateHint = "run `entraclaw-migrate` to set up certificate authentication"
+
+// Classify returns the exit code, the one-line message and the hint for err.
+func Classify(err error) (code int, msg, hint string) {
+	msg = oneLine(err.Error())
+	var (
+		ce  *Error
+		ec  exitCoder
+		h   hinter
+		sts *entra.STSError
+	)
+	switch {
+	case errors.As(err, &ce):
+		code, hint = ce.Code, ce.Hint
+	case errors.As(err, &ec):
+		code = ec.ExitCode()
+	case errors.Is(err, state.ErrNotFound):
+		code, hint = ExitNotSetUp, "pass -state-file or set ENTRACLAW_STATE_FILE, or run from the repository that holds .entraclaw-state.json; "+migrateHint
+	case errors.Is(err, state.ErrCorrupt):
+		code, hint = ExitFailure, "fix or restore the file (backups: .entraclaw-state.json.bak.*); nothing was changed"
+	case errors.Is(err, keystore.ErrNotFound):
+		code, hint = ExitNotSetUp, migrateHint
+	case errors.As(err, &sts):
+		code = ExitFailure
+	default:
+		code = ExitFailure
+	}
+	if hint == "" && errors.As(err, &h) {
+		hint = h.Hint()
+	}
+	if hint == "" {
+		if desc := entra.DescribeAuthError(err); desc != "" && desc != msg {
+			msg = desc
+		}
+	}
+	return code, msg, hint
+}
+
+// isFlagError reports whether err came from flag parsing (bad flag, missing value).
+func isFlagError(err error) bool {
+	return err != nil && !errors.Is(err, flag.ErrHelp) && strings.HasPrefix(err.Error(), "error parsing commandline arguments")
+}
+
+// oneLine keeps the first line of a message; multi-line SDK errors never reach the user whole.
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = strings.TrimSpace(s[:i])
+	}
+	return s
+}

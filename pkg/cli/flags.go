@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/log"
+	"github.com/peterbourgon/ff/v3"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+)
+
+// EnvPrefix maps flag `tenant-id` to ENTRACLAW_TENANT_ID.
+const EnvPrefix = "ENTRACLAW"
+
+// Common holds the flags every binary shares. Each has an ENTRACLAW_* env var.
+type Common struct {
+	StateFile      string
+	TenantID       string
+	ClientID       string
+	KeyringService string
+	Cloud          string
+	AuthorityHost  string
+	GraphEndpoint  string
+	Output         string
+	Verbose        bool
+	Version        bool
+
+	name  string
+	stdio Stdio
+}
+
+// NewFlagSet returns a flag set with the shared flags registered and a usage text that lists
+// every flag with its environment variable. summary is printed first by -h.
+func NewFlagSet(name, summary string, stdio Stdio) (*flag.FlagSet, *Common) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stdio.Err)
+	c := &Common{name: name, stdio: stdio}
+	fs.StringVar(&c.StateFile, "state-file", "", "path of .entraclaw-state.json (default: nearest one walking up from the current directory)")
+	fs.StringVar(&c.TenantID, "tenant-id", "", "Entra tenant id (default: TENANT_ID from the state file)")
+	fs.StringVar(&c.ClientID, "client-id", "", "provisioner app (client) id (default: PROVISIONER_CLIENT_ID from the state file)")
+	fs.StringVar(&c.KeyringService, "keyring-service", keystore.DefaultService, "keyring service name holding the certificate bundle")
+	fs.StringVar(&c.Cloud, "cloud", "public", "Azure cloud: public, usgov or china")
+	fs.StringVar(&c.AuthorityHost, "authority-host", "", "custom Entra ID authority host, https://… (turns instance discovery off)")
+	fs.StringVar(&c.GraphEndpoint, "graph-endpoint", "", "custom Microsoft Graph endpoint, https://…")
+	fs.StringVar(&c.Output, "o", "text", "output format: text or json")
+	fs.BoolVar(&c.Verbose, "v", false, "verbose: log HTTP requests to stderr (secrets and tokens are redacted)")
+	fs.BoolVar(&c.Version, "version", false, "print the version and exit")
+	fs.Usage = func() { printUsage(fs, summary) }
+	return fs, c
+}
+
+func printUsage(fs *flag.FlagSet, summary string) {
+	w := fs.Output()
+	fmt.Fprintf(w, "%s\n\nUsage:\n  %s [flags]\n\nFlags:\n", strings.TrimSpace(summary), fs.Name())
+	fs.VisitAll(func(f *flag.Flag) {
+		env := EnvPrefix + "_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(f.Name))
+		def := ""
+		if f.DefValue != "" && f.DefValue != "false" {
+			def = fmt.Sprintf(" (default %q)", f.DefValue)
+		}
+		fmt.Fprintf(w, "  -%s\n        %s%s [$%s]\n", f.Name, f.Usage, def, env)
+	})
+	fmt.Fprintf(w, "\nExit codes: 0 ok, 1 failed, 2 usage, 3 not set up (run entraclaw-migrate), 4 a verify check failed.\n")
+}
+
+// Parse parses args and the ENTRACLAW_* environment into fs, validates the shared flags,
+// handles -version and sets up -v logging. Positional arguments are a usage error.
+func (c *Common) Parse(fs *flag.FlagSet, args []string) error {
+	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix(EnvPrefix)); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return UsageError("unexpected argument %q (flags go before arguments; this command takes none)", fs.Arg(0))
+	}
+	if c.Version {
+		fmt.Fprintf(c.stdio.Out, "%s %s\n", c.name, Version())
+		return errVersionPrinted
+	}
+	switch c.Output {
+	case "text", "json":
+	default:
+		return UsageError("-o must be text or json, not %q", c.Output)
+	}
+	if c.KeyringService == "" {
+		return UsageError("-keyring-service must not be empty")
+	}
+	if c.Verbose {
+		enableVerboseLogging(c.stdio.Err, c.name)
+	}
+	return nil
+}
+
+// JSON reports whether -o json was given.
+func (c *Common) JSON() bool { return c.Output == "json" }
+
+// enableVerboseLogging sends azcore's request/response/retry log to stderr. azcore redacts
+// Authorization and all non-allow-listed headers and query values; bodies are never logged.
+func enableVerboseLogging(w io.Writer, name string) {
+	log.SetEvents(log.EventRequest, log.EventResponse, log.EventRetryPolicy, "Authentication")
+	log.SetListener(func(ev log.Event, msg string) {
+		fmt.Fprintf(w, "%s: [%s] %s\n", name, ev, strings.ReplaceAll(strings.TrimSpace(msg), "\n", " | "))
+	})
+}
+
+// WriteJSON writes v as one indented JSON document and a newline.
+func WriteJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// DurationFlag validates a duration flag value: it must be positive (or zero when allowed).
+func DurationFlag(name string, d time.Duration, allowZero bool) error {
+	if d < 0 || (!allowZero && d == 0) {
+		return UsageError("-%s must be a positive duration such as 30s, 5m or 720h, not %s", name, d)
+	}
+	return nil
+}
+
+// workingDir is the directory state-file discovery starts from.
+func workingDir() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "."
+	}
+	return wd
+}

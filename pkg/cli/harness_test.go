@@ -1,0 +1,445 @@
+package cli_test
+
+// The end-to-end harness: the real binaries (built once in TestMain), the real Secret Service
+// (scripts/with-secret-service.sh under `make test`), and an in-process fake Entra ID + Graph
+// over HTTPS per script or test. See docs/internals.md and pkg/cli/testdata/script/*/.
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/zalando/go-keyring"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/certs"
+	"github.com/entraclaw/entraclaw-cli/pkg/entratest"
+	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+)
+
+// binDir holds the binaries built by TestMain.
+var binDir string
+
+// keyringErr is why the real keyring is unusable ("" when it works).
+var keyringErr string
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "entraclaw-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "./cmd/...")
+	build.Dir = moduleRoot()
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the binaries:", err)
+		return 1
+	}
+	binDir = dir
+	if err := keystore.New("entraclaw-test-probe").Probe(); err != nil {
+		keyringErr = err.Error()
+	}
+	return m.Run()
+}
+
+func moduleRoot() string {
+	wd, _ := os.Getwd()
+	return filepath.Clean(filepath.Join(wd, "..", ".."))
+}
+
+// requireKeyring skips a test that needs the real keyring, or fails it under CI=true.
+func requireKeyring(t testing.TB) {
+	t.Helper()
+	if keyringErr == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("the real Secret Service is required under CI=true: %s (run under scripts/with-secret-service.sh)", keyringErr)
+	}
+	t.Skipf("no Secret Service (%s); run `make test`", keyringErr)
+}
+
+func randomService() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "entraclaw-test-" + hex.EncodeToString(b) + "-cert"
+}
+
+// fakeEnv is one fake Entra ID + Graph with its working directory and environment.
+type fakeEnv struct {
+	Server   *entratest.Server
+	Scenario *entratest.Scenario
+	Dir      string
+	Env      []string
+	Service  string
+	workdir  *entratest.Workdir
+}
+
+// newFakeEnv starts a server and prepares dir (ca.pem, bin/az, env) without seeding.
+func newFakeEnv(dir string) (*fakeEnv, error) {
+	srv, err := entratest.NewServer()
+	if err != nil {
+		return nil, fmt.Errorf("starting the fake: %w", err)
+	}
+	f := &fakeEnv{Server: srv, Dir: dir, Service: randomService()}
+	f.Env = f.environ()
+	return f, nil
+}
+
+func (f *fakeEnv) environ() []string {
+	env := []string{
+		"ENTRACLAW_AUTHORITY_HOST=" + f.Server.AuthorityHost(),
+		"ENTRACLAW_GRAPH_ENDPOINT=" + f.Server.GraphEndpoint(),
+		"ENTRACLAW_KEYRING_SERVICE=" + f.Service,
+		"SSL_CERT_FILE=" + filepath.Join(f.Dir, "ca.pem"),
+		"FAKE_URL=" + f.Server.URL,
+		"PATH=" + filepath.Join(f.Dir, "bin") + string(os.PathListSeparator) + binDir + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"HOME=" + f.Dir,
+		"NO_COLOR=1",
+	}
+	for _, k := range []string{"DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR", "CI", "TMPDIR", "GOCOVERDIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// seed fills the directory with a scenario and writes the workdir files and keyring item.
+func (f *fakeEnv) seed(scenario string) error {
+	sc, err := f.Server.Seed(scenario)
+	if err != nil {
+		return err
+	}
+	f.Scenario = sc
+	wd, err := entratest.WriteWorkdir(f.Dir, f.Server, sc)
+	if err != nil {
+		return err
+	}
+	f.workdir = wd
+	if sc.Bundle != nil {
+		if err := keystore.New(f.Service).PutBundle(sc.TenantID, sc.Bundle.PEM()); err != nil {
+			return fmt.Errorf("storing the scenario's certificate: %w", err)
+		}
+	}
+	return nil
+}
+
+// cleanup closes the server and removes every keyring item the run made.
+func (f *fakeEnv) cleanup() {
+	f.Server.Close()
+	_ = keyring.DeleteAll(f.Service)
+	_ = keyring.DeleteAll(keystore.TokenCacheService(f.Service))
+}
+
+// startFake is the Go-test entry point: a seeded fake in a temporary directory.
+func startFake(t *testing.T, scenario string) *fakeEnv {
+	t.Helper()
+	requireKeyring(t)
+	f, err := newFakeEnv(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.cleanup)
+	if err := f.seed(scenario); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// command returns an exec.Cmd for one of the built binaries, run in f.Dir with f.Env.
+func (f *fakeEnv) command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(filepath.Join(binDir, name), args...)
+	cmd.Dir = f.Dir
+	cmd.Env = f.Env
+	return cmd
+}
+
+// run runs a binary to completion.
+func (f *fakeEnv) run(t *testing.T, name string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := f.command(name, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code = cmd.ProcessState.ExitCode()
+	if err != nil && code < 0 {
+		t.Fatalf("running %s: %v", name, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// ---- testscript ----
+
+func TestScript(t *testing.T) {
+	requireKeyring(t)
+	dirs, err := filepath.Glob(filepath.Join("testdata", "script", "*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no script folders: %v", err)
+	}
+	for _, dir := range dirs {
+		dir := dir
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			t.Parallel()
+			testscript.Run(t, testscript.Params{
+				Dir:                 dir,
+				Setup:               scriptSetup,
+				Cmds:                scriptCommands,
+				RequireExplicitExec: true,
+			})
+		})
+	}
+}
+
+const fakeKey = "fake"
+
+func scriptSetup(e *testscript.Env) error {
+	f, err := newFakeEnv(e.WorkDir)
+	if err != nil {
+		return err
+	}
+	e.Values[fakeKey] = f
+	e.Defer(f.cleanup)
+	if err := os.WriteFile(filepath.Join(e.WorkDir, "ca.pem"), f.Server.CAPEM(), 0o644); err != nil {
+		return err
+	}
+	for _, kv := range f.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		e.Setenv(k, v)
+	}
+	return nil
+}
+
+func fakeOf(ts *testscript.TestScript) *fakeEnv {
+	return ts.Value(fakeKey).(*fakeEnv)
+}
+
+var scriptCommands = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	"fake":    cmdFake,
+	"keyring": cmdKeyring,
+	"exits":   cmdExits,
+	"certgen": cmdCertgen,
+}
+
+// cmdExits runs a program like exec and asserts its exact exit code:
+// `exits 3 entraclaw-provisioner-token`. stdout/stderr are available to the next asserts.
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE PROGRAM [ARGS...]")
+	}
+	want := atoi(ts, args[0])
+	path, err := exec.LookPath(args[1])
+	if p := filepath.Join(binDir, args[1]); err != nil || filepath.Dir(path) == "." {
+		path = p
+	}
+	cmd := exec.Command(path, args[2:]...)
+	cmd.Dir = ts.Getenv("PWD")
+	if cmd.Dir == "" {
+		cmd.Dir = ts.MkAbs(".")
+	}
+	cmd.Env = scriptEnviron(ts)
+	cmd.Stdout, cmd.Stderr = ts.Stdout(), ts.Stderr()
+	_ = cmd.Run()
+	if got := cmd.ProcessState.ExitCode(); got != want {
+		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+}
+
+// scriptEnviron is the script's environment for programs started by custom commands.
+func scriptEnviron(ts *testscript.TestScript) []string {
+	f := fakeOf(ts)
+	var env []string
+	for _, kv := range f.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		env = append(env, k+"="+ts.Getenv(k))
+	}
+	for _, k := range scriptEnvPassThrough {
+		if v := ts.Getenv(k); v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// scriptEnvPassThrough are the variables a script may set with `env` that `exits` passes on.
+var scriptEnvPassThrough = []string{
+	"TENANT", "CLIENT", "ENTRACLAW_FAKE_AZ_ACCOUNT", "ENTRACLAW_STATE_FILE", "ENTRACLAW_TENANT_ID",
+	"ENTRACLAW_CLIENT_ID", "ENTRACLAW_CLOUD", "ENTRACLAW_O", "ENTRACLAW_V", "ENTRACLAW_SCOPE",
+	"ENTRACLAW_NO_CACHE", "ENTRACLAW_MIN_VALIDITY", "ENTRACLAW_OPERATOR_AUTH", "ENTRACLAW_YES",
+	"ENTRACLAW_PROPAGATION_TIMEOUT", "ENTRACLAW_RENEW_BEFORE", "ENTRACLAW_ROTATE", "ENTRACLAW_WAIT",
+}
+
+// cmdCertgen writes a PEM bundle whose certificate ends at now+offset:
+// `certgen expired.pem -1h`, `certgen soon.pem 240h`.
+func cmdCertgen(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: certgen FILE NOTAFTER-OFFSET")
+	}
+	off := parseDuration(ts, args[1])
+	b, err := certs.Generate(time.Now().Add(off - 365*24*time.Hour + 5*time.Minute))
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), b.PEM(), 0o600))
+}
+
+func parseDuration(ts *testscript.TestScript, s string) time.Duration {
+	d, err := time.ParseDuration(s)
+	ts.Check(err)
+	return d
+}
+
+func atoi(ts *testscript.TestScript, s string) int {
+	n, err := strconv.Atoi(s)
+	ts.Check(err)
+	return n
+}
+
+// cmdFake drives the in-process fake; see the harness section of docs/internals.md.
+func cmdFake(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) == 0 {
+		ts.Fatalf("usage: fake seed|set|throttle|fail|failn|addpassword|addcert|removecert|revoke|count|writes|tokens|resetcounts|state|stop|az ...")
+	}
+	f := fakeOf(ts)
+	srv := f.Server
+	need := func(n int) {
+		if len(args) < n+1 {
+			ts.Fatalf("fake %s: want %d argument(s)", args[0], n)
+		}
+	}
+	tenant, client := "", ""
+	if f.Scenario != nil {
+		tenant, client = f.Scenario.TenantID, f.Scenario.ClientID
+	}
+	assertCount := func(what string, got, want int) {
+		if (got == want) == neg {
+			ts.Fatalf("fake %s: got %d, want %s%d\ncounts: %v", what, got, map[bool]string{true: "not ", false: ""}[neg], want, srv.Counts())
+		}
+	}
+	switch args[0] {
+	case "seed":
+		need(1)
+		ts.Check(f.seed(args[1]))
+		ts.Setenv("TENANT", f.Scenario.TenantID)
+		ts.Setenv("CLIENT", f.Scenario.ClientID)
+		ts.Setenv("APP_OBJECT_ID", f.Scenario.AppObjectID)
+		ts.Setenv("LEGACY_SECRET", f.Scenario.ClientSecret)
+		if f.Scenario.Bundle != nil {
+			ts.Setenv("THUMBPRINT", certs.Thumbprint(f.Scenario.Bundle.Cert))
+		}
+	case "set":
+		need(2)
+		d := parseDuration(ts, args[2])
+		switch args[1] {
+		case "latency":
+			srv.SetLatency(d)
+		case "propagation":
+			srv.SetPropagationDelay(d)
+		case "replication":
+			srv.SetReplicationLag(d)
+		case "tokenlifetime":
+			srv.SetTokenLifetime(d)
+		default:
+			ts.Fatalf("fake set: unknown knob %q", args[1])
+		}
+	case "throttle":
+		need(2)
+		srv.Throttle(atoi(ts, args[1]), parseDuration(ts, args[2]))
+	case "fail":
+		need(3)
+		srv.FailNext(args[1], entratest.Failure{Status: atoi(ts, args[2]), Code: args[3], Message: strings.Join(args[4:], " ")})
+	case "failn":
+		need(4)
+		srv.FailRepeat(args[2], atoi(ts, args[1]), entratest.Failure{Status: atoi(ts, args[3]), Code: args[4], Message: strings.Join(args[5:], " ")})
+	case "addpassword":
+		lifetime := 365 * 24 * time.Hour
+		if len(args) > 1 {
+			lifetime = parseDuration(ts, args[1])
+		}
+		_, _, err := srv.AddPassword(tenant, client, lifetime)
+		ts.Check(err)
+	case "addcert":
+		// another machine's certificate, or the one in FILE
+		b, err := certs.Generate(time.Now())
+		if len(args) > 1 {
+			b, err = certs.ParseBundle([]byte(ts.ReadFile(args[1])))
+		}
+		ts.Check(err)
+		ts.Check(srv.AddKeyCredential(tenant, client, b.Cert, b.Cert.NotBefore.Add(time.Second), b.Cert.NotAfter.Add(-time.Second)))
+		ts.Setenv("OTHER_THUMBPRINT", certs.Thumbprint(b.Cert))
+	case "removecert":
+		need(1)
+		ts.Check(srv.RemoveKeyCredential(tenant, client, ts.ExpandEnv(args[1])))
+	case "revoke":
+		need(1)
+		ts.Check(srv.RevokeGrant(tenant, client, args[1]))
+	case "count":
+		need(2)
+		assertCount("count "+args[1], srv.Counts()[args[1]], atoi(ts, args[2]))
+	case "writes":
+		need(1)
+		assertCount("writes", srv.WriteCalls(), atoi(ts, args[1]))
+	case "tokens":
+		need(1)
+		assertCount("tokens", srv.TokenRequests(), atoi(ts, args[1]))
+	case "resetcounts":
+		srv.ResetCounts()
+	case "state":
+		b, err := json.MarshalIndent(srv.Snapshot(), "", "  ")
+		ts.Check(err)
+		_, _ = ts.Stdout().Write(append(b, '\n'))
+	case "stop":
+		srv.Close()
+	case "az":
+		need(1)
+		ts.Setenv("ENTRACLAW_FAKE_AZ_ACCOUNT", args[1])
+	default:
+		ts.Fatalf("fake: unknown subcommand %q", args[0])
+	}
+}
+
+// cmdKeyring inspects and edits the real keyring items of this script's service.
+func cmdKeyring(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: keyring has|missing|delete|put|thumbprint ACCOUNT [FILE]")
+	}
+	f := fakeOf(ts)
+	store := keystore.New(f.Service)
+	account := ts.ExpandEnv(args[1])
+	switch args[0] {
+	case "has", "missing":
+		has, err := store.HasBundle(account)
+		ts.Check(err)
+		if has != (args[0] == "has") != neg {
+			ts.Fatalf("keyring %s %s: item present=%v", args[0], account, has)
+		}
+	case "delete":
+		ts.Check(store.DeleteBundle(account))
+	case "put":
+		if len(args) < 3 {
+			ts.Fatalf("keyring put ACCOUNT FILE")
+		}
+		ts.Check(store.PutBundle(account, []byte(ts.ReadFile(args[2]))))
+	case "thumbprint":
+		pem, err := store.GetBundle(account)
+		ts.Check(err)
+		b, err := certs.ParseBundle(pem)
+		ts.Check(err)
+		fmt.Fprintln(ts.Stdout(), certs.Thumbprint(b.Cert))
+	default:
+		ts.Fatalf("keyring: unknown subcommand %q", args[0])
+	}
+}

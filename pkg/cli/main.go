@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+// Stdio is the streams a command talks to; tests substitute their own.
+type Stdio struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+	// InTTY and ErrTTY say whether stdin / stderr are terminals (prompts, colour).
+	InTTY, ErrTTY bool
+}
+
+// OSStdio returns the process's standard streams.
+func OSStdio() Stdio {
+	return Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, InTTY: isTerminal(os.Stdin), ErrTTY: isTerminal(os.Stderr)}
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// Command is what every binary runs: parse args, do the work, write the result to io.Out.
+type Command func(ctx context.Context, args []string, io Stdio) error
+
+// Main runs cmd with the process's streams and arguments and returns the exit code.
+// cmd/*/main.go is `os.Exit(cli.Main("name", cli.RunX))`.
+func Main(name string, cmd Command) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, name, cmd, os.Args[1:], OSStdio())
+}
+
+// Run is Main with explicit arguments and streams.
+func Run(ctx context.Context, name string, cmd Command, args []string, stdio Stdio) int {
+	err := cmd(ctx, args, stdio)
+	if err == nil {
+		return ExitOK
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	if errors.Is(err, errVersionPrinted) {
+		return ExitOK
+	}
+	if isFlagError(err) {
+		// The flag package has already printed the problem and the usage.
+		return ExitUsage
+	}
+	code, msg, hint := Classify(err)
+	p := newPainter(stdio)
+	fmt.Fprintf(stdio.Err, "%s: %s %s\n", name, p.red("error:"), msg)
+	if hint != "" {
+		fmt.Fprintf(stdio.Err, "%s: hint: %s\n", name, hint)
+	}
+	return code
+}
+
+var errVersionPrinted = errors.New("version printed")
+
+// Version is the module version from build info ("(devel)" for local builds).
+func Version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// painter colours text for terminals only, and never when NO_COLOR is set.
+type painter struct{ on bool }
+
+func newPainter(stdio Stdio) painter {
+	_, noColor := os.LookupEnv("NO_COLOR")
+	return painter{on: stdio.ErrTTY && !noColor}
+}
+
+func (p painter) wrap(code, s string) string {
+	if !p.on {
+		return s
+	}
+	return "\x1b[" + code + "m" + s + "\x1b[0m"
+}
+
+func (p painter) red(s string) string    { return p.wrap("31", s) }
+func (p painter) yellow(s string) string { return p.wrap("33", s) }
+func (p painter) green(s string) string  { return p.wrap("32", s) }
