@@ -1,0 +1,12 @@
+// Command entraclaw-fake-entra runs a local fake of Entra ID + Microsoft Graph (pkg/entratest)
+// for tests, demos and dry runs: `entraclaw-fake-entra -workdir D -scenario legacy`, then
+// `. D/env` in another shell.
+package main
+
+import (
+	"os"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/cli"
+)
+
+func main() { os.Exit(cli.Main("entraclaw-fake-entra", run)) }

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/peterbourgon/ff/v3"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/cli"
+	"github.com/entraclaw/entraclaw-cli/pkg/entratest"
+	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+)
+
+const summary = `entraclaw-fake-entra serves a fake Entra ID token service and Microsoft Graph v1.0 over
+HTTPS on 127.0.0.1 (its own CA) and seeds one tenant with a scenario:
+  legacy    the provisioner app with one client secret, grants done, a legacy state file
+  migrated  the app with one certificate (stored in the keyring), no secret
+  empty     only the tenant: entraclaw-migrate creates everything
+It writes into -workdir: ca.pem, .entraclaw-state.json, bin/az (a fake Azure CLI) and env
+(the exports a shell needs: . WORKDIR/env). It prints one ready line and runs until signalled.`
+
+func run(ctx context.Context, args []string, stdio cli.Stdio) error {
+	fs := flag.NewFlagSet("entraclaw-fake-entra", flag.ContinueOnError)
+	fs.SetOutput(stdio.Err)
+	workdir := fs.String("workdir", "", "directory to write ca.pem, the state file, bin/az and env into (required)")
+	scenario := fs.String("scenario", "legacy", "legacy, migrated or empty")
+	service := fs.String("keyring-service", keystore.DefaultService, "keyring service for the migrated scenario's certificate")
+	latency := fs.Duration("latency", 0, "delay added to every request")
+	propagation := fs.Duration("propagation-delay", 0, "new grants reach tokens, and new certificates are accepted, this long after the change")
+	replication := fs.Duration("replication-lag", 0, "objects created through Graph are invisible (404) for this long")
+	tokenLifetime := fs.Duration("token-lifetime", time.Hour, "lifetime of the access tokens it issues")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "%s\n\nUsage:\n  entraclaw-fake-entra -workdir DIR [-scenario legacy|migrated|empty] [flags]\n\nFlags:\n", summary)
+		fs.PrintDefaults()
+	}
+	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix(cli.EnvPrefix+"_FAKE")); err != nil {
+		return err
+	}
+	if v := os.Getenv("ENTRACLAW_KEYRING_SERVICE"); v != "" && !flagSet(fs, "keyring-service") {
+		*service = v
+	}
+	if *workdir == "" {
+		return cli.UsageError("-workdir is required")
+	}
+	switch *scenario {
+	case "legacy", "migrated", "empty":
+	default:
+		return cli.UsageError("-scenario must be legacy, migrated or empty, not %q", *scenario)
+	}
+
+	srv, err := entratest.NewServer(
+		entratest.WithLatency(*latency),
+		entratest.WithPropagationDelay(*propagation),
+		entratest.WithReplicationLag(*replication),
+		entratest.WithTokenLifetime(*tokenLifetime),
+	)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	sc, err := srv.Seed(*scenario)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*workdir, 0o700); err != nil {
+		return err
+	}
+	var extra []string
+	if *service != keystore.DefaultService {
+		extra = append(extra, "ENTRACLAW_KEYRING_SERVICE="+*service)
+	}
+	wd, err := entratest.WriteWorkdir(*workdir, srv, sc, extra...)
+	if err != nil {
+		return err
+	}
+	store := keystore.New(*service)
+	if sc.Bundle != nil {
+		if err := store.PutBundle(sc.TenantID, sc.Bundle.PEM()); err != nil {
+			return fmt.Errorf("storing the migrated scenario's certificate: %w", err)
+		}
+		defer store.DeleteBundle(sc.TenantID)
+	}
+	fmt.Fprintf(stdio.Out, "entraclaw-fake-entra ready: url=%s scenario=%s tenant=%s client=%s env=%s\n",
+		srv.URL, *scenario, sc.TenantID, orDash(sc.ClientID), wd.EnvFile)
+	<-ctx.Done()
+	fmt.Fprintf(stdio.Err, "entraclaw-fake-entra: stopping (%s)\n", strings.TrimSpace(summarize(srv.Counts())))
+	return nil
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func summarize(counts map[string]int) string {
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	return fmt.Sprintf("%d requests served", total)
+}

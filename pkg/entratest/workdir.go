@@ -1,0 +1,113 @@
+package entratest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Workdir is the directory a seeded fake is used from: the CA to trust, the scenario's state
+// file, a fake `az` (for the az CLI operator credential and the runbook's pre-flight), and an
+// `env` file to source.
+type Workdir struct {
+	Dir       string
+	CAFile    string // DIR/ca.pem
+	StateFile string // DIR/.entraclaw-state.json ("" for the empty scenario)
+	BinDir    string // DIR/bin, holding the fake az
+	EnvFile   string // DIR/env
+}
+
+// StateFileName is the state file the scenarios write (the same name pkg/state looks for).
+const StateFileName = ".entraclaw-state.json"
+
+// WriteWorkdir writes ca.pem, the scenario's state file, bin/az and env into dir.
+// extraEnv ("KEY=VALUE") lines are added to the env file.
+func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*Workdir, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	w := &Workdir{
+		Dir:     abs,
+		CAFile:  filepath.Join(abs, "ca.pem"),
+		BinDir:  filepath.Join(abs, "bin"),
+		EnvFile: filepath.Join(abs, "env"),
+	}
+	if err := os.MkdirAll(w.BinDir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(w.CAFile, srv.CAPEM(), 0o644); err != nil {
+		return nil, err
+	}
+	if sc.StateJSON != nil {
+		w.StateFile = filepath.Join(abs, StateFileName)
+		if err := os.WriteFile(w.StateFile, sc.StateJSON, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	az, err := fakeAzScript(srv, sc.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(w.BinDir, "az"), []byte(az), 0o755); err != nil {
+		return nil, err
+	}
+	env := []string{
+		"ENTRACLAW_AUTHORITY_HOST=" + srv.AuthorityHost(),
+		"ENTRACLAW_GRAPH_ENDPOINT=" + srv.GraphEndpoint(),
+		"ENTRACLAW_FAKE_URL=" + srv.URL,
+		"SSL_CERT_FILE=" + w.CAFile,
+	}
+	env = append(env, extraEnv...)
+	var b strings.Builder
+	b.WriteString("# Written by entraclaw-fake-entra. Source it: . " + w.EnvFile + "\n")
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		fmt.Fprintf(&b, "export %s=%s\n", k, shellQuote(v))
+	}
+	fmt.Fprintf(&b, "export PATH=%s:\"$PATH\"\n", shellQuote(w.BinDir))
+	if err := os.WriteFile(w.EnvFile, []byte(b.String()), 0o644); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// fakeAzScript is a POSIX sh stand-in for the Azure CLI. It answers
+// `az account get-access-token` (what azidentity's AzureCLICredential runs) and
+// `az account show`. ENTRACLAW_FAKE_AZ_ACCOUNT picks who is logged in: admin (Global
+// Administrator, the default), appadmin (Application Administrator), user, or loggedout.
+// The tokens are the fake's own delegated tokens, meaningless outside this fake.
+func fakeAzScript(srv *Server, tenantID string) (string, error) {
+	tokens := map[string]string{}
+	for _, kind := range []string{"admin", "appadmin", "user"} {
+		tok, err := srv.OperatorToken(tenantID, kind)
+		if err != nil {
+			return "", err
+		}
+		tokens[kind] = tok
+	}
+	exp := time.Now().Add(12 * time.Hour)
+	return fmt.Sprintf(`#!/bin/sh
+# Fake Azure CLI for the entraclaw fake Entra ID (tenant %[1]s).
+account=${ENTRACLAW_FAKE_AZ_ACCOUNT:-admin}
+case "$account" in
+  admin)    tok='%[2]s'; upn='admin@fake.entraclaw.test' ;;
+  appadmin) tok='%[3]s'; upn='appadmin@fake.entraclaw.test' ;;
+  user)     tok='%[4]s'; upn='user@fake.entraclaw.test' ;;
+  *) echo "ERROR: Please run 'az login' to setup account." >&2; exit 1 ;;
+esac
+case "$1 $2" in
+  "account get-access-token")
+    printf '{"accessToken":"%%s","expiresOn":"%[5]s","expires_on":%[6]d,"subscription":"00000000-0000-0000-0000-000000000000","tenant":"%[1]s","tokenType":"Bearer"}\n' "$tok" ;;
+  "account show")
+    printf '{"name":"EntraClaw fake","tenantId":"%[1]s","user":{"name":"%%s","type":"user"}}\n' "$upn" ;;
+  *) echo "fake az: unsupported command: $*" >&2; exit 2 ;;
+esac
+`, tenantID, tokens["admin"], tokens["appadmin"], tokens["user"], exp.Local().Format("2006-01-02 15:04:05.000000"), exp.Unix()), nil
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
