@@ -1,0 +1,149 @@
+// Package verify runs the migration runbook's four checks against the state file, the
+// OS keyring, Microsoft Graph and a freshly minted token, and decodes access tokens
+// (without verifying their signature) for diagnostics.
+package verify
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Check names, in the order Run performs them.
+const (
+	NameSecretPurged = "secret-purged"
+	NameNoPasswords  = "no-passwords"
+	NameKeyringCert  = "keyring-cert"
+	NameToken        = "token"
+)
+
+// CheckNames lists every check in the order Run performs them.
+func CheckNames() []string {
+	return []string{NameSecretPurged, NameNoPasswords, NameKeyringCert, NameToken}
+}
+
+// ParseChecks reads a comma-separated list of check names ("" selects all). Unknown
+// names are an error that lists the valid ones.
+func ParseChecks(list string) ([]string, error) {
+	var names []string
+	for _, n := range strings.Split(list, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		if !slices.Contains(CheckNames(), n) {
+			return nil, fmt.Errorf("unknown check %q: valid checks are %s", n, strings.Join(CheckNames(), ", "))
+		}
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return names, nil
+}
+
+// Result is the outcome of one check. Detail and Warnings never hold a secret, a PEM
+// body or a token.
+type Result struct {
+	Name     string   `json:"name"`
+	OK       bool     `json:"ok"`
+	Detail   string   `json:"detail"`
+	Warnings []string `json:"warnings"`
+	// CouldNotRun marks a failure to reach a verdict (keyring unavailable, network
+	// or Graph down) as opposed to a check that ran and found a problem.
+	CouldNotRun bool `json:"-"`
+}
+
+func pass(name, detail string) Result {
+	return Result{Name: name, OK: true, Detail: detail, Warnings: []string{}}
+}
+
+func fail(name, detail string) Result {
+	return Result{Name: name, Detail: detail, Warnings: []string{}}
+}
+
+func couldNotRun(name, detail string) Result {
+	return Result{Name: name, Detail: detail, Warnings: []string{}, CouldNotRun: true}
+}
+
+// Report is the outcome of a Run.
+type Report struct {
+	OK     bool     `json:"ok"`
+	Checks []Result `json:"checks"`
+	// Warnings are every check's warnings, in check order.
+	Warnings []string `json:"warnings"`
+}
+
+func newReport(results []Result) *Report {
+	r := &Report{OK: true, Checks: results, Warnings: []string{}}
+	for _, c := range results {
+		r.OK = r.OK && c.OK
+		r.Warnings = append(r.Warnings, c.Warnings...)
+	}
+	return r
+}
+
+// Passed counts the checks that passed.
+func (r *Report) Passed() int {
+	n := 0
+	for _, c := range r.Checks {
+		if c.OK {
+			n++
+		}
+	}
+	return n
+}
+
+// Err is nil when every check passed; a *FailedError (exit 4) when a check ran and
+// failed; a *NotRunError (exit 1) when the only failures are checks that could not run.
+func (r *Report) Err() error {
+	var failed, notRun []string
+	for _, c := range r.Checks {
+		switch {
+		case c.OK:
+		case c.CouldNotRun:
+			notRun = append(notRun, c.Name)
+		default:
+			failed = append(failed, c.Name)
+		}
+	}
+	switch {
+	case len(failed) > 0:
+		return &FailedError{Failed: failed, Total: len(r.Checks)}
+	case len(notRun) > 0:
+		return &NotRunError{Checks: notRun}
+	}
+	return nil
+}
+
+// FailedError reports checks that ran and failed; entraclaw-verify exits 4.
+type FailedError struct {
+	Failed []string
+	Total  int
+}
+
+func (e *FailedError) Error() string {
+	return fmt.Sprintf("%d of %d checks failed: %s", len(e.Failed), e.Total, strings.Join(e.Failed, ", "))
+}
+
+// ExitCode is 4, "a verify check failed".
+func (e *FailedError) ExitCode() int { return 4 }
+
+// Hint points at the fix for every failure the checks find.
+func (e *FailedError) Hint() string {
+	return "run `entraclaw-migrate` to repair the setup, then `entraclaw-verify` again"
+}
+
+// NotRunError reports checks that could not reach a verdict; entraclaw-verify exits 1.
+type NotRunError struct{ Checks []string }
+
+func (e *NotRunError) Error() string {
+	return "could not run check(s): " + strings.Join(e.Checks, ", ")
+}
+
+// ExitCode is 1, "the operation failed".
+func (e *NotRunError) ExitCode() int { return 1 }
+
+// Hint says what usually stops a check from running.
+func (e *NotRunError) Hint() string {
+	return "check the network and the keyring (see the details above), then retry; -wait retries for you"
+}

@@ -1,0 +1,147 @@
+package verify
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/entra"
+)
+
+// BaseRoles are the Graph application permissions the provisioner needs besides the
+// Agent ID roles.
+var BaseRoles = []string{
+	"Application.ReadWrite.All",
+	"DelegatedPermissionGrant.ReadWrite.All",
+	"LicenseAssignment.ReadWrite.All",
+	"Organization.Read.All",
+	"User.ReadWrite.All",
+}
+
+// RequiredRoles is the set of Graph app role values the provisioner must hold: BaseRoles
+// plus every app role of the tenant's Graph service principal whose value contains
+// AgentIdentity or AgentIdUser. Sorted, without duplicates. A nil sp gives BaseRoles.
+func RequiredRoles(sp *entra.ServicePrincipal) []string {
+	roles := slices.Clone(BaseRoles)
+	if sp != nil {
+		for _, r := range sp.AppRoles {
+			if strings.Contains(r.Value, "AgentIdentity") || strings.Contains(r.Value, "AgentIdUser") {
+				roles = append(roles, r.Value)
+			}
+		}
+	}
+	slices.Sort(roles)
+	return slices.Compact(roles)
+}
+
+// Expectations are what a provisioner token must carry.
+type Expectations struct {
+	// GraphEndpoint is the cloud's Graph resource, e.g. https://graph.microsoft.com; the
+	// aud claim may be it, it with a trailing slash, or Graph's appId.
+	GraphEndpoint string
+	Tenant        string
+	Client        string
+	// Roles are the required role values; nil skips the roles check.
+	Roles []string
+	// Now is the time exp is compared with; zero means time.Now().
+	Now time.Time
+}
+
+// CheckToken checks a raw access token against expect and returns the "token" result.
+// The detail never contains the token.
+func CheckToken(raw string, expect Expectations) Result {
+	d, err := DecodeJWT(raw)
+	if err != nil {
+		return fail(NameToken, err.Error())
+	}
+	return checkClaims(d, expect)
+}
+
+// checkClaims compares the decoded claims with expect; Detail lists every mismatch.
+func checkClaims(d *Decoded, expect Expectations) Result {
+	now := expect.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	var problems []string
+
+	aud, err := d.Audience()
+	switch {
+	case err != nil:
+		problems = append(problems, err.Error())
+	case len(aud) == 0:
+		problems = append(problems, "no aud claim")
+	case !slices.ContainsFunc(aud, func(a string) bool { return isGraphAudience(a, expect.GraphEndpoint) }):
+		problems = append(problems, fmt.Sprintf("aud is %s, want %s", strings.Join(aud, ","), expect.GraphEndpoint))
+	}
+	if got := d.AppID(); !strings.EqualFold(got, expect.Client) {
+		problems = append(problems, fmt.Sprintf("appid is %s, want %s", orNone(got), expect.Client))
+	}
+	if got := d.TenantID(); !strings.EqualFold(got, expect.Tenant) {
+		problems = append(problems, fmt.Sprintf("tid is %s, want %s", orNone(got), expect.Tenant))
+	}
+	if got := d.AppIDACR(); got != "2" {
+		problems = append(problems, fmt.Sprintf("appidacr is %s, want 2 (certificate)", describeACR(got)))
+	}
+	exp, hasExp, err := d.ExpiresAt()
+	switch {
+	case err != nil:
+		problems = append(problems, err.Error())
+	case !hasExp:
+		problems = append(problems, "no exp claim")
+	case !exp.After(now):
+		problems = append(problems, "expired at "+exp.UTC().Format(time.RFC3339))
+	}
+	roles := d.Roles()
+	if expect.Roles != nil {
+		var missing []string
+		for _, want := range expect.Roles {
+			if !slices.Contains(roles, want) {
+				missing = append(missing, want)
+			}
+		}
+		switch {
+		case roles == nil:
+			problems = append(problems, fmt.Sprintf("no roles claim: none of the %d required application permissions is granted (or consent has not propagated yet)", len(expect.Roles)))
+		case len(missing) > 0:
+			problems = append(problems, fmt.Sprintf("missing %d of %d required roles: %s", len(missing), len(expect.Roles), strings.Join(missing, ", ")))
+		}
+	}
+	if len(problems) > 0 {
+		return fail(NameToken, strings.Join(problems, "; "))
+	}
+	detail := fmt.Sprintf("aud %s, appid and tid match, appidacr 2 (certificate), %d roles", strings.Join(aud, ","), len(roles))
+	if expect.Roles != nil {
+		detail = fmt.Sprintf("aud %s, appid and tid match, appidacr 2 (certificate), all %d required roles", strings.Join(aud, ","), len(expect.Roles))
+	}
+	return pass(NameToken, detail+", expires "+exp.UTC().Format(time.RFC3339))
+}
+
+// isGraphAudience reports whether aud names Graph: its endpoint (with or without a
+// trailing slash) or its appId.
+func isGraphAudience(aud, graphEndpoint string) bool {
+	if strings.EqualFold(aud, entra.GraphAppID) {
+		return true
+	}
+	return graphEndpoint != "" && strings.EqualFold(strings.TrimRight(aud, "/"), strings.TrimRight(graphEndpoint, "/"))
+}
+
+func describeACR(acr string) string {
+	switch acr {
+	case "0":
+		return "0 (public client)"
+	case "1":
+		return "1 (client secret)"
+	case "2":
+		return "2 (certificate)"
+	}
+	return orNone(acr)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
