@@ -1,0 +1,127 @@
+package entra
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/certs"
+)
+
+// Operator credential kinds accepted by NewOperatorCredential. OperatorProvisioner
+// is resolved by the caller, which passes the provisioner's certificate credential.
+const (
+	OperatorAzureCLI    = "azcli"
+	OperatorDeviceCode  = "device-code"
+	OperatorProvisioner = "provisioner"
+)
+
+// CredentialOptions tune the HTTP side of a credential.
+type CredentialOptions struct {
+	// Transport sends the requests; nil means azcore's default HTTP client, which
+	// honours HTTPS_PROXY/NO_PROXY and, on Linux, SSL_CERT_FILE.
+	Transport policy.Transporter
+	// Retry configures azcore's retries of token requests (408, 429, 5xx).
+	Retry policy.RetryOptions
+}
+
+// NewCertificateCredential builds the provisioner app's certificate credential
+// for tenant and client. Instance discovery is off for custom clouds.
+func NewCertificateCredential(c Cloud, tenant, client string, b *certs.Bundle, o CredentialOptions) (azcore.TokenCredential, error) {
+	if err := validateIDs(tenant, client); err != nil {
+		return nil, err
+	}
+	if b == nil || b.Cert == nil || b.Key == nil {
+		return nil, errors.New("certificate credential: no certificate and private key")
+	}
+	cred, err := azidentity.NewClientCertificateCredential(tenant, client, []*x509.Certificate{b.Cert}, b.Key, &azidentity.ClientCertificateCredentialOptions{
+		ClientOptions:            c.ClientOptions(o),
+		DisableInstanceDiscovery: c.Custom,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("certificate credential: %s", firstLine(err.Error()))
+	}
+	return cred, nil
+}
+
+// NewSecretCredential builds a client-secret credential for tenant and client.
+// Instance discovery is off for custom clouds.
+func NewSecretCredential(c Cloud, tenant, client, secret string, o CredentialOptions) (azcore.TokenCredential, error) {
+	if err := validateIDs(tenant, client); err != nil {
+		return nil, err
+	}
+	if secret == "" {
+		return nil, errors.New("secret credential: the client secret is empty")
+	}
+	cred, err := azidentity.NewClientSecretCredential(tenant, client, secret, &azidentity.ClientSecretCredentialOptions{
+		ClientOptions:            c.ClientOptions(o),
+		DisableInstanceDiscovery: c.Custom,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("secret credential: %s", firstLine(err.Error()))
+	}
+	return cred, nil
+}
+
+// NewOperatorCredential builds the credential of the person running the
+// migration: kind "azcli" uses the Azure CLI's login (tenant, when set, is
+// passed as --tenant); kind "device-code" runs the device-code flow and writes
+// its prompt to stderr (os.Stderr when nil), never to stdout. "provisioner" is
+// not built here: the caller passes the provisioner's certificate credential.
+// Any other kind is an ErrInvalidArgument.
+func NewOperatorCredential(kind string, c Cloud, tenant string, stderr io.Writer, o CredentialOptions) (azcore.TokenCredential, error) {
+	if tenant != "" {
+		if err := ValidateTenantID(tenant); err != nil {
+			return nil, err
+		}
+	}
+	switch kind {
+	case OperatorAzureCLI:
+		// az uses its own cloud configuration (az cloud set); the scope it is asked
+		// for, Cloud.GraphScope(), must only contain letters, digits and ". - _ / :".
+		cred, err := azidentity.NewAzureCLICredential(&azidentity.AzureCLICredentialOptions{TenantID: tenant})
+		if err != nil {
+			return nil, fmt.Errorf("azure cli credential: %s", firstLine(err.Error()))
+		}
+		return cred, nil
+	case OperatorDeviceCode:
+		if stderr == nil {
+			stderr = os.Stderr
+		}
+		cred, err := azidentity.NewDeviceCodeCredential(&azidentity.DeviceCodeCredentialOptions{
+			ClientOptions:            c.ClientOptions(o),
+			DisableInstanceDiscovery: c.Custom,
+			TenantID:                 tenant,
+			UserPrompt: func(_ context.Context, m azidentity.DeviceCodeMessage) error {
+				_, err := fmt.Fprintln(stderr, m.Message)
+				return err
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("device code credential: %s", firstLine(err.Error()))
+		}
+		return cred, nil
+	default:
+		return nil, invalidArgument("unknown operator credential %q for -operator-auth: valid values are %s, %s, %s",
+			kind, OperatorAzureCLI, OperatorDeviceCode, OperatorProvisioner)
+	}
+}
+
+// FetchToken asks cred for one token for scope.
+func FetchToken(ctx context.Context, cred azcore.TokenCredential, scope string) (azcore.AccessToken, error) {
+	return cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
+}
+
+func validateIDs(tenant, client string) error {
+	if err := ValidateTenantID(tenant); err != nil {
+		return err
+	}
+	return ValidateClientID(client)
+}

@@ -1,0 +1,409 @@
+package entra
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+)
+
+// GraphOptions tune the Graph client. Zero values mean the defaults.
+type GraphOptions struct {
+	// Transport sends the requests; nil means azcore's default HTTP client.
+	Transport policy.Transporter
+	// MaxRetries is how often azcore retries 408/429/5xx and transport errors
+	// (honouring Retry-After, retry-after-ms and x-ms-retry-after-ms); default 4,
+	// negative for none.
+	MaxRetries int
+	// RetryDelay is the base of azcore's exponential backoff; default 800ms.
+	RetryDelay time.Duration
+	// MaxRetryDelay caps one backoff; a Retry-After above it ends the retries. Default 60s.
+	MaxRetryDelay time.Duration
+	// NotFoundRetries is how often a request about an object this client created
+	// in the last RecentWindow is retried when Graph does not see it yet
+	// (replication lag); default 6, negative for none.
+	NotFoundRetries int
+	// NotFoundBaseDelay is the first replication-lag wait; it doubles up to
+	// 16 times the base (1, 2, 4, 8, 16, 16 s by default). Default 1s.
+	NotFoundBaseDelay time.Duration
+	// Progress, when set, receives one-line notes about waits (replication lag, throttling).
+	Progress func(string)
+}
+
+// RecentWindow is how long after creating an object the client treats Not
+// Found for it as replication lag.
+const RecentWindow = 2 * time.Minute
+
+const (
+	defaultGraphMaxRetries  = 4
+	defaultNotFoundRetries  = 6
+	defaultNotFoundBase     = time.Second
+	notFoundMaxDelayFactor  = 16
+	maxPages                = 500
+	maxErrorMessageLength   = 300
+	graphPipelineModuleName = "entraclaw"
+	graphPipelineVersion    = "v1"
+)
+
+// Graph is a small Microsoft Graph v1.0 client on azcore's pipeline: bearer
+// tokens from the credential, retries of throttling and server errors, and
+// retries of Not Found for objects it created itself (replication lag).
+type Graph struct {
+	base     string
+	pipeline runtime.Pipeline
+	opts     GraphOptions
+	requests atomic.Int64
+
+	mu      sync.Mutex
+	created map[string]time.Time
+}
+
+// NewGraph builds a Graph client for the cloud's Graph endpoint, authorised by
+// cred for Cloud.GraphScope().
+func NewGraph(c Cloud, cred azcore.TokenCredential, o GraphOptions) (*Graph, error) {
+	if cred == nil {
+		return nil, errors.New("graph: no credential")
+	}
+	if c.GraphEndpoint == "" {
+		return nil, errors.New("graph: no graph endpoint")
+	}
+	if o.NotFoundRetries == 0 {
+		o.NotFoundRetries = defaultNotFoundRetries
+	}
+	if o.NotFoundBaseDelay <= 0 {
+		o.NotFoundBaseDelay = defaultNotFoundBase
+	}
+	retries := o.MaxRetries
+	if retries == 0 {
+		retries = defaultGraphMaxRetries
+	}
+	g := &Graph{base: c.GraphBaseURL(), opts: o, created: map[string]time.Time{}}
+	g.pipeline = runtime.NewPipeline(graphPipelineModuleName, graphPipelineVersion, runtime.PipelineOptions{
+		PerRetry: []policy.Policy{
+			runtime.NewBearerTokenPolicy(cred, []string{c.GraphScope()}, nil),
+			policyFunc(g.countAndReport),
+		},
+	}, &policy.ClientOptions{
+		Transport: o.Transport,
+		Retry: policy.RetryOptions{
+			MaxRetries:    int32(retries),
+			RetryDelay:    o.RetryDelay,
+			MaxRetryDelay: o.MaxRetryDelay,
+		},
+	})
+	return g, nil
+}
+
+// RequestCount is the number of HTTP requests this client sent, retries included.
+func (g *Graph) RequestCount() int { return int(g.requests.Load()) }
+
+// policyFunc adapts a function to policy.Policy.
+type policyFunc func(*policy.Request) (*http.Response, error)
+
+func (f policyFunc) Do(req *policy.Request) (*http.Response, error) { return f(req) }
+
+// countAndReport counts every attempt and notes throttling.
+func (g *Graph) countAndReport(req *policy.Request) (*http.Response, error) {
+	g.requests.Add(1)
+	resp, err := req.Next()
+	if err == nil && g.opts.Progress != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		g.opts.Progress(fmt.Sprintf("graph: %s %s: %s, backing off", req.Raw().Method, req.Raw().URL.Path, statusText(resp.StatusCode)))
+	}
+	return resp, err
+}
+
+// markCreated records that this client created the object id just now.
+func (g *Graph) markCreated(id string) {
+	if id == "" {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.created[id] = time.Now()
+}
+
+// recentlyCreated reports whether any of ids was created by this client within RecentWindow.
+func (g *Graph) recentlyCreated(ids ...string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, id := range ids {
+		if t, ok := g.created[id]; ok && time.Since(t) < RecentWindow {
+			return true
+		}
+	}
+	return false
+}
+
+// GraphError is a Graph response with a non-2xx status.
+type GraphError struct {
+	Method     string
+	Path       string // relative to /v1.0, without the query
+	StatusCode int
+	Code       string // e.g. Request_ResourceNotFound
+	Message    string // one line
+	RequestID  string
+}
+
+// Error is one line: "graph: <METHOD> <path>: <status> <Code>: <Message>".
+func (e *GraphError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "graph: %s %s: %d", e.Method, e.Path, e.StatusCode)
+	if e.Code != "" {
+		b.WriteString(" " + e.Code)
+	} else if t := http.StatusText(e.StatusCode); t != "" {
+		b.WriteString(" " + t)
+	}
+	if e.Message != "" {
+		b.WriteString(": " + e.Message)
+	}
+	return b.String()
+}
+
+// IsNotFound reports whether err is a Graph 404.
+func IsNotFound(err error) bool { return hasStatus(err, http.StatusNotFound) }
+
+// IsForbidden reports whether err is a Graph 403 (missing permission, or a
+// token without the role yet).
+func IsForbidden(err error) bool { return hasStatus(err, http.StatusForbidden) }
+
+// HasCode reports whether err is a Graph error with the given code (case-insensitive).
+func HasCode(err error, code string) bool {
+	var ge *GraphError
+	return errors.As(err, &ge) && strings.EqualFold(ge.Code, code)
+}
+
+func hasStatus(err error, status int) bool {
+	var ge *GraphError
+	return errors.As(err, &ge) && ge.StatusCode == status
+}
+
+// RequestError is a Graph request that got no response: the token could not be
+// obtained or the network failed. Error() is one line (see DescribeAuthError);
+// Unwrap gives the cause, e.g. for AsSTSError.
+type RequestError struct {
+	Method, Path string
+	Err          error
+}
+
+func (e *RequestError) Error() string {
+	return fmt.Sprintf("graph: %s %s: %s", e.Method, e.Path, DescribeAuthError(e.Err))
+}
+
+func (e *RequestError) Unwrap() error { return e.Err }
+
+// graphErrorBody is Graph's error envelope.
+type graphErrorBody struct {
+	Error struct {
+		Code       string `json:"code"`
+		Message    string `json:"message"`
+		InnerError struct {
+			RequestID string `json:"request-id"`
+		} `json:"innerError"`
+	} `json:"error"`
+}
+
+func newGraphError(method, path string, resp *http.Response, body []byte) *GraphError {
+	ge := &GraphError{Method: method, Path: path, StatusCode: resp.StatusCode, RequestID: resp.Header.Get("request-id")}
+	var env graphErrorBody
+	if json.Unmarshal(body, &env) == nil {
+		ge.Code = env.Error.Code
+		ge.Message = clip(strings.Join(strings.Fields(env.Error.Message), " "), maxErrorMessageLength)
+		if env.Error.InnerError.RequestID != "" {
+			ge.RequestID = env.Error.InnerError.RequestID
+		}
+	}
+	return ge
+}
+
+// call is one logical Graph request.
+type call struct {
+	method string
+	path   string     // relative to /v1.0, escaped, e.g. /applications/{id}
+	query  url.Values // nil for none; encoded with %20 for spaces
+	body   any        // JSON body, nil for none
+	out    any        // decoded from a 2xx body when non-nil
+	// lagIDs are object ids the request is about: when one of them was created
+	// by this client recently, Not Found is retried as replication lag.
+	lagIDs []string
+}
+
+// do sends c, retrying replication lag, and decodes the answer.
+func (g *Graph) do(ctx context.Context, c call) error {
+	return g.doURL(ctx, c, g.base+c.path+encodeQuery(c.query))
+}
+
+func (g *Graph) doURL(ctx context.Context, c call, fullURL string) error {
+	for attempt := 0; ; attempt++ {
+		err := g.send(ctx, c, fullURL)
+		if err == nil || attempt >= g.opts.NotFoundRetries || !isReplicationLag(err) || !g.recentlyCreated(c.lagIDs...) {
+			return err
+		}
+		if werr := g.waitForReplication(ctx, c, attempt); werr != nil {
+			return err
+		}
+	}
+}
+
+// waitForReplication sleeps before the next replication-lag retry.
+func (g *Graph) waitForReplication(ctx context.Context, c call, attempt int) error {
+	delay := g.opts.NotFoundBaseDelay << min(attempt, 4)
+	if limit := g.opts.NotFoundBaseDelay * notFoundMaxDelayFactor; delay > limit {
+		delay = limit
+	}
+	if g.opts.Progress != nil {
+		g.opts.Progress(fmt.Sprintf("graph: %s %s: new object not visible yet, retrying in %s", c.method, c.path, delay))
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// isReplicationLag reports whether err is how Graph answers for an object it
+// does not see yet: 404 Request_ResourceNotFound, or 400 "does not exist" /
+// "does not reference".
+func isReplicationLag(err error) bool {
+	var ge *GraphError
+	if !errors.As(err, &ge) {
+		return false
+	}
+	switch ge.StatusCode {
+	case http.StatusNotFound:
+		return true
+	case http.StatusBadRequest:
+		return strings.Contains(ge.Message, "does not exist") || strings.Contains(ge.Message, "does not reference")
+	}
+	return false
+}
+
+// send makes one attempt (azcore retries inside it) and decodes the answer.
+func (g *Graph) send(ctx context.Context, c call, fullURL string) error {
+	req, err := runtime.NewRequest(ctx, c.method, fullURL)
+	if err != nil {
+		return fmt.Errorf("graph: %s %s: %w", c.method, c.path, err)
+	}
+	req.Raw().Header.Set("Accept", "application/json")
+	req.Raw().Header.Set("client-request-id", newUUID())
+	if c.body != nil {
+		if err := runtime.MarshalAsJSON(req, c.body); err != nil {
+			return fmt.Errorf("graph: %s %s: encoding the request: %w", c.method, c.path, err)
+		}
+	}
+	resp, err := g.pipeline.Do(req)
+	if err != nil {
+		return &RequestError{Method: c.method, Path: c.path, Err: err}
+	}
+	body, err := runtime.Payload(resp)
+	if err != nil {
+		return &RequestError{Method: c.method, Path: c.path, Err: err}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return newGraphError(c.method, c.path, resp, body)
+	}
+	if c.out == nil || len(body) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, c.out); err != nil {
+		return fmt.Errorf("graph: %s %s: decoding the response: %w", c.method, c.path, err)
+	}
+	return nil
+}
+
+// page is one page of a Graph collection.
+type page[T any] struct {
+	Value    []T    `json:"value"`
+	NextLink string `json:"@odata.nextLink"`
+}
+
+// list reads every page of a collection, following @odata.nextLink within
+// this client's Graph endpoint.
+func list[T any](ctx context.Context, g *Graph, c call) ([]T, error) {
+	var all []T
+	next := g.base + c.path + encodeQuery(c.query)
+	for n := 0; next != ""; n++ {
+		if n == maxPages {
+			return nil, fmt.Errorf("graph: %s %s: more than %d pages", c.method, c.path, maxPages)
+		}
+		if !g.withinEndpoint(next) {
+			return nil, fmt.Errorf("graph: %s %s: next page link points outside %s", c.method, c.path, g.base)
+		}
+		var p page[T]
+		c.out = &p
+		if err := g.doURL(ctx, c, next); err != nil {
+			return nil, err
+		}
+		all = append(all, p.Value...)
+		next = p.NextLink
+	}
+	return all, nil
+}
+
+// withinEndpoint reports whether link is an https URL on this client's Graph
+// endpoint, so the bearer token is never sent elsewhere.
+func (g *Graph) withinEndpoint(link string) bool {
+	u, err := url.Parse(link)
+	if err != nil {
+		return false
+	}
+	b, err := url.Parse(g.base)
+	if err != nil {
+		return false
+	}
+	return strings.EqualFold(u.Scheme, b.Scheme) && strings.EqualFold(u.Host, b.Host) &&
+		strings.HasPrefix(u.Path, strings.TrimSuffix(b.Path, "/")+"/")
+}
+
+// encodeQuery encodes q for a Graph URL: "?" + pairs sorted by key, keys such
+// as $filter written as they are, values escaped with spaces as %20 (Graph's
+// $filter parsing is unreliable with "+"). Empty for no values.
+func encodeQuery(q url.Values) string {
+	if len(q) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		for _, v := range q[k] {
+			if b.Len() == 0 {
+				b.WriteByte('?')
+			} else {
+				b.WriteByte('&')
+			}
+			b.WriteString(k + "=" + strings.ReplaceAll(url.QueryEscape(v), "+", "%20"))
+		}
+	}
+	return b.String()
+}
+
+// filterEq is the OData filter "<property> eq '<value>'" with quotes doubled.
+func filterEq(property, value string) url.Values {
+	return url.Values{"$filter": {property + " eq '" + strings.ReplaceAll(value, "'", "''") + "'"}}
+}
+
+// objectPath is "/<collection>/<escaped id>" plus any further segments.
+func objectPath(collection, id string, rest ...string) string {
+	p := "/" + collection + "/" + url.PathEscape(id)
+	for _, r := range rest {
+		p += "/" + r
+	}
+	return p
+}

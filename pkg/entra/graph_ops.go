@@ -1,0 +1,202 @@
+package entra
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// ListApplicationsByDisplayName returns every application with exactly this
+// display name (display names are not unique).
+func (g *Graph) ListApplicationsByDisplayName(ctx context.Context, name string) ([]Application, error) {
+	return list[Application](ctx, g, call{method: http.MethodGet, path: "/applications", query: filterEq("displayName", name)})
+}
+
+// FindApplicationByAppID returns the application with this appId (client id),
+// or nil, nil when there is none.
+func (g *Graph) FindApplicationByAppID(ctx context.Context, appID string) (*Application, error) {
+	apps, err := list[Application](ctx, g, call{method: http.MethodGet, path: "/applications", query: filterEq("appId", appID)})
+	if err != nil || len(apps) == 0 {
+		return nil, err
+	}
+	return &apps[0], nil
+}
+
+// GetApplication reads an application by object id.
+func (g *Graph) GetApplication(ctx context.Context, objectID string) (*Application, error) {
+	var app Application
+	err := g.do(ctx, call{method: http.MethodGet, path: objectPath("applications", objectID), out: &app, lagIDs: []string{objectID}})
+	if err != nil {
+		return nil, err
+	}
+	return &app, nil
+}
+
+// GetApplicationKeys reads an application's certificates with their key
+// (certificate body), which Graph returns only for this single-object $select.
+func (g *Graph) GetApplicationKeys(ctx context.Context, objectID string) ([]KeyCredential, error) {
+	var app struct {
+		KeyCredentials []KeyCredential `json:"keyCredentials"`
+	}
+	err := g.do(ctx, call{
+		method: http.MethodGet, path: objectPath("applications", objectID),
+		query: url.Values{"$select": {"keyCredentials"}}, out: &app, lagIDs: []string{objectID},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return app.KeyCredentials, nil
+}
+
+// CreateApplication registers a single-tenant (AzureADMyOrg) application.
+func (g *Graph) CreateApplication(ctx context.Context, displayName string) (*Application, error) {
+	var app Application
+	body := map[string]string{"displayName": displayName, "signInAudience": SignInAudienceMyOrg}
+	if err := g.do(ctx, call{method: http.MethodPost, path: "/applications", body: body, out: &app}); err != nil {
+		return nil, err
+	}
+	if app.ID == "" || app.AppID == "" {
+		return nil, errors.New("graph: POST /applications: the response has no id or appId")
+	}
+	g.markCreated(app.ID)
+	return &app, nil
+}
+
+// SetKeyCredentials replaces the application's certificates with creds (PATCH
+// replaces the whole collection: include every credential to keep, as read).
+func (g *Graph) SetKeyCredentials(ctx context.Context, objectID string, creds []KeyCredential) error {
+	if creds == nil {
+		creds = []KeyCredential{}
+	}
+	return g.do(ctx, call{
+		method: http.MethodPatch, path: objectPath("applications", objectID),
+		body: map[string]any{"keyCredentials": creds}, lagIDs: []string{objectID},
+	})
+}
+
+// SetRequiredResourceAccess replaces the application's declared permissions.
+func (g *Graph) SetRequiredResourceAccess(ctx context.Context, objectID string, rra []RequiredResourceAccess) error {
+	if rra == nil {
+		rra = []RequiredResourceAccess{}
+	}
+	return g.do(ctx, call{
+		method: http.MethodPatch, path: objectPath("applications", objectID),
+		body: map[string]any{"requiredResourceAccess": rra}, lagIDs: []string{objectID},
+	})
+}
+
+// AddPassword adds a client secret that expires at end (Graph's default when
+// end is zero). The answer's SecretText holds the only copy of the secret.
+func (g *Graph) AddPassword(ctx context.Context, objectID, displayName string, end time.Time) (*PasswordCredential, error) {
+	cred := map[string]string{}
+	if displayName != "" {
+		cred["displayName"] = displayName
+	}
+	if !end.IsZero() {
+		cred["endDateTime"] = end.UTC().Format(graphTimeLayout)
+	}
+	var pc PasswordCredential
+	err := g.do(ctx, call{
+		method: http.MethodPost, path: objectPath("applications", objectID, "addPassword"),
+		body: map[string]any{"passwordCredential": cred}, out: &pc, lagIDs: []string{objectID},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if pc.SecretText.IsZero() {
+		return nil, errors.New("graph: POST " + objectPath("applications", objectID, "addPassword") + ": the response has no secretText")
+	}
+	return &pc, nil
+}
+
+// RemovePassword deletes the client secret with this keyId.
+func (g *Graph) RemovePassword(ctx context.Context, objectID, keyID string) error {
+	return g.do(ctx, call{
+		method: http.MethodPost, path: objectPath("applications", objectID, "removePassword"),
+		body: map[string]string{"keyId": keyID}, lagIDs: []string{objectID},
+	})
+}
+
+// FindServicePrincipal returns the service principal of appID with its app
+// roles, or nil, nil when the tenant has none.
+func (g *Graph) FindServicePrincipal(ctx context.Context, appID string) (*ServicePrincipal, error) {
+	sps, err := list[ServicePrincipal](ctx, g, call{method: http.MethodGet, path: "/servicePrincipals", query: filterEq("appId", appID)})
+	if err != nil || len(sps) == 0 {
+		return nil, err
+	}
+	return &sps[0], nil
+}
+
+// CreateServicePrincipal creates the service principal of appID. When it
+// already exists (409) the existing one is returned. "does not reference a
+// valid application object" right after the app was created is replication
+// lag and is retried with backoff.
+func (g *Graph) CreateServicePrincipal(ctx context.Context, appID string) (*ServicePrincipal, error) {
+	c := call{method: http.MethodPost, path: "/servicePrincipals", body: map[string]string{"appId": appID}}
+	for attempt := 0; ; attempt++ {
+		var sp ServicePrincipal
+		c.out = &sp
+		err := g.send(ctx, c, g.base+c.path)
+		switch {
+		case err == nil:
+			if sp.ID == "" {
+				return nil, errors.New("graph: POST /servicePrincipals: the response has no id")
+			}
+			g.markCreated(sp.ID)
+			return &sp, nil
+		case hasStatus(err, http.StatusConflict):
+			existing, ferr := g.FindServicePrincipal(ctx, appID)
+			if ferr != nil {
+				return nil, ferr
+			}
+			if existing == nil {
+				return nil, err
+			}
+			return existing, nil
+		case attempt < g.opts.NotFoundRetries && hasStatus(err, http.StatusBadRequest) && strings.Contains(graphMessage(err), "does not reference"):
+			if werr := g.waitForReplication(ctx, c, attempt); werr != nil {
+				return nil, err
+			}
+		default:
+			return nil, err
+		}
+	}
+}
+
+// ListAppRoleAssignments lists the app roles granted to a service principal.
+func (g *Graph) ListAppRoleAssignments(ctx context.Context, clientSpID string) ([]AppRoleAssignment, error) {
+	return list[AppRoleAssignment](ctx, g, call{
+		method: http.MethodGet, path: objectPath("servicePrincipals", clientSpID, "appRoleAssignments"),
+		lagIDs: []string{clientSpID},
+	})
+}
+
+// GrantAppRole grants the app role appRoleID of the resource service principal
+// to the principal service principal (admin consent for one application
+// permission). created is false when the grant already existed.
+func (g *Graph) GrantAppRole(ctx context.Context, resourceSpID, principalSpID, appRoleID string) (created bool, err error) {
+	err = g.do(ctx, call{
+		method: http.MethodPost, path: objectPath("servicePrincipals", resourceSpID, "appRoleAssignedTo"),
+		body:   map[string]string{"principalId": principalSpID, "resourceId": resourceSpID, "appRoleId": appRoleID},
+		lagIDs: []string{resourceSpID, principalSpID},
+	})
+	if err == nil {
+		return true, nil
+	}
+	if (hasStatus(err, http.StatusBadRequest) || hasStatus(err, http.StatusConflict)) && strings.Contains(graphMessage(err), "already exists") {
+		return false, nil
+	}
+	return false, err
+}
+
+// graphMessage is the message of a GraphError in err, or "".
+func graphMessage(err error) string {
+	var ge *GraphError
+	if errors.As(err, &ge) {
+		return ge.Message
+	}
+	return ""
+}
