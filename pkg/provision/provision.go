@@ -1,0 +1,201 @@
+// Package provision moves the EntraClaw provisioner app from a client secret to a
+// certificate held in the OS keyring (Migrate, which also rotates the certificate),
+// and back to a short-lived secret in an emergency (Rollback).
+//
+// Every step reads the current state of the state file, the keyring and Entra ID
+// before it acts, so a run interrupted at any point converges when it is run again.
+// Progress lines go to Config.Progress; nothing here ever prints a secret, a
+// private key or a token.
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/certs"
+	"github.com/entraclaw/entraclaw-cli/pkg/entra"
+	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+)
+
+// Defaults of the Config durations.
+const (
+	DefaultRenewBefore        = 720 * time.Hour
+	DefaultPropagationTimeout = 3 * time.Minute
+	DefaultReplicationWait    = 30 * time.Second
+	DefaultSecretLifetime     = 24 * time.Hour
+)
+
+// Operator authentication kinds of Config.OperatorAuth.
+const (
+	OperatorAzureCLI    = entra.OperatorAzureCLI
+	OperatorDeviceCode  = entra.OperatorDeviceCode
+	OperatorProvisioner = entra.OperatorProvisioner
+)
+
+// PreviousAccountSuffix is appended to the tenant id to name the keyring item that
+// holds this machine's previous certificate while a rotation is in progress.
+const PreviousAccountSuffix = ".previous"
+
+// Config is the input of Migrate.
+type Config struct {
+	// StatePath is the state file; it need not exist.
+	StatePath string
+	// TenantID and ClientID override the state file's TENANT_ID and
+	// PROVISIONER_CLIENT_ID (from -tenant-id / -client-id or their env vars).
+	TenantID, ClientID string
+	Cloud              entra.Cloud
+	// KeyringService is the keyring service of the certificate items (for messages).
+	KeyringService string
+	// OperatorAuth names the operator credential: azcli, device-code or provisioner.
+	OperatorAuth string
+	// Rotate replaces this machine's certificate even when it is still usable.
+	Rotate bool
+	// RenewBefore replaces a certificate that expires within this long.
+	RenewBefore time.Duration
+	// PropagationTimeout bounds the wait until the certificate gets a token with the roles.
+	PropagationTimeout time.Duration
+	// ReplicationWait bounds how long a recorded client id that Graph does not list
+	// is looked up again (replication lag) before the app is looked up by name.
+	ReplicationWait time.Duration
+	// DryRun reads everything and reports the plan without changing anything.
+	DryRun bool
+	// Progress receives the progress lines for people (stderr); nil discards them.
+	Progress io.Writer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Deps are the outside world Migrate and Rollback talk to.
+type Deps struct {
+	// Store is the keyring holding the certificate bundle.
+	Store *keystore.Store
+	// OperatorCredential returns the credential that reads and changes the app.
+	// tenant is "" when it is not known yet.
+	OperatorCredential func(tenant string) (azcore.TokenCredential, error)
+	// CertCredential returns a new certificate credential for the provisioner app.
+	// Each call must return a fresh credential: propagation polling must not be
+	// answered from a credential's token cache.
+	CertCredential func(tenant, client string, b *certs.Bundle) (azcore.TokenCredential, error)
+	// GraphOptions tune the Graph client (transport, retries).
+	GraphOptions entra.GraphOptions
+}
+
+// Summary is what Migrate did or, in a dry run, would do.
+type Summary struct {
+	TenantID            string   `json:"tenantId"`
+	ClientID            string   `json:"clientId"`
+	AppObjectID         string   `json:"appObjectId"`
+	Thumbprint          string   `json:"thumbprint"`
+	CertNotAfter        string   `json:"certNotAfter"`
+	KeyringBackend      string   `json:"keyringBackend"`
+	Actions             []string `json:"actions"`
+	PasswordsRemoved    int      `json:"passwordsRemoved"`
+	PermissionsAdded    int      `json:"permissionsAdded"`
+	GrantsAdded         int      `json:"grantsAdded"`
+	CertUploaded        bool     `json:"certUploaded"`
+	Rotated             bool     `json:"rotated"`
+	PreviousCertRemoved bool     `json:"previousCertRemoved"`
+	Propagated          bool     `json:"propagated"`
+	PropagationWait     string   `json:"propagationWait"`
+	Changed             bool     `json:"changed"`
+	DryRun              bool     `json:"dryRun"`
+	Warnings            []string `json:"warnings"`
+}
+
+// Error is a failed step with the exit code and the hint the command line shows.
+type Error struct {
+	msg  string
+	err  error
+	code int
+	hint string
+}
+
+func (e *Error) Error() string {
+	if e.err == nil {
+		return e.msg
+	}
+	return e.msg + ": " + e.err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.err }
+
+// ExitCode is 1 (the operation failed) unless the error says otherwise.
+func (e *Error) ExitCode() int {
+	if e.code == 0 {
+		return 1
+	}
+	return e.code
+}
+
+// Hint says what to do next: the step's own hint, else the wrapped error's
+// (e.g. how to unlock the keyring).
+func (e *Error) Hint() string {
+	var h interface{ Hint() string }
+	if e.hint == "" && errors.As(e.err, &h) {
+		return h.Hint()
+	}
+	return e.hint
+}
+
+// exitNotSetUp is the command line's "not set up" exit code.
+const exitNotSetUp = 3
+
+func failf(hint string, format string, args ...any) *Error {
+	return &Error{msg: fmt.Sprintf(format, args...), hint: hint}
+}
+
+func wrapf(err error, hint string, format string, args ...any) *Error {
+	return &Error{msg: fmt.Sprintf(format, args...), err: err, hint: hint}
+}
+
+// Hints for the failures people can fix themselves.
+const (
+	hintRerun        = "fix the cause and run entraclaw-migrate again: it picks up where it stopped"
+	hintConsentAdmin = "an administrator must run it: granting admin consent needs the Privileged Role Administrator or Global Administrator role (`az login` as one, or -operator-auth device-code)"
+	hintCreateAdmin  = "an administrator must run it: creating or changing the app needs the Application Administrator or Cloud Application Administrator role (`az login` as one, or -operator-auth device-code)"
+)
+
+// graphFailure wraps a Graph error, pointing at the roles an operator needs when
+// Graph answered 403.
+func graphFailure(err error, adminHint string, format string, args ...any) *Error {
+	hint := hintRerun
+	if entra.IsForbidden(err) {
+		hint = adminHint
+	}
+	return wrapf(err, hint, format, args...)
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// backoff yields the delays of the propagation and replication polls: 250 ms,
+// growing by half each time, capped at 2 s.
+type backoff struct{ next time.Duration }
+
+const (
+	backoffStart = 250 * time.Millisecond
+	backoffMax   = 2 * time.Second
+)
+
+func (b *backoff) delay() time.Duration {
+	if b.next == 0 {
+		b.next = backoffStart
+	}
+	d := b.next
+	b.next = min(b.next*3/2, backoffMax)
+	return d
+}
