@@ -73,7 +73,8 @@ type Report struct {
 	Warnings []string `json:"warnings"`
 }
 
-func newReport(results []Result) *Report {
+// NewReport collects results into a report; OK when every result is.
+func NewReport(results ...Result) *Report {
 	r := &Report{OK: true, Checks: results, Warnings: []string{}}
 	for _, c := range results {
 		r.OK = r.OK && c.OK

@@ -1,0 +1,201 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/entra"
+	"github.com/entraclaw/entraclaw-cli/pkg/verify"
+)
+
+const verifySummary = `entraclaw-verify runs the migration runbook's four checks and prints one PASS/FAIL line each:
+
+    secret-purged  the state file holds no PROVISIONER_CLIENT_SECRET
+    no-passwords   the provisioner app has no password credentials (client secrets)
+    keyring-cert   the keyring certificate parses, matches PROVISIONER_CERT_THUMBPRINT,
+                   is registered on the app and has not expired
+    token          a fresh token is an app-only Graph token for this app and tenant,
+                   from a certificate (appidacr 2), with every required role
+
+Graph is read with the provisioner's own certificate unless -operator-auth says otherwise.
+"-token -" checks a piped token only; "-decode -" prints its header and claims (the
+signature is not verified: Graph access tokens are not meant to be verified by clients).`
+
+// verifyWaitInterval is how long -wait pauses between attempts.
+const verifyWaitInterval = 3 * time.Second
+
+// maxTokenInput bounds what -token and -decode read; access tokens are a few KB.
+const maxTokenInput = 1 << 20
+
+// RunVerify is entraclaw-verify.
+func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
+	fs, c := NewFlagSet("entraclaw-verify", verifySummary, stdio)
+	checkList := fs.String("check", "", "comma-separated checks to run: "+strings.Join(verify.CheckNames(), ", ")+" (default: all)")
+	wait := fs.Duration("wait", 0, "retry until every check passes or this much time has passed, e.g. 2m (0: check once)")
+	expiresIn := fs.Duration("expires-in", verify.DefaultExpiresIn, "warn when the keyring certificate expires within this time")
+	operatorAuth := fs.String("operator-auth", entra.OperatorProvisioner, "who reads Graph: provisioner (the app's own certificate), azcli or device-code")
+	tokenInput := fs.String("token", "", "check only this access token (FILE, or - for stdin) against the tenant and client id")
+	decodeInput := fs.String("decode", "", "print the header and claims of an access token (FILE, or - for stdin) as JSON, unverified")
+	if err := c.Parse(fs, args); err != nil {
+		return err
+	}
+	checks, err := verify.ParseChecks(*checkList)
+	if err != nil {
+		return UsageError("-check: %v", err)
+	}
+	if err := DurationFlag("wait", *wait, true); err != nil {
+		return err
+	}
+	if err := DurationFlag("expires-in", *expiresIn, false); err != nil {
+		return err
+	}
+	switch *operatorAuth {
+	case entra.OperatorProvisioner, entra.OperatorAzureCLI, entra.OperatorDeviceCode:
+	default:
+		return UsageError("-operator-auth must be %s, %s or %s, not %q", entra.OperatorProvisioner, entra.OperatorAzureCLI, entra.OperatorDeviceCode, *operatorAuth)
+	}
+	if *tokenInput != "" || *decodeInput != "" {
+		switch {
+		case *tokenInput != "" && *decodeInput != "":
+			return UsageError("-token and -decode cannot be combined")
+		case *checkList != "" || *wait != 0:
+			return UsageError("-token and -decode look at one token; they do not combine with -check or -wait")
+		}
+	}
+	if *decodeInput != "" {
+		return decodeToken(stdio, *decodeInput)
+	}
+
+	env, err := c.Resolve(NeedProvisioner)
+	if err != nil {
+		return err
+	}
+	if *tokenInput != "" {
+		raw, err := readTokenInput(stdio, *tokenInput)
+		if err != nil {
+			return err
+		}
+		res := verify.CheckToken(raw, verify.Expectations{GraphEndpoint: env.Cloud.GraphEndpoint, Tenant: env.Tenant, Client: env.Client})
+		rep := verify.NewReport(res)
+		if err := printVerifyReport(stdio, c, rep); err != nil {
+			return err
+		}
+		return rep.Err()
+	}
+
+	cfg := verify.Config{
+		StatePath: env.StatePath, Tenant: env.Tenant, Client: env.Client, Cloud: env.Cloud,
+		Checks: checks, ExpiresIn: *expiresIn,
+	}
+	deps := verify.Deps{Store: env.Store, Stderr: stdio.Err}
+	if *operatorAuth != entra.OperatorProvisioner {
+		cred, err := entra.NewOperatorCredential(*operatorAuth, env.Cloud, env.Tenant, stdio.Err, entra.CredentialOptions{})
+		if err != nil {
+			return err
+		}
+		deps.GraphCredential = cred
+	}
+	var rep *verify.Report
+	if *wait > 0 {
+		rep, err = verify.Wait(ctx, cfg, deps, *wait, verifyWaitInterval)
+	} else {
+		rep, err = verify.Run(ctx, cfg, deps)
+	}
+	if rep != nil {
+		if perr := printVerifyReport(stdio, c, rep); perr != nil {
+			return perr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return rep.Err()
+}
+
+// printVerifyReport writes the report: JSON, or one PASS/FAIL line per check and a
+// count on stdout with the warnings on stderr.
+func printVerifyReport(stdio Stdio, c *Common, rep *verify.Report) error {
+	if c.JSON() {
+		return WriteJSON(stdio.Out, rep)
+	}
+	out := stdoutPainter(stdio)
+	width := 0
+	for _, r := range rep.Checks {
+		width = max(width, len(r.Name))
+	}
+	var b strings.Builder
+	for _, r := range rep.Checks {
+		verdict := out.green("PASS")
+		if !r.OK {
+			verdict = out.red("FAIL")
+		}
+		fmt.Fprintf(&b, "%s  %-*s  %s\n", verdict, width, r.Name, r.Detail)
+	}
+	fmt.Fprintf(&b, "%d/%d checks passed\n", rep.Passed(), len(rep.Checks))
+	if _, err := io.WriteString(stdio.Out, b.String()); err != nil {
+		return err
+	}
+	errp := newPainter(stdio)
+	for _, w := range rep.Warnings {
+		fmt.Fprintf(stdio.Err, "entraclaw-verify: %s %s\n", errp.yellow("warning:"), w)
+	}
+	return nil
+}
+
+// stdoutPainter colours stdout when it is a terminal and NO_COLOR is unset.
+func stdoutPainter(stdio Stdio) painter {
+	f, ok := stdio.Out.(*os.File)
+	_, noColor := os.LookupEnv("NO_COLOR")
+	return painter{on: ok && isTerminal(f) && !noColor}
+}
+
+// decodeToken prints {"header","claims","signatureVerified":false} for -decode.
+func decodeToken(stdio Stdio, input string) error {
+	raw, err := readTokenInput(stdio, input)
+	if err != nil {
+		return err
+	}
+	out, err := verify.DecodeForPrint(raw)
+	if err != nil {
+		return Wrap(ExitFailure, "pass the access token itself: three base64url segments separated by dots", fmt.Errorf("%s: %w", describeInput(input), err))
+	}
+	if err := WriteJSON(stdio.Out, out); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdio.Err, "entraclaw-verify: note: signature not verified (Graph access tokens are not meant to be verified by clients)")
+	return nil
+}
+
+// readTokenInput reads a token from a file, or from stdin for "-".
+func readTokenInput(stdio Stdio, input string) (string, error) {
+	var r io.Reader = stdio.In
+	if input != "-" {
+		f, err := os.Open(input)
+		if err != nil {
+			return "", Wrap(ExitFailure, "", fmt.Errorf("reading the token: %w", err))
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxTokenInput+1))
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("reading the token from %s: %w", describeInput(input), err)
+	case len(data) > maxTokenInput:
+		return "", Errorf(ExitFailure, "", "%s holds more than %d bytes: not an access token", describeInput(input), maxTokenInput)
+	case strings.TrimSpace(string(data)) == "":
+		return "", Errorf(ExitFailure, "pipe a token in, e.g. `entraclaw-provisioner-token | entraclaw-verify -token -`", "no token on %s", describeInput(input))
+	}
+	return string(data), nil
+}
+
+func describeInput(input string) string {
+	if input == "-" {
+		return "stdin"
+	}
+	return input
+}

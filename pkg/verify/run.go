@@ -1,0 +1,477 @@
+package verify
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/certs"
+	"github.com/entraclaw/entraclaw-cli/pkg/entra"
+	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+	"github.com/entraclaw/entraclaw-cli/pkg/state"
+)
+
+// DefaultExpiresIn is how far ahead a certificate expiry is warned about.
+const DefaultExpiresIn = 30 * 24 * time.Hour
+
+// Config says what to verify.
+type Config struct {
+	// StatePath is the state file; it is read afresh by every Run.
+	StatePath string
+	// Tenant and Client are the provisioner's tenant and application (client) id.
+	Tenant, Client string
+	Cloud          entra.Cloud
+	// Checks selects checks by name; empty runs all of them.
+	Checks []string
+	// ExpiresIn is how far ahead of its expiry the keyring certificate is warned
+	// about; 0 means DefaultExpiresIn.
+	ExpiresIn time.Duration
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Deps are the services the checks use.
+type Deps struct {
+	// Store is the keyring holding the provisioner's certificate bundle.
+	Store *keystore.Store
+	// GraphCredential reads Graph; nil means the provisioner's own certificate
+	// credential built from the keyring bundle.
+	GraphCredential azcore.TokenCredential
+	// Credential tunes the certificate credentials (transport, retries).
+	Credential entra.CredentialOptions
+	// Graph tunes the Graph client.
+	Graph entra.GraphOptions
+	// Stderr receives Wait's progress lines; nil discards them.
+	Stderr io.Writer
+}
+
+// Run performs the selected checks. A check that fails does not stop the others.
+// The error is non-nil only for a bad configuration (an unknown check name).
+func Run(ctx context.Context, cfg Config, deps Deps) (*Report, error) {
+	selected := cfg.Checks
+	if len(selected) == 0 {
+		selected = CheckNames()
+	}
+	for _, name := range selected {
+		if !slices.Contains(CheckNames(), name) {
+			return nil, fmt.Errorf("unknown check %q: valid checks are %s", name, strings.Join(CheckNames(), ", "))
+		}
+	}
+	if deps.Store == nil {
+		return nil, errors.New("verify: no keyring store")
+	}
+	now := time.Now
+	if cfg.Now != nil {
+		now = cfg.Now
+	}
+	if cfg.ExpiresIn <= 0 {
+		cfg.ExpiresIn = DefaultExpiresIn
+	}
+	r := &run{cfg: cfg, deps: deps, now: now()}
+	r.doc, r.docErr = state.Load(cfg.StatePath)
+
+	checks := map[string]func(context.Context) Result{
+		NameSecretPurged: r.secretPurged,
+		NameNoPasswords:  r.noPasswords,
+		NameKeyringCert:  r.keyringCert,
+		NameToken:        r.token,
+	}
+	var results []Result
+	for _, name := range CheckNames() {
+		if slices.Contains(selected, name) {
+			results = append(results, checks[name](ctx))
+		}
+	}
+	return NewReport(results...), nil
+}
+
+// run holds what one Run has read, so each source is read at most once.
+type run struct {
+	cfg  Config
+	deps Deps
+	now  time.Time
+
+	doc    *state.Doc
+	docErr error
+
+	bundleRead bool
+	bundle     *certs.Bundle
+	bundleErr  error
+
+	graph    *entra.Graph
+	graphErr error
+
+	appRead bool
+	app     *entra.Application
+	appErr  error
+
+	keysRead bool
+	keys     []entra.KeyCredential
+	keysErr  error
+
+	graphSPRead bool
+	graphSP     *entra.ServicePrincipal
+	graphSPErr  error
+}
+
+// ---- checks --------------------------------------------------------------------------
+
+// secretPurged: the state file holds no PROVISIONER_CLIENT_SECRET. Warns about
+// backups that still hold one.
+func (r *run) secretPurged(context.Context) Result {
+	path := r.cfg.StatePath
+	var res Result
+	switch {
+	case r.docErr != nil:
+		res = fail(NameSecretPurged, "could not read the state file: "+oneLine(r.docErr.Error()))
+	case r.doc.Has(state.KeyClientSecret):
+		res = fail(NameSecretPurged, fmt.Sprintf("%s still holds %s; run `entraclaw-migrate` to purge it", path, state.KeyClientSecret))
+	default:
+		res = pass(NameSecretPurged, fmt.Sprintf("%s holds no %s", path, state.KeyClientSecret))
+	}
+	res.Warnings = append(res.Warnings, r.backupWarnings()...)
+	return res
+}
+
+// backupWarnings names the state backups that still hold the client secret.
+func (r *run) backupWarnings() []string {
+	backups, err := state.Backups(r.cfg.StatePath)
+	if err != nil {
+		return []string{"could not list the state backups: " + oneLine(err.Error())}
+	}
+	var holding []string
+	for _, b := range backups {
+		if doc, err := state.Load(b); err == nil && doc.Has(state.KeyClientSecret) {
+			holding = append(holding, b)
+		}
+	}
+	if len(holding) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("%d state backup(s) still hold %s: %s; once rollback is no longer needed, remove them with `shred -u %s`",
+		len(holding), state.KeyClientSecret, strings.Join(holding, ", "), strings.Join(holding, " "))}
+}
+
+// noPasswords: the app has no password credentials (client secrets).
+func (r *run) noPasswords(ctx context.Context) Result {
+	app, err := r.application(ctx)
+	switch {
+	case err != nil:
+		return couldNotRun(NameNoPasswords, "could not read the app: "+describe(err))
+	case app == nil:
+		return fail(NameNoPasswords, r.appMissing())
+	}
+	n := len(app.PasswordCredentials)
+	if n == 0 {
+		return pass(NameNoPasswords, fmt.Sprintf("app %s has 0 password credentials", app.AppID))
+	}
+	found := make([]string, n)
+	for i, p := range app.PasswordCredentials {
+		found[i] = describePassword(p)
+	}
+	return fail(NameNoPasswords, fmt.Sprintf("app %s has %d password credential(s): %s; run `entraclaw-migrate` to remove them",
+		app.AppID, n, strings.Join(found, ", ")))
+}
+
+// describePassword names a password credential by its metadata; Graph never returns
+// the secret itself except when adding it, and it is not printed here either.
+func describePassword(p entra.PasswordCredential) string {
+	var attrs []string
+	if p.DisplayName != "" {
+		attrs = append(attrs, fmt.Sprintf("displayName %q", p.DisplayName))
+	}
+	if p.Hint != "" {
+		attrs = append(attrs, fmt.Sprintf("hint %q", p.Hint))
+	}
+	if end := p.End(); !end.IsZero() {
+		attrs = append(attrs, "ends "+end.UTC().Format(time.DateOnly))
+	}
+	if len(attrs) == 0 {
+		return "keyId " + p.KeyID
+	}
+	return fmt.Sprintf("keyId %s (%s)", p.KeyID, strings.Join(attrs, ", "))
+}
+
+// keyringCert: the keyring bundle exists and parses, matches the state file's
+// thumbprint, is registered on the app and has not expired. Metadata only.
+func (r *run) keyringCert(ctx context.Context) Result {
+	res := r.keyringCertVerdict(ctx)
+	res.Warnings = append(res.Warnings, r.otherExpiredCertWarnings(ctx)...)
+	return res
+}
+
+func (r *run) keyringCertVerdict(ctx context.Context) Result {
+	b, err := r.loadBundle()
+	if err != nil {
+		if isUnavailable(err) {
+			return couldNotRun(NameKeyringCert, oneLine(err.Error()))
+		}
+		return fail(NameKeyringCert, oneLine(err.Error())+"; run `entraclaw-migrate`")
+	}
+	thumb := certs.Thumbprint(b.Cert)
+	notAfter := b.Cert.NotAfter.UTC().Format(time.RFC3339)
+	var problems, warnings []string
+
+	switch recorded := r.recordedThumbprint(); {
+	case r.docErr != nil:
+		problems = append(problems, "cannot compare with the state file: "+oneLine(r.docErr.Error()))
+	case recorded == "":
+		problems = append(problems, fmt.Sprintf("%s has no %s", r.cfg.StatePath, state.KeyThumbprint))
+	case !strings.EqualFold(recorded, thumb):
+		problems = append(problems, fmt.Sprintf("keyring certificate %s does not match %s %s in %s", thumb, state.KeyThumbprint, recorded, r.cfg.StatePath))
+	}
+	if certs.Expired(b.Cert, r.now) {
+		problems = append(problems, "certificate "+thumb+" expired on "+notAfter)
+	} else if certs.ExpiresWithin(b.Cert, r.now, r.cfg.ExpiresIn) {
+		days := int(b.Cert.NotAfter.Sub(r.now).Hours() / 24)
+		warnings = append(warnings, fmt.Sprintf("provisioner certificate %s expires on %s (in %d days); run `entraclaw-migrate` to rotate it",
+			thumb, b.Cert.NotAfter.UTC().Format(time.DateOnly), days))
+	}
+
+	keys, keysErr := r.applicationKeys(ctx)
+	onApp := false
+	if keysErr == nil {
+		onApp = slices.ContainsFunc(keys, func(k entra.KeyCredential) bool { return strings.EqualFold(keyThumbprint(k), thumb) })
+		if !onApp {
+			problems = append(problems, fmt.Sprintf("certificate %s is not registered on the app (%d other certificate(s) there)", thumb, len(keys)))
+		}
+	}
+
+	var res Result
+	switch {
+	case len(problems) > 0:
+		res = fail(NameKeyringCert, strings.Join(problems, "; ")+"; run `entraclaw-migrate`")
+	case keysErr != nil:
+		res = couldNotRun(NameKeyringCert, fmt.Sprintf("thumbprint %s matches the state file, expires %s, but could not read the app's certificates: %s",
+			thumb, notAfter, describe(keysErr)))
+	default:
+		res = pass(NameKeyringCert, fmt.Sprintf("thumbprint %s matches the state file and the app, expires %s, in the %s", thumb, notAfter, r.deps.Store.BackendName()))
+	}
+	res.Warnings = append(res.Warnings, warnings...)
+	return res
+}
+
+// otherExpiredCertWarnings names expired certificates on the app other than this
+// machine's (other machines' certificates are never touched by the tools).
+func (r *run) otherExpiredCertWarnings(ctx context.Context) []string {
+	keys, err := r.applicationKeys(ctx)
+	if err != nil {
+		return nil
+	}
+	mine := ""
+	if b, err := r.loadBundle(); err == nil {
+		mine = certs.Thumbprint(b.Cert)
+	}
+	var warnings []string
+	for _, k := range keys {
+		thumb := keyThumbprint(k)
+		end := k.End()
+		if end.IsZero() || end.After(r.now) || (mine != "" && strings.EqualFold(thumb, mine)) {
+			continue
+		}
+		warnings = append(warnings, fmt.Sprintf("the app holds another certificate that expired on %s: thumbprint %s, keyId %s; remove it from the app registration if no machine needs it",
+			end.UTC().Format(time.DateOnly), orNone(thumb), k.KeyID))
+	}
+	return warnings
+}
+
+// token: a token freshly minted with the keyring certificate is an app-only Graph
+// token for this app and tenant, from a certificate, with every required role.
+func (r *run) token(ctx context.Context) Result {
+	b, err := r.loadBundle()
+	switch {
+	case err != nil && isUnavailable(err):
+		return couldNotRun(NameToken, "no certificate to request a token with: "+oneLine(err.Error()))
+	case err != nil:
+		return fail(NameToken, "no certificate to request a token with: "+oneLine(err.Error()))
+	case certs.Expired(b.Cert, r.now):
+		return fail(NameToken, fmt.Sprintf("certificate %s expired on %s; Entra ID issues no token for it; run `entraclaw-migrate`",
+			certs.Thumbprint(b.Cert), b.Cert.NotAfter.UTC().Format(time.RFC3339)))
+	}
+	cred, err := entra.NewCertificateCredential(r.cfg.Cloud, r.cfg.Tenant, r.cfg.Client, b, r.deps.Credential)
+	if err != nil {
+		return fail(NameToken, oneLine(err.Error()))
+	}
+	at, err := entra.FetchToken(ctx, cred, r.cfg.Cloud.GraphScope())
+	if err != nil {
+		if _, rejected := entra.AsSTSError(err); rejected {
+			return fail(NameToken, "token request rejected: "+describe(err))
+		}
+		return couldNotRun(NameToken, "could not request a token: "+describe(err))
+	}
+	d, err := DecodeJWT(at.Token)
+	if err != nil {
+		return fail(NameToken, err.Error())
+	}
+
+	sp, spErr := r.graphServicePrincipal(ctx)
+	if spErr == nil && sp == nil {
+		spErr = errors.New("the tenant has no Microsoft Graph service principal")
+	}
+	res := checkClaims(d, Expectations{
+		GraphEndpoint: r.cfg.Cloud.GraphEndpoint, Tenant: r.cfg.Tenant, Client: r.cfg.Client,
+		Roles: RequiredRoles(sp), Now: r.now,
+	})
+	if res.OK && spErr != nil {
+		res = couldNotRun(NameToken, res.Detail+"; but the Agent ID roles were not checked: could not read Graph's app roles: "+describe(spErr))
+	}
+	return res
+}
+
+// ---- sources -------------------------------------------------------------------------
+
+// loadBundle reads and parses the keyring bundle once. Errors wrap
+// keystore.ErrNotFound, *keystore.UnavailableError or the parser's error.
+func (r *run) loadBundle() (*certs.Bundle, error) {
+	if r.bundleRead {
+		return r.bundle, r.bundleErr
+	}
+	r.bundleRead = true
+	pem, err := r.deps.Store.GetBundle(r.cfg.Tenant)
+	if err != nil {
+		r.bundleErr = err
+		return nil, err
+	}
+	r.bundle, err = certs.ParseBundle(pem)
+	if err != nil {
+		r.bundleErr = fmt.Errorf("keyring item %s/%s is not a usable certificate bundle: %w", r.deps.Store.Service(), r.cfg.Tenant, err)
+		r.bundle = nil
+	}
+	return r.bundle, r.bundleErr
+}
+
+// recordedThumbprint is PROVISIONER_CERT_THUMBPRINT from the state file, or "".
+func (r *run) recordedThumbprint() string {
+	if r.doc == nil {
+		return ""
+	}
+	s, _, _ := r.doc.String(state.KeyThumbprint)
+	return strings.TrimSpace(s)
+}
+
+// graphClient builds the Graph client once: with Deps.GraphCredential, else with the
+// provisioner's certificate.
+func (r *run) graphClient() (*entra.Graph, error) {
+	if r.graph != nil || r.graphErr != nil {
+		return r.graph, r.graphErr
+	}
+	cred := r.deps.GraphCredential
+	if cred == nil {
+		b, err := r.loadBundle()
+		switch {
+		case err != nil:
+			r.graphErr = fmt.Errorf("no provisioner certificate to read Graph with (%s); pass -operator-auth azcli to read it as yourself", oneLine(err.Error()))
+			return nil, r.graphErr
+		case certs.Expired(b.Cert, r.now):
+			r.graphErr = fmt.Errorf("the provisioner certificate expired on %s; pass -operator-auth azcli to read Graph as yourself", b.Cert.NotAfter.UTC().Format(time.DateOnly))
+			return nil, r.graphErr
+		}
+		if cred, err = entra.NewCertificateCredential(r.cfg.Cloud, r.cfg.Tenant, r.cfg.Client, b, r.deps.Credential); err != nil {
+			r.graphErr = err
+			return nil, err
+		}
+	}
+	r.graph, r.graphErr = entra.NewGraph(r.cfg.Cloud, cred, r.deps.Graph)
+	return r.graph, r.graphErr
+}
+
+// application reads the app by client id once; nil, nil when there is none.
+func (r *run) application(ctx context.Context) (*entra.Application, error) {
+	if r.appRead {
+		return r.app, r.appErr
+	}
+	r.appRead = true
+	g, err := r.graphClient()
+	if err != nil {
+		r.appErr = err
+		return nil, err
+	}
+	r.app, r.appErr = g.FindApplicationByAppID(ctx, r.cfg.Client)
+	return r.app, r.appErr
+}
+
+func (r *run) appMissing() string {
+	return fmt.Sprintf("no application with appId %s in tenant %s; run `entraclaw-migrate`", r.cfg.Client, r.cfg.Tenant)
+}
+
+// applicationKeys reads the app's certificates with their bodies once.
+func (r *run) applicationKeys(ctx context.Context) ([]entra.KeyCredential, error) {
+	if r.keysRead {
+		return r.keys, r.keysErr
+	}
+	r.keysRead = true
+	app, err := r.application(ctx)
+	switch {
+	case err != nil:
+		r.keysErr = err
+	case app == nil:
+		r.keysErr = errors.New(r.appMissing())
+	default:
+		r.keys, r.keysErr = r.graph.GetApplicationKeys(ctx, app.ID)
+	}
+	return r.keys, r.keysErr
+}
+
+// graphServicePrincipal reads Microsoft Graph's service principal (its app roles) once.
+func (r *run) graphServicePrincipal(ctx context.Context) (*entra.ServicePrincipal, error) {
+	if r.graphSPRead {
+		return r.graphSP, r.graphSPErr
+	}
+	r.graphSPRead = true
+	g, err := r.graphClient()
+	if err != nil {
+		r.graphSPErr = err
+		return nil, err
+	}
+	r.graphSP, r.graphSPErr = g.FindServicePrincipal(ctx, entra.GraphAppID)
+	return r.graphSP, r.graphSPErr
+}
+
+// ---- helpers -------------------------------------------------------------------------
+
+// keyThumbprint is the SHA-1 thumbprint of a key credential's certificate body, or
+// its customKeyIdentifier when Graph did not return the body.
+func keyThumbprint(k entra.KeyCredential) string {
+	if k.Key != nil {
+		if der, err := base64.StdEncoding.DecodeString(*k.Key); err == nil && len(der) > 0 {
+			sum := sha1.Sum(der)
+			return hex.EncodeToString(sum[:])
+		}
+	}
+	if k.CustomKeyIdentifier != nil {
+		return strings.ToLower(*k.CustomKeyIdentifier)
+	}
+	return ""
+}
+
+func isUnavailable(err error) bool {
+	var u *keystore.UnavailableError
+	return errors.As(err, &u)
+}
+
+// describe turns an error from Graph or the STS into one line for a detail.
+func describe(err error) string {
+	var ge *entra.GraphError
+	var re *entra.RequestError
+	if errors.As(err, &ge) || errors.As(err, &re) {
+		return oneLine(err.Error())
+	}
+	return oneLine(entra.DescribeAuthError(err))
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = strings.TrimSpace(s[:i])
+	}
+	return s
+}

@@ -1,0 +1,66 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Wait runs the checks every interval until they all pass or d has elapsed, and
+// returns the last report. Each failing attempt prints one line to Deps.Stderr. The
+// error is Run's, or the context's when it ends the wait.
+func Wait(ctx context.Context, cfg Config, deps Deps, d, interval time.Duration) (*Report, error) {
+	out := deps.Stderr
+	if out == nil {
+		out = io.Discard
+	}
+	if interval <= 0 {
+		interval = time.Second
+	}
+	start := time.Now()
+	deadline := start.Add(d)
+	for attempt := 1; ; attempt++ {
+		rep, err := Run(ctx, cfg, deps)
+		if err != nil || rep.OK {
+			return rep, err
+		}
+		left := time.Until(deadline)
+		next := "giving up"
+		if left > 0 {
+			next = "retrying in " + min(interval, left).Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(out, "entraclaw-verify: attempt %d (%s elapsed): %s; %s\n",
+			attempt, time.Since(start).Round(time.Second), failingSummary(rep), next)
+		if left <= 0 {
+			return rep, nil
+		}
+		timer := time.NewTimer(min(interval, left))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return rep, ctx.Err()
+		case <-timer.C:
+		}
+	}
+}
+
+// failingSummary names the failing checks and the first one's detail, clipped.
+func failingSummary(rep *Report) string {
+	var names []string
+	first := ""
+	for _, c := range rep.Checks {
+		if c.OK {
+			continue
+		}
+		names = append(names, c.Name)
+		if first == "" {
+			first = c.Name + ": " + c.Detail
+		}
+	}
+	if len(first) > 200 {
+		first = first[:200] + "…"
+	}
+	return fmt.Sprintf("%d of %d checks failing (%s) — %s", len(names), len(rep.Checks), strings.Join(names, ", "), first)
+}
