@@ -1,0 +1,192 @@
+// Package keystore keeps the provisioner's certificate bundle and its token
+// cache in the OS keyring (Secret Service, macOS Keychain, Windows Credential
+// Manager) through go-keyring. It never falls back to a file for writing.
+package keystore
+
+import (
+	"crypto/rand"
+	"errors"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/zalando/go-keyring"
+)
+
+// DefaultService is the keyring service of the certificate bundle items.
+const DefaultService = "entraclaw-provisioner-cert"
+
+// DefaultTimeout bounds every keyring call; a Secret Service unlock prompt
+// would otherwise block forever.
+const DefaultTimeout = 10 * time.Second
+
+// Backend names as BackendName returns them.
+const (
+	NameSecretService     = "Secret Service"
+	NameMacOSKeychain     = "macOS Keychain"
+	NameCredentialManager = "Windows Credential Manager"
+	NameUnsupported       = "OS keyring"
+)
+
+const probeAccountPrefix = "entraclaw-probe-"
+
+// Backend is the keyring the Store talks to; go-keyring's package functions
+// by default. Get and Delete report an absent item with keyring.ErrNotFound,
+// Set a value over the backend's limit with keyring.ErrSetDataTooBig.
+type Backend interface {
+	Get(svc, user string) (string, error)
+	Set(svc, user, v string) error
+	Delete(svc, user string) error
+}
+
+// Store reads and writes the items of one keyring service.
+type Store struct {
+	service   string
+	backend   Backend
+	timeout   time.Duration
+	goos      string
+	legacyDir string
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithBackend replaces the OS keyring, for tests.
+func WithBackend(b Backend) Option { return func(s *Store) { s.backend = b } }
+
+// WithTimeout bounds each keyring call (DefaultTimeout if not given); d <= 0
+// disables the bound.
+func WithTimeout(d time.Duration) Option { return func(s *Store) { s.timeout = d } }
+
+// WithOS makes the Store apply the size limits, value encodings, legacy
+// sources and messages of another operating system ("linux", "darwin",
+// "windows", ...) instead of runtime.GOOS, so tests can emulate it.
+func WithOS(goos string) Option { return func(s *Store) { s.goos = goos } }
+
+// WithLegacyDir sets the directory of the Python era's Windows bundle files,
+// by default %LOCALAPPDATA%\entraclaw. It is only consulted on Windows.
+func WithLegacyDir(dir string) Option { return func(s *Store) { s.legacyDir = dir } }
+
+// New returns a Store for service (DefaultService if empty) backed by the OS
+// keyring, each call bounded by DefaultTimeout.
+func New(service string, opts ...Option) *Store {
+	if service == "" {
+		service = DefaultService
+	}
+	s := &Store{
+		service:   service,
+		backend:   systemBackend{},
+		timeout:   DefaultTimeout,
+		goos:      runtime.GOOS,
+		legacyDir: defaultLegacyDir(),
+	}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s
+}
+
+// Service returns the keyring service the Store uses.
+func (s *Store) Service() string { return s.service }
+
+// BackendName names the keyring for messages: "Secret Service", "macOS
+// Keychain" or "Windows Credential Manager".
+func (s *Store) BackendName() string {
+	switch s.goos {
+	case "darwin":
+		return NameMacOSKeychain
+	case "windows":
+		return NameCredentialManager
+	case "linux", "freebsd", "openbsd", "netbsd", "dragonfly":
+		return NameSecretService
+	}
+	return NameUnsupported
+}
+
+// Probe writes, reads back and deletes a random probe item. It returns an
+// *UnavailableError when the keyring cannot be used.
+func (s *Store) Probe() error {
+	account := probeAccountPrefix + strings.ToLower(rand.Text())
+	value := rand.Text()
+	if err := s.set(account, value); err != nil {
+		return s.asUnavailable(err)
+	}
+	got, getErr := s.get(account)
+	delErr := s.del(account)
+	switch {
+	case getErr != nil:
+		return s.asUnavailable(getErr)
+	case got != value:
+		return &UnavailableError{Backend: s.BackendName(), Err: errors.New("probe item read back with a different value")}
+	case delErr != nil:
+		return s.asUnavailable(delErr)
+	}
+	return nil
+}
+
+func (s *Store) asUnavailable(err error) error {
+	var unavailable *UnavailableError
+	if errors.As(err, &unavailable) {
+		return unavailable
+	}
+	return &UnavailableError{Backend: s.BackendName(), Err: err}
+}
+
+// get reads an item; errors are ErrNotFound or *UnavailableError. On macOS a
+// PEM value another program stored comes back as bare hex and is decoded.
+func (s *Store) get(account string) (string, error) {
+	v, err := callWithTimeout(s.timeout, func() (string, error) { return s.backend.Get(s.service, account) })
+	if err != nil {
+		return "", s.classify(err, "")
+	}
+	if s.goos == "darwin" {
+		v = decodeSecurityHex(v)
+	}
+	return v, nil
+}
+
+// set writes an item; errors are ErrTooLarge (with sizes) or *UnavailableError.
+func (s *Store) set(account, value string) error {
+	_, err := callWithTimeout(s.timeout, func() (struct{}, error) {
+		return struct{}{}, s.backend.Set(s.service, account, value)
+	})
+	if errors.Is(err, keyring.ErrSetDataTooBig) {
+		return s.tooLarge(account, len(value))
+	}
+	return s.classify(err, value)
+}
+
+// del deletes an item; errors are ErrNotFound or *UnavailableError.
+func (s *Store) del(account string) error {
+	_, err := callWithTimeout(s.timeout, func() (struct{}, error) {
+		return struct{}{}, s.backend.Delete(s.service, account)
+	})
+	return s.classify(err, "")
+}
+
+// callWithTimeout runs f in a goroutine and gives up after d. A call that
+// times out keeps running in the background: go-keyring offers no way to
+// cancel it.
+func callWithTimeout[T any](d time.Duration, f func() (T, error)) (T, error) {
+	if d <= 0 {
+		return f()
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := f()
+		done <- result{v, err}
+	}()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-timer.C:
+		var zero T
+		return zero, &timeoutError{after: d}
+	}
+}
