@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/certs"
+	"github.com/entraclaw/entraclaw-cli/pkg/entra"
+	"github.com/entraclaw/entraclaw-cli/pkg/provision"
+)
+
+const migrateSummary = `entraclaw-migrate moves the "EntraClaw Agent ID Provisioner" app from a client secret to a
+self-signed certificate whose private key lives only in the OS keyring:
+
+    purge PROVISIONER_CLIENT_SECRET from the state file (a backup is kept), find or create the
+    app and its service principal, declare and grant its Graph permissions, delete every
+    client secret on the app, generate and upload this machine's certificate, record its
+    thumbprint, and wait until Entra ID issues a token for it with all roles.
+
+Every step checks before it acts, so running it again is safe and an interrupted run converges.
+It also renews the certificate (-renew-before, -rotate); other machines' certificates on the
+app are never touched. The operator (-operator-auth) needs an administrator role the first time.`
+
+// RunMigrate is entraclaw-migrate.
+func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
+	fs, c := NewFlagSet("entraclaw-migrate", migrateSummary, stdio)
+	rotate := fs.Bool("rotate", false, "replace this machine's certificate even if it is still valid")
+	renewBefore := fs.Duration("renew-before", provision.DefaultRenewBefore, "replace the certificate when it expires within this time")
+	dryRun := fs.Bool("dry-run", false, "read everything and print the plan; change nothing")
+	propagation := fs.Duration("propagation-timeout", provision.DefaultPropagationTimeout, "how long to wait for Entra ID to accept the new certificate and roles")
+	operatorAuth := fs.String("operator-auth", entra.OperatorAzureCLI, "who changes the app: azcli (`az login`), device-code, or provisioner (the app's own certificate)")
+	if err := c.Parse(fs, args); err != nil {
+		return err
+	}
+	if err := DurationFlag("renew-before", *renewBefore, false); err != nil {
+		return err
+	}
+	if err := DurationFlag("propagation-timeout", *propagation, false); err != nil {
+		return err
+	}
+	if err := checkOperatorAuth(*operatorAuth); err != nil {
+		return err
+	}
+	env, err := c.Resolve(StateOptional)
+	if err != nil {
+		return err
+	}
+	deps, err := provisionDeps(env, *operatorAuth, stdio)
+	if err != nil {
+		return err
+	}
+	sum, err := provision.Migrate(ctx, provision.Config{
+		StatePath:          env.StatePath,
+		TenantID:           c.TenantID,
+		ClientID:           c.ClientID,
+		Cloud:              env.Cloud,
+		KeyringService:     env.KeyringService,
+		OperatorAuth:       *operatorAuth,
+		Rotate:             *rotate,
+		RenewBefore:        *renewBefore,
+		PropagationTimeout: *propagation,
+		DryRun:             *dryRun,
+		Progress:           stdio.Err,
+	}, deps)
+	if err != nil {
+		return err
+	}
+	if c.JSON() {
+		return WriteJSON(stdio.Out, sum)
+	}
+	printMigrateSummary(stdio, sum)
+	return nil
+}
+
+func printMigrateSummary(stdio Stdio, sum *provision.Summary) {
+	p := newPainter(stdio)
+	w := stdio.Err
+	switch {
+	case sum.DryRun:
+		fmt.Fprintf(w, "%s %d action(s) planned; nothing was changed.\n", p.yellow("Dry run:"), len(sum.Actions))
+		return
+	case !sum.Changed:
+		fmt.Fprintf(w, "%s nothing to do: app %s already uses certificate %s (expires %s) from the %s.\n",
+			p.green("Already migrated:"), sum.ClientID, sum.Thumbprint, sum.CertNotAfter, sum.KeyringBackend)
+		return
+	}
+	fmt.Fprintf(w, "%s app %s uses certificate %s (expires %s) from the %s; %d client secret(s) removed.\n",
+		p.green("Migration complete:"), sum.ClientID, sum.Thumbprint, sum.CertNotAfter, sum.KeyringBackend, sum.PasswordsRemoved)
+	if sum.Propagated {
+		fmt.Fprintln(w, "Next: TOKEN=$(entraclaw-provisioner-token) works now; `entraclaw-verify` runs the runbook's checks.")
+	} else {
+		fmt.Fprintln(w, "Next: `entraclaw-verify -wait 2m` until Entra ID has caught up.")
+	}
+}
+
+func checkOperatorAuth(kind string) error {
+	switch kind {
+	case entra.OperatorAzureCLI, entra.OperatorDeviceCode, entra.OperatorProvisioner:
+		return nil
+	}
+	return UsageError("-operator-auth must be %s, %s or %s, not %q", entra.OperatorAzureCLI, entra.OperatorDeviceCode, entra.OperatorProvisioner, kind)
+}
+
+// provisionDeps wires the keyring and credentials of env into pkg/provision.
+func provisionDeps(env *Env, operatorAuth string, stdio Stdio) (provision.Deps, error) {
+	deps := provision.Deps{
+		Store: env.Store,
+		CertCredential: func(tenant, client string, b *certs.Bundle) (azcore.TokenCredential, error) {
+			return entra.NewCertificateCredential(env.Cloud, tenant, client, b, entra.CredentialOptions{})
+		},
+	}
+	if operatorAuth != entra.OperatorProvisioner {
+		deps.OperatorCredential = func(tenant string) (azcore.TokenCredential, error) {
+			return entra.NewOperatorCredential(operatorAuth, env.Cloud, tenant, stdio.Err, entra.CredentialOptions{})
+		}
+		return deps, nil
+	}
+	if env.Tenant == "" || env.Client == "" {
+		return deps, UsageError("-operator-auth provisioner needs the tenant and client id (TENANT_ID and PROVISIONER_CLIENT_ID in the state file, or -tenant-id and -client-id)")
+	}
+	bundle, err := env.LoadBundle(time.Now())
+	if err != nil {
+		return deps, err
+	}
+	deps.OperatorCredential = func(string) (azcore.TokenCredential, error) {
+		return env.CertificateCredential(bundle)
+	}
+	return deps, nil
+}

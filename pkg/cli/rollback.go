@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/entra"
+	"github.com/entraclaw/entraclaw-cli/pkg/provision"
+)
+
+const rollbackSummary = `entraclaw-rollback is the emergency return to secret authentication. It restores the newest
+state file backup (or -backup), adds a short-lived client secret to the provisioner app and
+writes it to the state file as PROVISIONER_CLIENT_SECRET, in plain text. -purge-cert deletes
+this machine's certificate from the keyring, -remove-app-cert removes it from the app.
+
+Return to certificate authentication as soon as possible:
+
+    entraclaw-migrate && entraclaw-verify -wait 2m`
+
+// rollbackConfirmation is what the operator types to go ahead.
+const rollbackConfirmation = "rollback"
+
+// RunRollback is entraclaw-rollback.
+func RunRollback(ctx context.Context, args []string, stdio Stdio) error {
+	fs, c := NewFlagSet("entraclaw-rollback", rollbackSummary, stdio)
+	backup := fs.String("backup", "", "state file backup to restore (default: the newest .entraclaw-state.json.bak.*)")
+	lifetime := fs.Duration("secret-lifetime", provision.DefaultSecretLifetime, "lifetime of the new client secret")
+	purgeCert := fs.Bool("purge-cert", false, "also delete this machine's certificate from the keyring")
+	removeAppCert := fs.Bool("remove-app-cert", false, "also remove this machine's certificate from the app")
+	yes := fs.Bool("yes", false, "do not ask for confirmation (required when stdin is not a terminal)")
+	operatorAuth := fs.String("operator-auth", entra.OperatorAzureCLI, "who changes the app: azcli (`az login`), device-code, or provisioner (the app's own certificate)")
+	if err := c.Parse(fs, args); err != nil {
+		return err
+	}
+	if err := DurationFlag("secret-lifetime", *lifetime, false); err != nil {
+		return err
+	}
+	if err := checkOperatorAuth(*operatorAuth); err != nil {
+		return err
+	}
+	if !*yes {
+		if !stdio.InTTY {
+			return UsageError("refusing to roll back without -yes when stdin is not a terminal")
+		}
+		if err := confirmRollback(stdio); err != nil {
+			return err
+		}
+	}
+	env, err := c.Resolve(StateOptional)
+	if err != nil {
+		return err
+	}
+	deps, err := provisionDeps(env, *operatorAuth, stdio)
+	if err != nil {
+		return err
+	}
+	sum, err := provision.Rollback(ctx, provision.RollbackConfig{
+		StatePath:      env.StatePath,
+		Backup:         *backup,
+		TenantID:       c.TenantID,
+		ClientID:       c.ClientID,
+		Cloud:          env.Cloud,
+		KeyringService: env.KeyringService,
+		OperatorAuth:   *operatorAuth,
+		SecretLifetime: *lifetime,
+		PurgeCert:      *purgeCert,
+		RemoveAppCert:  *removeAppCert,
+		Progress:       stdio.Err,
+	}, deps)
+	if err != nil {
+		return err
+	}
+	if c.JSON() {
+		return WriteJSON(stdio.Out, sum)
+	}
+	p := newPainter(stdio)
+	fmt.Fprintf(stdio.Err, "%s app %s has client secret %s until %s; it is in %s.\n",
+		p.yellow("Rolled back to secret auth:"), sum.ClientID, sum.SecretKeyID, sum.SecretExpires, env.StatePath)
+	fmt.Fprintf(stdio.Err, "Return to certificate auth as soon as possible: %s\n", sum.RerunCommand)
+	return nil
+}
+
+// confirmRollback asks on stderr and reads the answer from stdin.
+func confirmRollback(stdio Stdio) error {
+	p := newPainter(stdio)
+	fmt.Fprintf(stdio.Err, "%s this puts a client secret for the provisioner app back into the state file in plain text.\n", p.red("WARNING:"))
+	fmt.Fprintf(stdio.Err, "Type '%s' to continue: ", rollbackConfirmation)
+	line, err := bufio.NewReader(stdio.In).ReadString('\n')
+	if strings.TrimSpace(line) != rollbackConfirmation {
+		if err != nil {
+			fmt.Fprintln(stdio.Err)
+		}
+		return Errorf(ExitFailure, "", "rollback cancelled; nothing was changed")
+	}
+	return nil
+}
