@@ -1,0 +1,642 @@
+package entratest
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// odataContentType is the Content-Type Graph answers JSON with.
+const odataContentType = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+
+// tokenSkew is the clock skew Graph tolerates on access tokens' nbf and exp.
+const tokenSkew = 5 * time.Minute
+
+// maxPageSize is the largest $top Graph accepts.
+const maxPageSize = 999
+
+// graphPath is a parsed Graph v1.0 path such as applications(appId='x')/addPassword.
+type graphPath struct {
+	collection string // "applications" or "servicePrincipals"
+	single     bool   // addresses one object
+	id         string // object id, when addressed by id
+	byAppID    bool   // addressed by the alternate key (appId='...')
+	appID      string // the alternate key's value
+	action     string // "", "addPassword", "removePassword", "appRoleAssignedTo", "appRoleAssignments"
+}
+
+// pattern is the path part of the route name, e.g. /v1.0/applications/{id}/addPassword.
+func (p graphPath) pattern() string {
+	s := "/v1.0/" + p.collection
+	if p.single {
+		s += "/{id}"
+	}
+	if p.action != "" {
+		s += "/" + p.action
+	}
+	return s
+}
+
+// key is how the request named the object, for 404 messages.
+func (p graphPath) key() string {
+	if p.byAppID {
+		return p.appID
+	}
+	return p.id
+}
+
+var graphActions = map[string][]string{
+	"applications":      {"addPassword", "removePassword"},
+	"servicePrincipals": {"appRoleAssignedTo", "appRoleAssignments"},
+}
+
+// parseGraphPath parses the part of a path after /v1.0/. Segment names are matched
+// case-insensitively, as Graph does. The error is the message of a 400 BadRequest.
+func parseGraphPath(rest string) (graphPath, string) {
+	var p graphPath
+	head := rest
+	if i := strings.IndexAny(rest, "/("); i >= 0 {
+		head = rest[:i]
+	}
+	switch strings.ToLower(head) {
+	case "applications":
+		p.collection = "applications"
+	case "serviceprincipals":
+		p.collection = "servicePrincipals"
+	default:
+		return p, fmt.Sprintf("Resource not found for the segment '%s'.", head)
+	}
+	rest = rest[len(head):]
+	if strings.HasPrefix(rest, "(") {
+		value, after, ok := parseAlternateKey(rest)
+		if !ok {
+			return p, fmt.Sprintf("Bad Request - Error in query syntax: invalid key segment '%s'.", rest)
+		}
+		p.single, p.byAppID, p.appID = true, true, value
+		rest = after
+	}
+	var segs []string
+	if rest != "" {
+		if !strings.HasPrefix(rest, "/") {
+			return p, fmt.Sprintf("Resource not found for the segment '%s'.", rest)
+		}
+		segs = strings.Split(rest[1:], "/")
+	}
+	if !p.single && len(segs) > 0 {
+		if segs[0] == "" {
+			return p, "Resource not found for the segment ''."
+		}
+		p.single, p.id = true, segs[0]
+		segs = segs[1:]
+	}
+	if len(segs) > 0 {
+		for _, a := range graphActions[p.collection] {
+			if strings.EqualFold(a, segs[0]) {
+				p.action = a
+			}
+		}
+		if p.action == "" {
+			return p, fmt.Sprintf("Resource not found for the segment '%s'.", segs[0])
+		}
+		segs = segs[1:]
+	}
+	if len(segs) > 0 {
+		return p, fmt.Sprintf("Resource not found for the segment '%s'.", segs[0])
+	}
+	return p, ""
+}
+
+// parseAlternateKey parses "(appId='value')" at the start of s and returns the value
+// (with doubled quotes undone) and the rest of s.
+func parseAlternateKey(s string) (string, string, bool) {
+	const prefix = "(appid='"
+	if len(s) < len(prefix) || !strings.EqualFold(s[:len(prefix)], prefix) {
+		return "", "", false
+	}
+	value, after, ok := parseQuoted(s[len(prefix)-1:])
+	if !ok || !strings.HasPrefix(after, ")") {
+		return "", "", false
+	}
+	return value, after[1:], true
+}
+
+// parseQuoted reads an OData string literal at the start of s: single-quoted, with a
+// doubled single quote standing for one.
+func parseQuoted(s string) (value, rest string, ok bool) {
+	if !strings.HasPrefix(s, "'") {
+		return "", s, false
+	}
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		if s[i] != '\'' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == '\'' {
+			b.WriteByte('\'')
+			i++
+			continue
+		}
+		return b.String(), s[i+1:], true
+	}
+	return "", s, false
+}
+
+// graphError is a Graph error response.
+type graphError struct {
+	status  int
+	code    string
+	message string
+	details []object
+}
+
+func badRequest(code, format string, args ...any) *graphError {
+	return &graphError{status: http.StatusBadRequest, code: code, message: fmt.Sprintf(format, args...)}
+}
+
+func notFound(key string) *graphError {
+	return &graphError{status: http.StatusNotFound, code: "Request_ResourceNotFound",
+		message: fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", key)}
+}
+
+func invalidProperty(property, resource string) *graphError {
+	return badRequest("Request_BadRequest", "Invalid value specified for property '%s' of resource '%s'.", property, resource)
+}
+
+var errInsufficientPrivileges = &graphError{status: http.StatusForbidden, code: "Authorization_RequestDenied",
+	message: "Insufficient privileges to complete the operation."}
+
+func unauthenticated(message string) *graphError {
+	return &graphError{status: http.StatusUnauthorized, code: "InvalidAuthenticationToken", message: message}
+}
+
+// setGraphHeaders sets the headers every Graph response carries.
+func setGraphHeaders(w http.ResponseWriter, r *http.Request) {
+	requestID := newGUID()
+	clientRequestID := r.Header.Get("client-request-id")
+	if clientRequestID == "" {
+		clientRequestID = requestID
+	}
+	h := w.Header()
+	h.Set("request-id", requestID)
+	h.Set("client-request-id", clientRequestID)
+	h.Set("x-ms-resource-unit", "1")
+}
+
+// writeGraphError writes the Graph error envelope with its innerError.
+func (s *Server) writeGraphError(w http.ResponseWriter, r *http.Request, e *graphError) {
+	body := object{{"code", e.code}, {"message", e.message}}
+	if len(e.details) > 0 {
+		body = append(body, field{"details", e.details})
+	}
+	body = append(body, field{"innerError", object{
+		{"date", s.now().UTC().Format("2006-01-02T15:04:05")},
+		{"request-id", w.Header().Get("request-id")},
+		{"client-request-id", w.Header().Get("client-request-id")},
+	}})
+	if e.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="", authorization_uri="%s/common/oauth2/authorize", client_id="%s"`, s.URL, GraphAppID))
+	}
+	writeJSON(w, e.status, odataContentType, object{{"error", body}})
+}
+
+// caller is the authenticated principal behind a Graph request.
+type caller struct {
+	tenantID string
+	isApp    bool
+	roles    map[string]bool // app tokens
+	wids     map[string]bool // delegated tokens
+}
+
+// access is what a route needs from its caller.
+type access int
+
+const (
+	accessRead  access = iota // read applications, service principals, assignments
+	accessWrite               // create or change applications and service principals
+	accessGrant               // grant an app role (appRoleAssignedTo)
+)
+
+// may reports whether the caller is allowed the access. App tokens are judged by their
+// roles; delegated tokens by their directory roles (wids).
+func (c caller) may(a access) bool {
+	if c.isApp {
+		read := c.roles["Application.Read.All"] || c.roles["Application.ReadWrite.All"] ||
+			c.roles["Directory.Read.All"] || c.roles["Directory.ReadWrite.All"]
+		switch a {
+		case accessRead:
+			return read
+		case accessWrite:
+			return c.roles["Application.ReadWrite.All"]
+		default:
+			return read && c.roles["AppRoleAssignment.ReadWrite.All"]
+		}
+	}
+	admin := c.wids[roleGlobalAdministrator]
+	switch a {
+	case accessRead:
+		return true
+	case accessWrite:
+		return admin || c.wids[roleApplicationAdministrator] || c.wids[roleCloudAppAdministrator]
+	default:
+		return admin
+	}
+}
+
+// authenticate checks the bearer token: signed by this fake, within its lifetime (5 min
+// skew), audience Graph, issuer matching its tid.
+func (s *Server) authenticate(r *http.Request, now time.Time) (caller, *graphError) {
+	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return caller{}, unauthenticated("Access token is empty.")
+	}
+	claims := jwt.MapClaims{}
+	_, err := jwt.ParseWithClaims(strings.TrimSpace(tok), claims,
+		func(*jwt.Token) (any, error) { return &s.signer.key.PublicKey, nil },
+		jwt.WithValidMethods([]string{"RS256"}),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+		jwt.WithLeeway(tokenSkew),
+		jwt.WithExpirationRequired())
+	switch {
+	case err == nil:
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return caller{}, unauthenticated("CompactToken parsing failed with error code: 80049217")
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return caller{}, unauthenticated("Lifetime validation failed, the token is expired.")
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return caller{}, unauthenticated("Lifetime validation failed, the token is not yet valid.")
+	default:
+		return caller{}, unauthenticated("Access token validation failure. Invalid signature.")
+	}
+	aud, _ := claims.GetAudience()
+	audOK := false
+	for _, a := range aud {
+		audOK = audOK || s.isGraphResource(a)
+	}
+	if !audOK {
+		return caller{}, unauthenticated("Access token validation failure. Invalid audience.")
+	}
+	tid, _ := claims["tid"].(string)
+	if iss, _ := claims.GetIssuer(); tid == "" || iss != stsIssuer(tid) {
+		return caller{}, unauthenticated("Access token validation failure. Invalid issuer.")
+	}
+	c := caller{tenantID: tid, roles: map[string]bool{}, wids: map[string]bool{}}
+	idtyp, _ := claims["idtyp"].(string)
+	_, hasScp := claims["scp"]
+	c.isApp = idtyp == "app" || (idtyp == "" && !hasScp)
+	for _, v := range stringList(claims["roles"]) {
+		c.roles[v] = true
+	}
+	for _, v := range stringList(claims["wids"]) {
+		c.wids[v] = true
+	}
+	return c, nil
+}
+
+func stringList(v any) []string {
+	list, _ := v.([]any)
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// graphCall is one authenticated Graph request being served under the directory lock.
+type graphCall struct {
+	r      *http.Request
+	path   graphPath
+	query  url.Values
+	body   []byte
+	t      *tenant
+	now    time.Time
+	knobs  knobs
+	caller caller
+}
+
+// graphResult is what a handler answers: an error, or a status with an optional body.
+type graphResult struct {
+	status int
+	body   any
+	err    *graphError
+}
+
+func failed(e *graphError) graphResult { return graphResult{err: e} }
+
+// graphHandler is a Graph route: the access it needs, the query options it understands
+// and the function serving it.
+type graphHandler struct {
+	access  access
+	options []string
+	serve   func(*Server, *graphCall) graphResult
+}
+
+var (
+	listOptions   = []string{"$filter", "$select", "$top", "$skiptoken"}
+	singleOptions = []string{"$select"}
+)
+
+var graphHandlers = map[string]graphHandler{
+	RouteListApplications:  {accessRead, listOptions, (*Server).listApplications},
+	RouteCreateApplication: {accessWrite, nil, (*Server).createApplication},
+	RouteGetApplication:    {accessRead, singleOptions, (*Server).getApplication},
+	RoutePatchApplication:  {accessWrite, nil, (*Server).patchApplication},
+	RouteAddPassword:       {accessWrite, nil, (*Server).addPassword},
+	RouteRemovePassword:    {accessWrite, nil, (*Server).removePassword},
+	RouteListSPs:           {accessRead, listOptions, (*Server).listServicePrincipals},
+	RouteCreateSP:          {accessWrite, nil, (*Server).createServicePrincipal},
+	RouteGetSP:             {accessRead, singleOptions, (*Server).getServicePrincipal},
+	RouteListAssignedTo:    {accessRead, listOptions, (*Server).listAppRoleAssignedTo},
+	RouteGrant:             {accessGrant, nil, (*Server).grantAppRole},
+	RouteListAssignments:   {accessRead, listOptions, (*Server).listAppRoleAssignments},
+}
+
+// serveGraph authenticates, authorises and serves a Graph request.
+func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, req request) {
+	if req.err != "" {
+		s.writeGraphError(w, r, badRequest("BadRequest", "%s", req.err))
+		return
+	}
+	h, ok := graphHandlers[req.name]
+	if !ok {
+		s.writeGraphError(w, r, &graphError{status: http.StatusMethodNotAllowed, code: "Request_BadRequest",
+			message: "Specified HTTP method is not allowed for the request uri."})
+		return
+	}
+	k := s.currentKnobs()
+	now := k.clock()
+	c, e := s.authenticate(r, now)
+	if e != nil {
+		s.writeGraphError(w, r, e)
+		return
+	}
+	query := r.URL.Query()
+	if e := checkQueryOptions(query, h.options); e != nil {
+		s.writeGraphError(w, r, e)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		s.writeGraphError(w, r, badRequest("BadRequest", "Unable to read the request body."))
+		return
+	}
+	res := s.serveLocked(&graphCall{r: r, path: req.graph, query: query, body: body, now: now, knobs: k, caller: c}, h)
+	switch {
+	case res.err != nil:
+		s.writeGraphError(w, r, res.err)
+	case res.body == nil:
+		w.WriteHeader(res.status)
+	default:
+		writeJSON(w, res.status, odataContentType, res.body)
+	}
+}
+
+// serveLocked runs the handler under the directory lock.
+func (s *Server) serveLocked(c *graphCall, h graphHandler) graphResult {
+	s.dir.mu.Lock()
+	defer s.dir.mu.Unlock()
+	c.t = s.dir.tenant(c.caller.tenantID)
+	if c.t == nil {
+		return failed(unauthenticated("Access token validation failure. Invalid tenant."))
+	}
+	if !c.caller.may(h.access) {
+		return failed(errInsufficientPrivileges)
+	}
+	return h.serve(s, c)
+}
+
+// checkQueryOptions rejects OData system query options the route does not support.
+func checkQueryOptions(query url.Values, allowed []string) *graphError {
+	for name := range query {
+		if !strings.HasPrefix(name, "$") {
+			continue
+		}
+		if !containsString(allowed, name) {
+			return badRequest("BadRequest", "Query option '%s' is not supported on this request.", name)
+		}
+	}
+	return nil
+}
+
+// decodeObject parses a JSON object request body.
+func decodeObject(body []byte) (map[string]json.RawMessage, *graphError) {
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil, badRequest("BadRequest", "Empty Payload. JSON content expected.")
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil || m == nil {
+		return nil, badRequest("BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.")
+	}
+	return m, nil
+}
+
+// decodeString decodes a JSON string property; null counts as absent.
+func decodeString(raw json.RawMessage, property, resource string) (string, bool, *graphError) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", false, nil
+	}
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", false, invalidProperty(property, resource)
+	}
+	return v, true, nil
+}
+
+// ---- $filter -----------------------------------------------------------------------------
+
+// filter is a parsed "property eq 'value'" clause.
+type filter struct {
+	property string
+	value    string
+}
+
+// parseFilter parses $filter. Only "<property> eq '<value>'" on the listed properties is
+// supported; other well-formed clauses are 400 Request_UnsupportedQuery, malformed ones
+// 400 BadRequest "Invalid filter clause". Returns nil when there is no filter.
+func parseFilter(raw, resource string, properties ...string) (*filter, *graphError) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return nil, nil
+	}
+	invalid := badRequest("BadRequest", "Invalid filter clause")
+	unsupported := func(p string) *graphError {
+		return badRequest("Request_UnsupportedQuery", "Unsupported or invalid query filter clause specified for property '%s' of resource '%s'.", p, resource)
+	}
+	prop, rest := leadingIdentifier(s)
+	if prop == "" {
+		return nil, invalid
+	}
+	if strings.HasPrefix(rest, "(") { // a function such as startswith(displayName,'x')
+		return nil, unsupported(prop)
+	}
+	op, rest := leadingIdentifier(strings.TrimLeft(rest, " "))
+	rest = strings.TrimLeft(rest, " ")
+	value, rest, ok := parseQuoted(rest)
+	if op == "" || !ok {
+		return nil, invalid
+	}
+	rest = strings.TrimSpace(rest)
+	if rest != "" {
+		if next, _ := leadingIdentifier(rest); next == "and" || next == "or" {
+			return nil, unsupported(prop)
+		}
+		return nil, invalid
+	}
+	switch op {
+	case "eq":
+	case "ne", "gt", "ge", "lt", "le", "has", "in":
+		return nil, unsupported(prop)
+	default:
+		return nil, invalid
+	}
+	for _, p := range properties {
+		if strings.EqualFold(p, prop) {
+			return &filter{property: p, value: value}, nil
+		}
+	}
+	return nil, unsupported(prop)
+}
+
+// leadingIdentifier splits an OData identifier off the start of s.
+func leadingIdentifier(s string) (string, string) {
+	i := 0
+	for i < len(s) && (s[i] == '_' || s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z' || i > 0 && s[i] >= '0' && s[i] <= '9') {
+		i++
+	}
+	return s[:i], s[i:]
+}
+
+// matches compares case-insensitively, as directory string comparisons are.
+func (f *filter) matches(values map[string]string) bool {
+	return f == nil || strings.EqualFold(values[f.property], f.value)
+}
+
+// ---- $select -----------------------------------------------------------------------------
+
+// parseSelect parses $select against the properties of a type; nil means all properties.
+func parseSelect(raw string, o object, typeName string) ([]string, *graphError) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, nil
+	}
+	var names []string
+	for _, part := range strings.Split(raw, ",") {
+		part = strings.TrimSpace(part)
+		found := ""
+		for _, f := range o {
+			if strings.EqualFold(f.name, part) {
+				found = f.name
+			}
+		}
+		if found == "" {
+			return nil, badRequest("Request_BadRequest", "Could not find a property named '%s' on type 'microsoft.graph.%s'.", part, typeName)
+		}
+		names = append(names, found)
+	}
+	return names, nil
+}
+
+// selected keeps the fields named in sel, in the object's order; nil sel keeps all.
+func selected(o object, sel []string) object {
+	if sel == nil {
+		return o
+	}
+	out := object{}
+	for _, f := range o {
+		if containsString(sel, f.name) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// ---- paging ------------------------------------------------------------------------------
+
+// page answers a collection request with one page of items and, when more remain, an
+// absolute @odata.nextLink carrying an opaque $skiptoken.
+func (s *Server) page(c *graphCall, contextURL string, items []object) graphResult {
+	size := c.knobs.pageSize
+	if size <= 0 {
+		size = 100
+	}
+	if raw := c.query.Get("$top"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > maxPageSize {
+			return failed(badRequest("Request_BadRequest", "Invalid page size specified: '%s'. Must be between 1 and %d inclusive.", raw, maxPageSize))
+		}
+		size = n
+	}
+	offset := 0
+	if raw := c.query.Get("$skiptoken"); raw != "" {
+		n, ok := decodeSkipToken(raw)
+		if !ok {
+			return failed(badRequest("Request_BadRequest", "'$skiptoken' is malformed."))
+		}
+		offset = n
+	}
+	if offset > len(items) {
+		offset = len(items)
+	}
+	end := offset + size
+	if end > len(items) {
+		end = len(items)
+	}
+	body := object{{"@odata.context", contextURL}}
+	if end < len(items) {
+		q := url.Values{}
+		for k, v := range c.query {
+			q[k] = v
+		}
+		q.Set("$skiptoken", encodeSkipToken(end))
+		// url.Values encodes spaces as '+'; Graph clients expect %20 (a literal '+' is %2B).
+		link := s.URL + c.r.URL.Path + "?" + strings.ReplaceAll(q.Encode(), "+", "%20")
+		body = append(body, field{"@odata.nextLink", link})
+	}
+	body = append(body, field{"value", append([]object{}, items[offset:end]...)})
+	return graphResult{status: http.StatusOK, body: body}
+}
+
+func encodeSkipToken(offset int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("entratest-offset:" + strconv.Itoa(offset)))
+}
+
+func decodeSkipToken(tok string) (int, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(string(b), "entratest-offset:"))
+	if err != nil || n < 0 || !strings.HasPrefix(string(b), "entratest-offset:") {
+		return 0, false
+	}
+	return n, true
+}
+
+// graphTime formats a time the way Graph does (UTC, RFC 3339).
+func graphTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// parseGraphTime parses a DateTimeOffset property.
+func parseGraphTime(raw json.RawMessage, property, resource string) (time.Time, bool, *graphError) {
+	v, ok, e := decodeString(raw, property, resource)
+	if e != nil || !ok {
+		return time.Time{}, false, e
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, false, invalidProperty(property, resource)
+	}
+	return t, true, nil
+}
+
+// metadata is the @odata.context prefix.
+func (s *Server) metadata(suffix string) string { return s.URL + "/v1.0/$metadata#" + suffix }

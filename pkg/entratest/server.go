@@ -1,0 +1,392 @@
+// Package entratest is a fake Microsoft Entra ID token service (STS) and Microsoft Graph
+// v1.0, served over HTTPS on loopback, for tests — in the spirit of net/http/httptest.
+//
+// One server plays both hosts: the STS lives at /{tenant}/... and Graph at /v1.0/...
+// Point azidentity at AuthorityHost() (with DisableInstanceDiscovery and Client() as the
+// transport) and a Graph client at GraphEndpoint(). Seed fills the directory with a
+// scenario; knobs (latency, propagation delay, replication lag, throttling, one-shot
+// failures) reproduce the eventual consistency and faults of the real services, and
+// per-route request counters let tests assert how many calls a run made.
+//
+// The behaviour follows the project's notes on the real services (graph-api-facts.md);
+// where those notes mark something as unconfirmed, the doc comment says what this fake
+// chose.
+package entratest
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Server is a running fake. Its methods are safe for concurrent use.
+type Server struct {
+	// URL is the base URL of the server, https://127.0.0.1:PORT, without a trailing slash.
+	URL string
+
+	caPEM      []byte
+	client     *http.Client
+	httpServer *http.Server
+	signer     *tokenSigner
+	dir        *directory
+
+	mu            sync.Mutex // guards the fields below
+	knobs         knobs
+	counts        map[string]int
+	writeCalls    int
+	tokenRequests int
+	throttleLeft  int
+	throttleAfter time.Duration
+	failures      map[string][]*pendingFailure
+}
+
+// knobs are the adjustable behaviours of the server.
+type knobs struct {
+	latency          time.Duration
+	propagationDelay time.Duration
+	replicationLag   time.Duration
+	tokenLifetime    time.Duration
+	pageSize         int
+	clock            func() time.Time
+}
+
+// Option configures a Server at construction.
+type Option func(*knobs)
+
+// WithLatency delays every STS and Graph request by d before it is handled.
+func WithLatency(d time.Duration) Option { return func(k *knobs) { k.latency = d } }
+
+// WithPropagationDelay makes app-role grants appear in tokens' roles claim only d after the
+// grant, and makes the STS accept a newly uploaded certificate only d after the upload
+// (before that it answers AADSTS700027 "key was not found"). The delay in force when the
+// grant or upload happens applies to it.
+func WithPropagationDelay(d time.Duration) Option {
+	return func(k *knobs) { k.propagationDelay = d }
+}
+
+// WithReplicationLag hides objects created through Graph (applications, service
+// principals, app-role assignments) from Graph reads and writes for d after creation:
+// GETs answer 404 Request_ResourceNotFound, filtered lists omit them, and creating a
+// service principal for a just-created application fails with 400 "does not reference a
+// valid application object". The STS is not affected.
+func WithReplicationLag(d time.Duration) Option {
+	return func(k *knobs) { k.replicationLag = d }
+}
+
+// WithTokenLifetime sets the lifetime of access tokens the STS issues (default 1h).
+func WithTokenLifetime(d time.Duration) Option { return func(k *knobs) { k.tokenLifetime = d } }
+
+// WithPageSize sets the Graph page size used when a list request has no $top (default 100).
+func WithPageSize(n int) Option { return func(k *knobs) { k.pageSize = n } }
+
+// WithClock replaces time.Now for every decision the fake makes (token times, credential
+// validity, propagation and lag). TLS certificates of the server itself use the real time.
+func WithClock(now func() time.Time) Option { return func(k *knobs) { k.clock = now } }
+
+// NewServer starts a fake on 127.0.0.1 with a fresh CA and token-signing key.
+func NewServer(opts ...Option) (*Server, error) {
+	k := knobs{tokenLifetime: time.Hour, pageSize: 100, clock: time.Now}
+	for _, o := range opts {
+		o(&k)
+	}
+	tlsCert, caPEM, pool, err := newTLSIdentity(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	signer, err := newTokenSigner(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		URL:      "https://" + ln.Addr().String(),
+		caPEM:    caPEM,
+		signer:   signer,
+		dir:      newDirectory(),
+		knobs:    k,
+		counts:   map[string]int{},
+		failures: map[string][]*pendingFailure{},
+	}
+	s.client = &http.Client{Transport: &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     30 * time.Second,
+	}}
+	s.httpServer = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	tlsConfig := &tls.Config{
+		Certificates: []tls.Certificate{tlsCert},
+		NextProtos:   []string{"http/1.1"},
+		MinVersion:   tls.VersionTLS12,
+	}
+	go func() { _ = s.httpServer.Serve(tls.NewListener(ln, tlsConfig)) }()
+	return s, nil
+}
+
+// Close stops the server and closes its connections.
+func (s *Server) Close() {
+	_ = s.httpServer.Close()
+	s.client.CloseIdleConnections()
+}
+
+// CAPEM returns the PEM of the CA that signed the server's TLS certificate.
+func (s *Server) CAPEM() []byte { return append([]byte(nil), s.caPEM...) }
+
+// Client returns an HTTP client that trusts the server's CA. Pass it as azcore's
+// ClientOptions.Transport.
+func (s *Server) Client() *http.Client { return s.client }
+
+// AuthorityHost is the value for azidentity's Cloud.ActiveDirectoryAuthorityHost
+// (URL plus a trailing slash).
+func (s *Server) AuthorityHost() string { return s.URL + "/" }
+
+// GraphEndpoint is the Graph base URL without a trailing slash; Graph lives at
+// GraphEndpoint()+"/v1.0/...", and GraphEndpoint()+"/.default" is the token scope.
+func (s *Server) GraphEndpoint() string { return s.URL }
+
+// SigningPublicKey returns the key that verifies every access token the fake issues.
+func (s *Server) SigningPublicKey() *rsa.PublicKey { return &s.signer.key.PublicKey }
+
+// SigningCertificate returns the self-signed certificate of the token-signing key; its
+// SHA-1 thumbprint is the tokens' x5t/kid header.
+func (s *Server) SigningCertificate() *x509.Certificate { return s.signer.cert }
+
+// SetLatency changes the per-request latency while running.
+func (s *Server) SetLatency(d time.Duration) { s.setKnob(func(k *knobs) { k.latency = d }) }
+
+// SetPropagationDelay changes the propagation delay for grants and certificates made from
+// now on.
+func (s *Server) SetPropagationDelay(d time.Duration) {
+	s.setKnob(func(k *knobs) { k.propagationDelay = d })
+}
+
+// SetReplicationLag changes the replication lag for objects created from now on.
+func (s *Server) SetReplicationLag(d time.Duration) {
+	s.setKnob(func(k *knobs) { k.replicationLag = d })
+}
+
+// SetTokenLifetime changes the lifetime of tokens issued from now on.
+func (s *Server) SetTokenLifetime(d time.Duration) {
+	s.setKnob(func(k *knobs) { k.tokenLifetime = d })
+}
+
+// SetPageSize changes the default Graph page size.
+func (s *Server) SetPageSize(n int) { s.setKnob(func(k *knobs) { k.pageSize = n }) }
+
+// SetClock replaces the clock; nil restores time.Now.
+func (s *Server) SetClock(now func() time.Time) {
+	if now == nil {
+		now = time.Now
+	}
+	s.setKnob(func(k *knobs) { k.clock = now })
+}
+
+func (s *Server) setKnob(f func(*knobs)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(&s.knobs)
+}
+
+// currentKnobs returns a copy of the knobs.
+func (s *Server) currentKnobs() knobs {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.knobs
+}
+
+// now reads the server's clock.
+func (s *Server) now() time.Time { return s.currentKnobs().clock() }
+
+// Counts returns how many requests each route received since the start or the last
+// ResetCounts, keyed by "METHOD /pattern" (see Routes). Requests matching no route are
+// counted under "METHOD /*".
+func (s *Server) Counts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.counts))
+	for k, v := range s.counts {
+		out[k] = v
+	}
+	return out
+}
+
+// ResetCounts zeroes the request counters, WriteCalls and TokenRequests.
+func (s *Server) ResetCounts() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.counts = map[string]int{}
+	s.writeCalls = 0
+	s.tokenRequests = 0
+}
+
+// WriteCalls is the number of Graph requests whose method is not GET (whatever their
+// outcome), for asserting that a re-run changed nothing.
+func (s *Server) WriteCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writeCalls
+}
+
+// TokenRequests is the number of requests to the token endpoint.
+func (s *Server) TokenRequests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokenRequests
+}
+
+// Route names, as used by Counts, FailNext and FailRepeat.
+const (
+	RouteOpenIDConfiguration = "GET /{tenant}/v2.0/.well-known/openid-configuration"
+	RouteKeys                = "GET /{tenant}/discovery/v2.0/keys"
+	RouteToken               = "POST /{tenant}/oauth2/v2.0/token"
+	RouteListApplications    = "GET /v1.0/applications"
+	RouteCreateApplication   = "POST /v1.0/applications"
+	RouteGetApplication      = "GET /v1.0/applications/{id}"
+	RoutePatchApplication    = "PATCH /v1.0/applications/{id}"
+	RouteAddPassword         = "POST /v1.0/applications/{id}/addPassword"
+	RouteRemovePassword      = "POST /v1.0/applications/{id}/removePassword"
+	RouteListSPs             = "GET /v1.0/servicePrincipals"
+	RouteCreateSP            = "POST /v1.0/servicePrincipals"
+	RouteGetSP               = "GET /v1.0/servicePrincipals/{id}"
+	RouteListAssignedTo      = "GET /v1.0/servicePrincipals/{id}/appRoleAssignedTo"
+	RouteGrant               = "POST /v1.0/servicePrincipals/{id}/appRoleAssignedTo"
+	RouteListAssignments     = "GET /v1.0/servicePrincipals/{id}/appRoleAssignments"
+	RouteFakeState           = "GET /_fake/state"
+)
+
+// Routes lists every route name the server serves.
+func Routes() []string {
+	return []string{
+		RouteOpenIDConfiguration, RouteKeys, RouteToken,
+		RouteListApplications, RouteCreateApplication, RouteGetApplication, RoutePatchApplication,
+		RouteAddPassword, RouteRemovePassword,
+		RouteListSPs, RouteCreateSP, RouteGetSP, RouteListAssignedTo, RouteGrant, RouteListAssignments,
+		RouteFakeState,
+	}
+}
+
+func knownRoute(name string) bool {
+	for _, r := range Routes() {
+		if r == name {
+			return true
+		}
+	}
+	return false
+}
+
+// area tells which half of the fake a request belongs to.
+type area int
+
+const (
+	areaUnknown area = iota
+	areaSTS
+	areaGraph
+	areaFake
+)
+
+// request is a matched request: its route name and the parts of the path it needs.
+type request struct {
+	name   string // "METHOD /pattern"; pattern part may be unknown for unsupported methods
+	area   area
+	tenant string    // STS routes
+	graph  graphPath // Graph routes
+	err    string    // Graph path that cannot be parsed: the message of the 400
+}
+
+// match classifies a request by method and path.
+func match(method, path string) request {
+	trimmed := strings.Trim(path, "/")
+	switch {
+	case trimmed == "_fake/state":
+		return request{name: method + " /_fake/state", area: areaFake}
+	case trimmed == "v1.0" || strings.HasPrefix(trimmed, "v1.0/"):
+		gp, err := parseGraphPath(strings.TrimPrefix(strings.TrimPrefix(trimmed, "v1.0"), "/"))
+		if err != "" {
+			return request{name: method + " /v1.0/*", area: areaGraph, err: err}
+		}
+		return request{name: method + " " + gp.pattern(), area: areaGraph, graph: gp}
+	}
+	segs := strings.SplitN(trimmed, "/", 2)
+	if len(segs) == 2 {
+		switch segs[1] {
+		case "v2.0/.well-known/openid-configuration":
+			return request{name: method + " /{tenant}/v2.0/.well-known/openid-configuration", area: areaSTS, tenant: segs[0]}
+		case "oauth2/v2.0/token":
+			return request{name: method + " /{tenant}/oauth2/v2.0/token", area: areaSTS, tenant: segs[0]}
+		case "discovery/v2.0/keys":
+			return request{name: method + " /{tenant}/discovery/v2.0/keys", area: areaSTS, tenant: segs[0]}
+		}
+	}
+	return request{name: method + " /*", area: areaUnknown}
+}
+
+// ServeHTTP dispatches a request: count it, wait the latency, inject any pending fault,
+// then serve it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	req := match(r.Method, r.URL.Path)
+	s.record(req, r.Method)
+	if req.area == areaGraph {
+		setGraphHeaders(w, r)
+	}
+	if req.area == areaSTS || req.area == areaGraph {
+		if !s.sleepLatency(r.Context()) {
+			return
+		}
+		if s.injectFault(w, r, req) {
+			return
+		}
+	}
+	switch req.area {
+	case areaFake:
+		s.serveState(w, r)
+	case areaSTS:
+		s.serveSTS(w, r, req)
+	case areaGraph:
+		s.serveGraph(w, r, req)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// record updates the counters for one request.
+func (s *Server) record(req request, method string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.counts[req.name]++
+	if req.area == areaGraph && method != http.MethodGet {
+		s.writeCalls++
+	}
+	if req.name == RouteToken {
+		s.tokenRequests++
+	}
+}
+
+// sleepLatency waits the configured latency; false when the client went away meanwhile.
+func (s *Server) sleepLatency(ctx context.Context) bool {
+	d := s.currentKnobs().latency
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,592 @@
+package entratest
+
+import (
+	"bytes"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Entra built-in role template ids carried in operator tokens' wids claim.
+const (
+	roleGlobalAdministrator      = "62e90394-69f5-4237-9190-012177145e10"
+	roleApplicationAdministrator = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3"
+	roleCloudAppAdministrator    = "158c047a-c907-4556-b7ef-446551a6b5f7"
+	roleDefaultUser              = "b79fbf4d-3ef9-4689-8143-76b194e85509"
+)
+
+// azureCLIAppID is the public client the az CLI signs users in with.
+const azureCLIAppID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+
+const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// assertionSkew is the clock skew tolerated on client assertions' nbf and exp.
+const assertionSkew = 5 * time.Minute
+
+// stsError is an AADSTS error: HTTP status, OAuth error string, AADSTS number and text.
+type stsError struct {
+	status int
+	err    string
+	code   int
+	text   string
+}
+
+func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, req request) {
+	switch req.name {
+	case RouteOpenIDConfiguration:
+		s.serveOpenIDConfiguration(w, r, req.tenant)
+	case RouteKeys:
+		s.serveKeys(w, r, req.tenant)
+	case RouteToken:
+		s.serveToken(w, r, req.tenant)
+	case r.Method + " /{tenant}/oauth2/v2.0/token":
+		s.writeSTSError(w, r, stsError{http.StatusBadRequest, "invalid_request", 900561,
+			fmt.Sprintf("The endpoint only accepts POST requests. Received a %s request.", r.Method)})
+	default:
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+// checkTenant validates the tenant segment of an STS path and returns the tenant id.
+func (s *Server) checkTenant(raw string) (string, *stsError) {
+	if !isGUID(raw) {
+		return "", &stsError{http.StatusBadRequest, "invalid_request", 900023,
+			fmt.Sprintf("Specified tenant identifier '%s' is neither a valid DNS name, nor a valid external domain.", raw)}
+	}
+	s.dir.mu.Lock()
+	defer s.dir.mu.Unlock()
+	t := s.dir.tenant(raw)
+	if t == nil {
+		return "", &stsError{http.StatusBadRequest, "invalid_request", 90002,
+			fmt.Sprintf("Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.", raw)}
+	}
+	return t.id, nil
+}
+
+// tokenEndpoint is the token URL the metadata advertises; client assertions must name it
+// as their audience.
+func (s *Server) tokenEndpoint(tenantID string) string {
+	return s.URL + "/" + tenantID + "/oauth2/v2.0/token"
+}
+
+func (s *Server) serveOpenIDConfiguration(w http.ResponseWriter, r *http.Request, rawTenant string) {
+	tid, e := s.checkTenant(rawTenant)
+	if e != nil {
+		s.writeSTSError(w, r, *e)
+		return
+	}
+	base := s.URL + "/" + tid
+	doc := object{
+		{"token_endpoint", s.tokenEndpoint(tid)},
+		{"token_endpoint_auth_methods_supported", []string{"client_secret_post", "private_key_jwt", "client_secret_basic"}},
+		{"jwks_uri", base + "/discovery/v2.0/keys"},
+		{"response_modes_supported", []string{"query", "fragment", "form_post"}},
+		{"subject_types_supported", []string{"pairwise"}},
+		{"id_token_signing_alg_values_supported", []string{"RS256"}},
+		{"response_types_supported", []string{"code", "id_token", "code id_token", "id_token token"}},
+		{"scopes_supported", []string{"openid", "profile", "email", "offline_access"}},
+		{"issuer", base + "/v2.0"},
+		{"request_uri_parameter_supported", false},
+		{"userinfo_endpoint", s.URL + "/oidc/userinfo"},
+		{"authorization_endpoint", base + "/oauth2/v2.0/authorize"},
+		{"device_authorization_endpoint", base + "/oauth2/v2.0/devicecode"},
+		{"http_logout_supported", true},
+		{"frontchannel_logout_supported", true},
+		{"end_session_endpoint", base + "/oauth2/v2.0/logout"},
+		{"claims_supported", []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce", "tid", "ver", "oid"}},
+		{"tenant_region_scope", "EU"},
+		{"cloud_instance_name", "entratest.invalid"},
+		{"cloud_graph_host_name", "graph.windows.net"},
+		{"msgraph_host", strings.TrimPrefix(s.URL, "https://")},
+	}
+	writeJSON(w, http.StatusOK, "application/json; charset=utf-8", doc)
+}
+
+func (s *Server) serveKeys(w http.ResponseWriter, r *http.Request, rawTenant string) {
+	tid, e := s.checkTenant(rawTenant)
+	if e != nil {
+		s.writeSTSError(w, r, *e)
+		return
+	}
+	pub := s.signer.key.PublicKey
+	key := object{
+		{"kty", "RSA"},
+		{"use", "sig"},
+		{"kid", s.signer.x5t},
+		{"x5t", s.signer.x5t},
+		{"n", base64.RawURLEncoding.EncodeToString(pub.N.Bytes())},
+		{"e", base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes())},
+		{"x5c", []string{base64.StdEncoding.EncodeToString(s.signer.cert.Raw)}},
+		{"issuer", s.URL + "/" + tid + "/v2.0"},
+	}
+	writeJSON(w, http.StatusOK, "application/json; charset=utf-8", object{{"keys", []object{key}}})
+}
+
+// serveToken is the client-credentials grant: a client secret or a certificate-signed
+// client assertion buys an app-only access token for one resource.
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rawTenant string) {
+	k := s.currentKnobs()
+	now := k.clock()
+	tid, e := s.checkTenant(rawTenant)
+	if e != nil {
+		s.writeSTSError(w, r, *e)
+		return
+	}
+	tok, expiresIn, e := s.grantClientCredentials(r, tid, now, k.tokenLifetime)
+	if e != nil {
+		s.writeSTSError(w, r, *e)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store, no-cache")
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, http.StatusOK, "application/json; charset=utf-8", object{
+		{"token_type", "Bearer"},
+		{"expires_in", expiresIn},
+		{"ext_expires_in", expiresIn},
+		{"access_token", tok},
+	})
+}
+
+func missingParameter(name string) *stsError {
+	return &stsError{http.StatusBadRequest, "invalid_request", 900144,
+		fmt.Sprintf("The request body must contain the following parameter: '%s'.", name)}
+}
+
+// grantClientCredentials validates a token request and mints the token.
+func (s *Server) grantClientCredentials(r *http.Request, tid string, now time.Time, lifetime time.Duration) (string, int, *stsError) {
+	if err := r.ParseForm(); err != nil {
+		return "", 0, missingParameter("grant_type")
+	}
+	form := r.PostForm
+	switch grant := form.Get("grant_type"); grant {
+	case "":
+		return "", 0, missingParameter("grant_type")
+	case "client_credentials":
+	default:
+		return "", 0, &stsError{http.StatusBadRequest, "unsupported_grant_type", 70003,
+			fmt.Sprintf("The app requested an unsupported grant type '%s'.", grant)}
+	}
+	clientID := form.Get("client_id")
+	if clientID == "" {
+		return "", 0, missingParameter("client_id")
+	}
+	scope := form.Get("scope")
+	if scope == "" {
+		return "", 0, missingParameter("scope")
+	}
+	resource, e := parseScope(scope)
+	if e != nil {
+		return "", 0, e
+	}
+	secret := form.Get("client_secret")
+	assertion := form.Get("client_assertion")
+	switch {
+	case secret == "" && assertion == "":
+		return "", 0, &stsError{http.StatusUnauthorized, "invalid_client", 7000216,
+			"'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type."}
+	case secret != "" && assertion != "":
+		return "", 0, &stsError{http.StatusBadRequest, "invalid_request", 90014,
+			"The request contains both 'client_secret' and 'client_assertion'; send exactly one client credential."}
+	}
+
+	s.dir.mu.Lock()
+	defer s.dir.mu.Unlock()
+	t := s.dir.tenant(tid)
+	app := t.appByAppID(clientID)
+	if app == nil {
+		return "", 0, &stsError{http.StatusBadRequest, "unauthorized_client", 700016,
+			fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.", clientID, tid)}
+	}
+	acr := "1"
+	if secret != "" {
+		e = checkSecret(app, secret, now)
+	} else {
+		acr = "2"
+		e = checkAssertion(app, clientID, form.Get("client_assertion_type"), assertion, s.tokenEndpoint(tid), now)
+	}
+	if e != nil {
+		return "", 0, e
+	}
+	sp := t.spByAppID(app.appID)
+	if sp == nil {
+		return "", 0, &stsError{http.StatusUnauthorized, "invalid_client", 7000229,
+			fmt.Sprintf("The client application %s is missing service principal in the tenant %s. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119", app.appID, tid)}
+	}
+	if !s.isGraphResource(resource) {
+		return "", 0, &stsError{http.StatusBadRequest, "invalid_resource", 500011,
+			fmt.Sprintf("The resource principal named %s was not found in the tenant named %s. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.", resource, tid)}
+	}
+	roles := t.grantedRoleValues(sp.id, now, true)
+	tok, expiresIn, err := s.mintAppToken(t, app, sp, resource, acr, roles, now, lifetime)
+	if err != nil {
+		return "", 0, &stsError{http.StatusInternalServerError, "server_error", 50000, "There was an error issuing a token."}
+	}
+	return tok, expiresIn, nil
+}
+
+// parseScope accepts exactly one "<resource>/.default" plus any of MSAL's default OIDC
+// scopes, and returns the resource.
+func parseScope(scope string) (string, *stsError) {
+	var resources []string
+	for _, f := range strings.Fields(scope) {
+		switch f {
+		case "openid", "offline_access", "profile", "email":
+			continue
+		}
+		resources = append(resources, f)
+	}
+	if len(resources) != 1 || !strings.HasSuffix(resources[0], "/.default") || resources[0] == "/.default" {
+		return "", &stsError{http.StatusBadRequest, "invalid_scope", 1002012,
+			fmt.Sprintf("The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", scope)}
+	}
+	return strings.TrimSuffix(resources[0], "/.default"), nil
+}
+
+// isGraphResource reports whether a resource identifier names Microsoft Graph: this fake's
+// Graph endpoint, the public Graph URI, or Graph's appId.
+func (s *Server) isGraphResource(resource string) bool {
+	resource = strings.TrimSuffix(resource, "/")
+	for _, name := range []string{s.GraphEndpoint(), "https://graph.microsoft.com", GraphAppID} {
+		if strings.EqualFold(resource, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkSecret matches a client secret against the app's password credentials.
+func checkSecret(app *application, secret string, now time.Time) *stsError {
+	p := app.matchSecret(secret)
+	if p == nil {
+		return &stsError{http.StatusUnauthorized, "invalid_client", 7000215,
+			fmt.Sprintf("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", app.appID)}
+	}
+	if now.After(p.end) {
+		return &stsError{http.StatusUnauthorized, "invalid_client", 7000222,
+			fmt.Sprintf("The provided client secret keys for app '%s' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.", app.appID)}
+	}
+	return nil
+}
+
+// checkAssertion verifies a client assertion: PS256 with x5t#S256 or RS256 with x5t, the
+// thumbprint naming a certificate registered on the app and past its propagation delay,
+// the signature, aud = the token endpoint, iss = sub = client_id, and nbf/exp with skew.
+func checkAssertion(app *application, clientID, assertionType, assertion, tokenURL string, now time.Time) *stsError {
+	if assertionType != clientAssertionType {
+		return &stsError{http.StatusBadRequest, "invalid_request", 50027,
+			fmt.Sprintf("Invalid JWT token. The client_assertion_type must be '%s'.", clientAssertionType)}
+	}
+	parser := jwt.NewParser(jwt.WithValidMethods([]string{"PS256", "RS256"}), jwt.WithoutClaimsValidation())
+	unverified, _, err := parser.ParseUnverified(assertion, jwt.MapClaims{})
+	if err != nil {
+		return &stsError{http.StatusBadRequest, "invalid_request", 50027, "Invalid JWT token. The token is malformed."}
+	}
+	if alg := unverified.Method.Alg(); alg != "PS256" && alg != "RS256" {
+		return &stsError{http.StatusBadRequest, "invalid_request", 5002738,
+			fmt.Sprintf("Invalid JWT token. '%s' is not a supported signature algorithm. Supported signing algorithms are: 'RS256, PS256'.", alg)}
+	}
+	kc, thumb := findAssertionKey(app, unverified.Header)
+	switch {
+	case kc == nil || now.Before(kc.activeAt):
+		return &stsError{http.StatusUnauthorized, "invalid_client", 700027,
+			fmt.Sprintf("The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '%s', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '%s'. Review the documentation at https://docs.microsoft.com/en-us/graph/deployments#app-registration-and-token-service-root-endpoints to learn about national clouds.]", thumb, app.appID)}
+	case now.Before(kc.start) || now.After(kc.end):
+		return &stsError{http.StatusUnauthorized, "invalid_client", 700027,
+			fmt.Sprintf("The certificate with identifier used to sign the client assertion is expired on application. [Reason - The key used is expired., Thumbprint of key used by client: '%s', Found key 'Start=%s, End=%s', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '%s'.]",
+				thumb, kc.start.UTC().Format("01/02/2006 15:04:05"), kc.end.UTC().Format("01/02/2006 15:04:05"), app.appID)}
+	}
+	pub, ok := kc.cert.PublicKey.(*rsa.PublicKey)
+	if !ok {
+		return &stsError{http.StatusUnauthorized, "invalid_client", 700027, "Client assertion failed signature validation."}
+	}
+	claims := jwt.MapClaims{}
+	if _, err := parser.ParseWithClaims(assertion, claims, func(*jwt.Token) (any, error) { return pub, nil }); err != nil {
+		return &stsError{http.StatusUnauthorized, "invalid_client", 700027, "Client assertion failed signature validation."}
+	}
+	aud, _ := claims.GetAudience()
+	if !containsString(aud, tokenURL) {
+		return &stsError{http.StatusBadRequest, "invalid_request", 50027,
+			fmt.Sprintf("Invalid JWT token. The audience claim of the client assertion must be the token endpoint '%s'.", tokenURL)}
+	}
+	iss, _ := claims.GetIssuer()
+	sub, _ := claims.GetSubject()
+	if iss != clientID || sub != clientID {
+		return &stsError{http.StatusUnauthorized, "invalid_client", 700021,
+			"Client assertion application identifier doesn't match 'client_id' parameter. Review the documentation at https://docs.microsoft.com/en-us/azure/active-directory/develop/active-directory-certificate-credentials ."}
+	}
+	exp, _ := claims.GetExpirationTime()
+	nbf, _ := claims.GetNotBefore()
+	if exp == nil || now.After(exp.Add(assertionSkew)) || (nbf != nil && now.Before(nbf.Add(-assertionSkew))) {
+		validFrom, expiry := "(none)", "(none)"
+		if nbf != nil {
+			validFrom = nbf.UTC().Format(time.RFC1123)
+		}
+		if exp != nil {
+			expiry = exp.UTC().Format(time.RFC1123)
+		}
+		return &stsError{http.StatusUnauthorized, "invalid_client", 700024,
+			fmt.Sprintf("Client assertion is not within its valid time range. Current time: %s, assertion valid from %s, expiry time of assertion %s. Review the documentation at https://docs.microsoft.com/en-us/azure/active-directory/develop/active-directory-certificate-credentials .",
+				now.UTC().Format(time.RFC1123), validFrom, expiry)}
+	}
+	return nil
+}
+
+// findAssertionKey finds the key credential an assertion header points at, by x5t#S256
+// (SHA-256) or else x5t (SHA-1), in standard or URL base64 with or without padding. It
+// also returns the thumbprint as uppercase hex for error messages.
+func findAssertionKey(app *application, header map[string]any) (*keyCredential, string) {
+	var want []byte
+	var useS256 bool
+	if v, ok := header["x5t#S256"].(string); ok {
+		want, useS256 = decodeThumbprint(v), true
+	} else if v, ok := header["x5t"].(string); ok {
+		want = decodeThumbprint(v)
+	}
+	thumb := strings.ToUpper(hex.EncodeToString(want))
+	if want == nil {
+		return nil, thumb
+	}
+	for _, k := range app.keyCredentials {
+		have := k.sha1
+		if useS256 {
+			have = k.sha256
+		}
+		if bytes.Equal(have, want) {
+			return k, thumb
+		}
+	}
+	return nil, thumb
+}
+
+// decodeThumbprint decodes a base64 thumbprint in either alphabet, padded or not.
+func decodeThumbprint(v string) []byte {
+	v = strings.TrimRight(v, "=")
+	v = strings.NewReplacer("+", "-", "/", "_").Replace(v)
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func containsString(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// stsIssuer is the v1 issuer that Graph access tokens carry.
+func stsIssuer(tid string) string { return "https://sts.windows.net/" + tid + "/" }
+
+// mintAppToken signs an app-only access token with the claims of a real Graph token.
+// The roles claim is absent when no role is granted (and propagated).
+func (s *Server) mintAppToken(t *tenant, app *application, sp *servicePrincipal, resource, acr string, roles []string, now time.Time, lifetime time.Duration) (string, int, error) {
+	expiresIn := int(lifetime/time.Second) - 1
+	if expiresIn < 1 {
+		expiresIn = 1
+	}
+	claims := jwt.MapClaims{
+		"aud":             resource,
+		"iss":             stsIssuer(t.id),
+		"iat":             now.Unix(),
+		"nbf":             now.Unix(),
+		"exp":             now.Add(lifetime).Unix(),
+		"app_displayname": app.displayName,
+		"appid":           app.appID,
+		"appidacr":        acr,
+		"idp":             stsIssuer(t.id),
+		"idtyp":           "app",
+		"oid":             sp.id,
+		"sub":             sp.id,
+		"tid":             t.id,
+		"uti":             randomString(22),
+		"ver":             "1.0",
+	}
+	if len(roles) > 0 {
+		claims["roles"] = roles
+	}
+	tok, err := s.sign(claims)
+	return tok, expiresIn, err
+}
+
+// operatorKinds maps an operator kind to the directory roles its token carries.
+var operatorKinds = map[string][]string{
+	"admin":    {roleGlobalAdministrator, roleDefaultUser},
+	"appadmin": {roleApplicationAdministrator, roleDefaultUser},
+	"user":     {roleDefaultUser},
+}
+
+// OperatorToken mints the delegated token an operator's "az login" would give for Graph
+// in the tenant. kind is "admin" (Global Administrator: may do everything), "appadmin"
+// (Application Administrator: may create and change applications and service principals
+// but not grant app roles) or "user" (no admin role: read only). The token is valid for 12
+// hours and verifies with SigningPublicKey.
+func (s *Server) OperatorToken(tenantID, kind string) (string, error) {
+	wids, ok := operatorKinds[kind]
+	if !ok {
+		return "", fmt.Errorf("entratest: unknown operator kind %q (want admin, appadmin or user)", kind)
+	}
+	now := s.now()
+	s.dir.mu.Lock()
+	t := s.dir.tenant(tenantID)
+	if t == nil {
+		s.dir.mu.Unlock()
+		return "", fmt.Errorf("entratest: tenant %s: %w", tenantID, errNotFound)
+	}
+	oid, ok := t.operators[kind]
+	if !ok {
+		oid = newGUID()
+		t.operators[kind] = oid
+	}
+	upn := kind + "@" + t.domain
+	tid := t.id
+	s.dir.mu.Unlock()
+	sub := sha256.Sum256([]byte(oid))
+	claims := jwt.MapClaims{
+		"aud":             s.GraphEndpoint(),
+		"iss":             stsIssuer(tid),
+		"iat":             now.Unix(),
+		"nbf":             now.Unix(),
+		"exp":             now.Add(12 * time.Hour).Unix(),
+		"acr":             "1",
+		"amr":             []string{"pwd", "mfa"},
+		"app_displayname": "Microsoft Azure CLI",
+		"appid":           azureCLIAppID,
+		"appidacr":        "0",
+		"idtyp":           "user",
+		"name":            "Fake " + kind,
+		"oid":             oid,
+		"scp":             "Application.ReadWrite.All AppRoleAssignment.ReadWrite.All Directory.Read.All",
+		"sub":             base64.RawURLEncoding.EncodeToString(sub[:]),
+		"tid":             tid,
+		"unique_name":     upn,
+		"upn":             upn,
+		"uti":             randomString(22),
+		"ver":             "1.0",
+		"wids":            wids,
+	}
+	return s.sign(claims)
+}
+
+// sign makes an RS256 JWT with Entra's header shape (typ, alg, x5t, kid).
+func (s *Server) sign(claims jwt.MapClaims) (string, error) {
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
+	tok.Header["x5t"] = s.signer.x5t
+	tok.Header["kid"] = s.signer.x5t
+	return tok.SignedString(s.signer.key)
+}
+
+// stsErrorNames gives the OAuth error string for AADSTS numbers used in injected failures.
+var stsErrorNames = map[int]string{
+	7000215: "invalid_client", 7000222: "invalid_client", 700027: "invalid_client",
+	700024: "invalid_client", 700021: "invalid_client", 7000229: "invalid_client",
+	7000216: "invalid_client", 700016: "unauthorized_client",
+	90002: "invalid_request", 900023: "invalid_request", 50027: "invalid_request",
+	900144: "invalid_request", 5002738: "invalid_request", 50196: "invalid_request",
+	1002012: "invalid_scope", 70011: "invalid_scope", 500011: "invalid_resource",
+}
+
+// injectedSTSError builds the AADSTS error for an injected Failure: Code is the AADSTS
+// number (with or without the "AADSTS" prefix).
+func injectedSTSError(f Failure) stsError {
+	code, _ := strconv.Atoi(strings.TrimPrefix(f.Code, "AADSTS"))
+	name, ok := stsErrorNames[code]
+	if !ok {
+		name = "invalid_request"
+		if f.Status >= 500 {
+			name = "temporarily_unavailable"
+		}
+	}
+	text := f.Message
+	if text == "" {
+		text = "Injected failure."
+	}
+	return stsError{status: f.Status, err: name, code: code, text: text}
+}
+
+// writeSTSError writes the documented AADSTS error JSON.
+func (s *Server) writeSTSError(w http.ResponseWriter, r *http.Request, e stsError) {
+	now := s.now().UTC()
+	stamp := now.Format("2006-01-02 15:04:05Z")
+	traceID := newGUID()
+	correlationID := r.Header.Get("client-request-id")
+	if !isGUID(correlationID) {
+		correlationID = newGUID()
+	}
+	description := e.text
+	codes := []int{}
+	if e.code != 0 {
+		description = fmt.Sprintf("AADSTS%d: %s", e.code, e.text)
+		codes = append(codes, e.code)
+	}
+	description += "\r\nTrace ID: " + traceID + "\r\nCorrelation ID: " + correlationID + "\r\nTimestamp: " + stamp
+	w.Header().Set("Cache-Control", "no-store, no-cache")
+	w.Header().Set("x-ms-request-id", traceID)
+	writeJSON(w, e.status, "application/json; charset=utf-8", object{
+		{"error", e.err},
+		{"error_description", description},
+		{"error_codes", codes},
+		{"timestamp", stamp},
+		{"trace_id", traceID},
+		{"correlation_id", correlationID},
+		{"error_uri", s.URL + "/error?code=" + strconv.Itoa(e.code)},
+	})
+}
+
+// object is a JSON object that keeps its keys in order.
+type object []field
+
+type field struct {
+	name  string
+	value any
+}
+
+// MarshalJSON writes the fields in order.
+func (o object) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, f := range o {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		name, err := json.Marshal(f.name)
+		if err != nil {
+			return nil, err
+		}
+		value, err := json.Marshal(f.value)
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(name)
+		buf.WriteByte(':')
+		buf.Write(value)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// writeJSON writes v as the response body with the given status and content type.
+func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "entratest: encoding response: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
