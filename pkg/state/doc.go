@@ -26,7 +26,8 @@ type entry struct {
 }
 
 // Parse parses data as a state file: a single JSON object with unique keys,
-// in valid UTF-8, at most MaxFileSize bytes. Any other input gives a *FormatError.
+// in valid UTF-8, at most MaxFileSize bytes, nested at most MaxDepth levels deep.
+// Any other input gives a *FormatError.
 func Parse(data []byte) (*Doc, error) {
 	if len(data) > MaxFileSize {
 		return nil, &FormatError{Reason: fmt.Sprintf("%d bytes is more than the %d-byte limit", len(data), MaxFileSize)}
@@ -67,6 +68,10 @@ func Parse(data []byte) (*Doc, error) {
 		line, col := position(data, end)
 		return nil, reason("unexpected data after the JSON object at line %d, column %d", line, col)
 	}
+	if offset := tooDeep(top); offset >= 0 {
+		line, col := position(data, start+offset)
+		return nil, reason("values nested more than %d levels deep at line %d, column %d", MaxDepth, line, col)
+	}
 	return parseObject(data, start, top)
 }
 
@@ -74,6 +79,7 @@ func Parse(data []byte) (*Doc, error) {
 // into its members.
 func parseObject(data []byte, base int, obj []byte) (*Doc, error) {
 	doc := &Doc{}
+	seen := make(map[string]bool)
 	dec := json.NewDecoder(bytes.NewReader(obj))
 	if _, err := dec.Token(); err != nil {
 		return nil, &FormatError{Reason: "not valid JSON"}
@@ -94,10 +100,11 @@ func parseObject(data []byte, base int, obj []byte) (*Doc, error) {
 		if err := dec.Decode(&value); err != nil {
 			return nil, &FormatError{Reason: "not valid JSON"}
 		}
-		if doc.index(key) >= 0 {
+		if seen[key] {
 			line, _ := position(data, base+keyEnd-len(rawKey))
 			return nil, &FormatError{Reason: fmt.Sprintf("duplicate key %s at line %d", strconv.Quote(key), line)}
 		}
+		seen[key] = true
 		doc.entries = append(doc.entries, entry{key: key, rawKey: bytes.Clone(rawKey), value: value})
 	}
 	return doc, nil
@@ -311,6 +318,31 @@ func jsonType(raw []byte) string {
 	default:
 		return "a number"
 	}
+}
+
+// tooDeep returns the offset in the valid JSON value raw of the first bracket
+// that opens level MaxDepth+1, or -1 when raw is not nested that deep.
+func tooDeep(raw []byte) int {
+	depth := 0
+	inString, escaped := false, false
+	for i, c := range raw {
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			if depth++; depth > MaxDepth {
+				return i
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return -1
 }
 
 // skipSpace returns the offset of the first byte at or after i that is not JSON whitespace.

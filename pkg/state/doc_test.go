@@ -50,6 +50,7 @@ func TestParseRejects(t *testing.T) {
 		{"duplicate key by escape", `{"a": 1, "\u0061": 2}`, `duplicate key "a" at line 1`},
 		{"byte order mark", "\xef\xbb\xbf{}", "byte order mark"},
 		{"invalid UTF-8", "{\"a\": \"\xff\"}", "not valid UTF-8"},
+		{"nested too deep", "{\"a\":" + strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth) + "}", "nested more than 32 levels deep at line 1, column 37"},
 		{"too large", "{\"a\": \"" + strings.Repeat("x", MaxFileSize) + "\"}", "more than the 1048576-byte limit"},
 	}
 	for _, tt := range tests {
@@ -66,6 +67,14 @@ func TestParseRejects(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, tt.reason)
 			}
 		})
+	}
+}
+
+func TestParseDepthLimit(t *testing.T) {
+	// Brackets inside strings do not count.
+	deepest := `{"s": "[[[{{{\\\"[[[",` + `"a":` + strings.Repeat("[", MaxDepth-1) + strings.Repeat("]", MaxDepth-1) + "}"
+	if _, err := Parse([]byte(deepest)); err != nil {
+		t.Fatalf("Parse of a value nested %d levels deep: %v", MaxDepth, err)
 	}
 }
 

@@ -28,6 +28,11 @@ const (
 // holds a few dozen short strings; anything bigger is not one.
 const MaxFileSize = 1 << 20
 
+// MaxDepth is how deeply values in a state file may nest, counting the top-level
+// object as 1. It bounds the work and memory of re-indenting a file; real state
+// files nest three levels at most.
+const MaxDepth = 32
+
 // ErrNotFound reports that there is no state file. errors.Is(err, fs.ErrNotExist)
 // is also true for every error that wraps it.
 var ErrNotFound error = notFoundError{}

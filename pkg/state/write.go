@@ -59,6 +59,9 @@ func Update(path string, create bool, fn func(*Doc) error) (bool, error) {
 	if exists && bytes.Equal(data, old) {
 		return false, nil
 	}
+	if len(data) > MaxFileSize {
+		return false, fmt.Errorf("update state file %s: the result would be %d bytes, more than the %d-byte limit", path, len(data), MaxFileSize)
+	}
 	if err := writeAtomic(path, target, data); err != nil {
 		return false, err
 	}

@@ -174,6 +174,22 @@ func TestUpdateCorruptFile(t *testing.T) {
 	}
 }
 
+func TestUpdateRefusesToGrowPastLimit(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	// Compact, under the limit; re-indented, one element per line, well over it.
+	compact := `{"a":[` + strings.Repeat("1,", MaxFileSize/4) + "1]}"
+	writeFile(t, path, compact)
+	changed, err := Update(path, false, func(*Doc) error { return nil })
+	if err == nil || changed || !strings.Contains(err.Error(), "limit") {
+		t.Fatalf("Update = %v, %v; want a size-limit error", changed, err)
+	}
+	if readString(t, path) != compact {
+		t.Fatal("file changed")
+	}
+	assertNoTempFiles(t, dir)
+}
+
 func TestUpdateWritesThroughSymlink(t *testing.T) {
 	dir := t.TempDir()
 	target := filepath.Join(dir, "real", "state.json")
