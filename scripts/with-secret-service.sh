@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Run a command with a private, unlocked Secret Service.
+#
+#   scripts/with-secret-service.sh CMD [ARGS...]
+#   scripts/with-secret-service.sh go test ./...
+#
+# CMD runs in a new D-Bus session (dbus-run-session) next to a gnome-keyring-daemon
+# whose login keyring is created and unlocked with a throwaway password. HOME and
+# the XDG directories point into a fresh temporary directory, so the user's real
+# keyring is never touched; the Go build and module caches stay the caller's.
+# CMD keeps stdin/stdout/stderr and the working directory. The script exits with
+# CMD's status, or 3 when the Secret Service cannot be set up. The daemon is
+# stopped and the temporary directory removed on exit.
+set -euo pipefail
+
+prog=${0##*/}
+install_hint='apt-get install -y gnome-keyring dbus-x11 libsecret-tools'
+password=entraclaw-throwaway-keyring
+wait_steps=50 # x 0.1 s
+
+fail() {
+	printf '%s: %s\n' "$prog" "$*" >&2
+	exit 3
+}
+
+secrets_owned() {
+	dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+		org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null |
+		grep -q 'boolean true'
+}
+
+# Second stage, inside dbus-run-session: start the daemon, wait for it, run CMD.
+inside_session() {
+	local dir=$ENTRACLAW_SECRET_SERVICE_DIR
+	unset ENTRACLAW_SECRET_SERVICE_DIR
+	local log=$dir/gnome-keyring-daemon.log
+
+	printf '%s' "$password" |
+		gnome-keyring-daemon --foreground --unlock --components=secrets >/dev/null 2>"$log" &
+	local daemon=$!
+	# shellcheck disable=SC2064 # expand $daemon now
+	trap "kill $daemon 2>/dev/null; wait $daemon 2>/dev/null || true" EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+
+	local i
+	for ((i = 0; i < wait_steps; i++)); do
+		secrets_owned && break
+		kill -0 "$daemon" 2>/dev/null || fail "gnome-keyring-daemon exited: $(tr '\n' ' ' <"$log")"
+		sleep 0.1
+	done
+	secrets_owned || fail "gnome-keyring-daemon did not own org.freedesktop.secrets within $((wait_steps / 10)) s"
+
+	local status=0
+	"$@" || status=$?
+	exit "$status"
+}
+
+if [[ -n ${ENTRACLAW_SECRET_SERVICE_DIR:-} ]]; then
+	inside_session "$@"
+fi
+
+if [[ $# -eq 0 ]]; then
+	printf 'usage: %s CMD [ARGS...]\n' "$prog" >&2
+	exit 2
+fi
+
+for tool in dbus-run-session dbus-send gnome-keyring-daemon; do
+	command -v "$tool" >/dev/null 2>&1 || fail "$tool not found; install it with: $install_hint"
+done
+
+# Keep the caller's Go caches (and go env file) before HOME moves.
+if command -v go >/dev/null 2>&1 && go_env=$(go env GOPATH GOMODCACHE GOCACHE GOENV); then
+	{ read -r GOPATH; read -r GOMODCACHE; read -r GOCACHE; read -r GOENV; } <<<"$go_env"
+	export GOPATH GOMODCACHE GOCACHE GOENV
+fi
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/entraclaw-secret-service.XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+export HOME=$dir/home
+export XDG_DATA_HOME=$HOME/.local/share
+export XDG_CONFIG_HOME=$HOME/.config
+export XDG_CACHE_HOME=$HOME/.cache
+export XDG_RUNTIME_DIR=$dir/run
+mkdir -p "$HOME" "$XDG_DATA_HOME" "$XDG_CONFIG_HOME" "$XDG_CACHE_HOME" "$XDG_RUNTIME_DIR"
+chmod 700 "$XDG_RUNTIME_DIR"
+
+status=0
+ENTRACLAW_SECRET_SERVICE_DIR=$dir dbus-run-session -- "$BASH" "$0" "$@" || status=$?
+exit "$status"
