@@ -208,11 +208,14 @@ func describeAzureCLIFailure(msg string) string {
 	}
 	msg = troubleshootSuffix.ReplaceAllString(strings.TrimSpace(msg), "")
 	msg = strings.TrimPrefix(msg, "AzureCLICredential: ")
+	// az prints warnings before the error; the ERROR: line says what failed.
 	for _, line := range strings.Split(msg, "\n") {
-		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "ERROR:"))
-		if line != "" {
-			return "azure cli: " + line
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "ERROR:"); ok && strings.TrimSpace(rest) != "" {
+			return "azure cli: " + strings.TrimSpace(rest)
 		}
+	}
+	if line := firstLine(msg); line != "" {
+		return "azure cli: " + line
 	}
 	return "azure cli: failed to get a token"
 }
