@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -84,8 +85,12 @@ func NewOperatorCredential(kind string, c Cloud, tenant string, stderr io.Writer
 	}
 	switch kind {
 	case OperatorAzureCLI:
-		// az uses its own cloud configuration (az cloud set); the scope it is asked
-		// for, Cloud.GraphScope(), must only contain letters, digits and ". - _ / :".
+		// az uses its own cloud configuration (az cloud set). AzureCLICredential
+		// refuses scopes with characters other than letters, digits and ". - _ / :",
+		// so say so now rather than at the first token request.
+		if !azureCLIScopeOK(c.GraphScope()) {
+			return nil, invalidArgument("-graph-endpoint %q cannot be used with -operator-auth azcli: az accepts only letters, digits and . - _ / : in the resource", c.GraphEndpoint)
+		}
 		cred, err := azidentity.NewAzureCLICredential(&azidentity.AzureCLICredentialOptions{TenantID: tenant})
 		if err != nil {
 			return nil, fmt.Errorf("azure cli credential: %s", firstLine(err.Error()))
@@ -117,6 +122,17 @@ func NewOperatorCredential(kind string, c Cloud, tenant string, stderr io.Writer
 // FetchToken asks cred for one token for scope.
 func FetchToken(ctx context.Context, cred azcore.TokenCredential, scope string) (azcore.AccessToken, error) {
 	return cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
+}
+
+// azureCLIScopeOK mirrors AzureCLICredential's check of the scope it passes to az.
+func azureCLIScopeOK(scope string) bool {
+	for _, r := range scope {
+		ok := 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune(".-_/:", r)
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func validateIDs(tenant, client string) error {

@@ -155,6 +155,10 @@ func TestCredentialConstructorsValidate(t *testing.T) {
 	if _, err := NewCertificateCredential(c, testTenant, testClient, nil, CredentialOptions{}); err == nil {
 		t.Error("nil bundle accepted")
 	}
+	odd, _ := ResolveCloud("", "", "https://127.0.0.1:4443/~graph")
+	if _, err := NewOperatorCredential(OperatorAzureCLI, odd, "", nil, CredentialOptions{}); err == nil || !strings.Contains(err.Error(), "-graph-endpoint") {
+		t.Errorf("azcli with a graph endpoint az cannot take: err = %v", err)
+	}
 	_, err := NewOperatorCredential("browser", c, "", nil, CredentialOptions{})
 	if err == nil || !strings.Contains(err.Error(), "azcli, device-code, provisioner") {
 		t.Errorf("unknown operator kind: err = %v, want one listing the valid kinds", err)

@@ -5,9 +5,11 @@
 // pipeline for the calls the migration makes (applications, password and key
 // credentials, service principals and app-role grants).
 //
-// Every credential built here sets azcore.ClientOptions.Cloud explicitly, so the
-// AZURE_AUTHORITY_HOST environment variable, which azidentity otherwise honours
-// silently, never changes where tokens come from. AZURE_REGIONAL_AUTHORITY_NAME
+// The certificate, secret and device-code credentials built here set
+// azcore.ClientOptions.Cloud explicitly, so the AZURE_AUTHORITY_HOST environment
+// variable, which azidentity otherwise honours silently, never changes where
+// their tokens come from. (The Azure CLI credential asks az, which follows its
+// own `az cloud set` configuration.) AZURE_REGIONAL_AUTHORITY_NAME
 // is not covered by that: azidentity still applies it to the certificate and
 // secret credentials, so leave it unset (tests must unset both).
 package entra

@@ -118,7 +118,7 @@ func (g *Graph) countAndReport(req *policy.Request) (*http.Response, error) {
 	g.requests.Add(1)
 	resp, err := req.Next()
 	if err == nil && g.opts.Progress != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
-		g.opts.Progress(fmt.Sprintf("graph: %s %s: %s, backing off", req.Raw().Method, req.Raw().URL.Path, statusText(resp.StatusCode)))
+		g.opts.Progress(fmt.Sprintf("graph: %s %s: %s (throttled)", req.Raw().Method, req.Raw().URL.Path, statusText(resp.StatusCode)))
 	}
 	return resp, err
 }
