@@ -207,6 +207,14 @@ func TestCheckToken(t *testing.T) {
 	if !r.OK {
 		t.Errorf("without required roles a token without roles should pass: %+v", r)
 	}
+	byDomain := expect
+	byDomain.Tenant = "contoso.onmicrosoft.com"
+	if r := CheckToken(tok(func(map[string]any) {}), byDomain); !r.OK {
+		t.Errorf("a tenant given as a domain name cannot be compared with tid and must not fail: %+v", r)
+	}
+	if r := CheckToken(tok(func(c map[string]any) { delete(c, "tid") }), byDomain); r.OK {
+		t.Error("a token without tid passed")
+	}
 	if r := CheckToken("garbage", expect); r.OK || !strings.HasPrefix(r.Detail, "not a decodable jwt") {
 		t.Errorf("garbage: %+v", r)
 	}

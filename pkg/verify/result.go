@@ -94,26 +94,25 @@ func (r *Report) Passed() int {
 	return n
 }
 
-// Err is nil when every check passed; a *FailedError (exit 4) when a check ran and
-// failed; a *NotRunError (exit 1) when the only failures are checks that could not run.
+// Err is nil when every check passed; a *FailedError (exit 4) naming every check that
+// did not pass when at least one of them ran and failed; a *NotRunError (exit 1) when
+// the only failures are checks that could not run.
 func (r *Report) Err() error {
-	var failed, notRun []string
+	var notPassed []string
+	ranAndFailed := false
 	for _, c := range r.Checks {
-		switch {
-		case c.OK:
-		case c.CouldNotRun:
-			notRun = append(notRun, c.Name)
-		default:
-			failed = append(failed, c.Name)
+		if !c.OK {
+			notPassed = append(notPassed, c.Name)
+			ranAndFailed = ranAndFailed || !c.CouldNotRun
 		}
 	}
 	switch {
-	case len(failed) > 0:
-		return &FailedError{Failed: failed, Total: len(r.Checks)}
-	case len(notRun) > 0:
-		return &NotRunError{Checks: notRun}
+	case len(notPassed) == 0:
+		return nil
+	case ranAndFailed:
+		return &FailedError{Failed: notPassed, Total: len(r.Checks)}
 	}
-	return nil
+	return &NotRunError{Checks: notPassed}
 }
 
 // FailedError reports checks that ran and failed; entraclaw-verify exits 4.
