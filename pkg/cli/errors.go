@@ -7,7 +7,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
@@ -69,10 +72,9 @@ const migrateHint = "run `entraclaw-migrate` to set up certificate authenticatio
 func Classify(err error) (code int, msg, hint string) {
 	msg = oneLine(err.Error())
 	var (
-		ce  *Error
-		ec  exitCoder
-		h   hinter
-		sts *entra.STSError
+		ce *Error
+		ec exitCoder
+		h  hinter
 	)
 	switch {
 	case errors.As(err, &ce):
@@ -85,20 +87,57 @@ func Classify(err error) (code int, msg, hint string) {
 		code, hint = ExitFailure, "fix or restore the file (backups: .entraclaw-state.json.bak.*); nothing was changed"
 	case errors.Is(err, keystore.ErrNotFound):
 		code, hint = ExitNotSetUp, migrateHint
-	case errors.As(err, &sts):
-		code = ExitFailure
 	default:
 		code = ExitFailure
+	}
+	if sts, ok := entra.AsSTSError(err); ok {
+		// Keep our own context ("operator credential: ...") but replace the SDK's multi-line
+		// text with the one-line AADSTS message; the hint says what to do about that code.
+		msg = contextPrefix(err) + sts.Error()
+		if hint == "" {
+			hint = sts.Hint()
+		}
+	} else if isAuthOrNetworkError(err) {
+		msg = contextPrefix(err) + entra.DescribeAuthError(err)
 	}
 	if hint == "" && errors.As(err, &h) {
 		hint = h.Hint()
 	}
-	if hint == "" {
-		if desc := entra.DescribeAuthError(err); desc != "" && desc != msg {
-			msg = desc
-		}
-	}
 	return code, msg, hint
+}
+
+// sdkError is the innermost error from azidentity or net/http in err's chain, if any.
+func sdkError(err error) error {
+	var afe *azidentity.AuthenticationFailedError
+	if errors.As(err, &afe) {
+		return afe
+	}
+	var cu *azidentity.AuthenticationRequiredError
+	if errors.As(err, &cu) {
+		return cu
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue
+	}
+	return nil
+}
+
+func isAuthOrNetworkError(err error) bool {
+	return sdkError(err) != nil || strings.Contains(err.Error(), "AzureCLICredential")
+}
+
+// contextPrefix is the text our own wrapping put before the SDK's message ("" if none).
+func contextPrefix(err error) string {
+	inner := sdkError(err)
+	if inner == nil {
+		return ""
+	}
+	full := err.Error()
+	if i := strings.Index(full, inner.Error()); i > 0 {
+		return full[:i]
+	}
+	return ""
 }
 
 // isFlagError reports whether err came from flag parsing (bad flag, missing value).

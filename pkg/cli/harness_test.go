@@ -148,7 +148,7 @@ func (f *fakeEnv) cleanup() {
 }
 
 // startFake is the Go-test entry point: a seeded fake in a temporary directory.
-func startFake(t *testing.T, scenario string) *fakeEnv {
+func startFake(t testing.TB, scenario string) *fakeEnv {
 	t.Helper()
 	requireKeyring(t)
 	f, err := newFakeEnv(t.TempDir())
@@ -171,7 +171,7 @@ func (f *fakeEnv) command(name string, args ...string) *exec.Cmd {
 }
 
 // run runs a binary to completion.
-func (f *fakeEnv) run(t *testing.T, name string, args ...string) (stdout, stderr string, code int) {
+func (f *fakeEnv) run(t testing.TB, name string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := f.command(name, args...)
 	var out, errb bytes.Buffer
@@ -382,7 +382,7 @@ func cmdFake(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Setenv("OTHER_THUMBPRINT", certs.Thumbprint(b.Cert))
 	case "removecert":
 		need(1)
-		ts.Check(srv.RemoveKeyCredential(tenant, client, ts.ExpandEnv(args[1])))
+		ts.Check(srv.RemoveKeyCredential(tenant, client, args[1]))
 	case "revoke":
 		need(1)
 		ts.Check(srv.RevokeGrant(tenant, client, args[1]))
@@ -418,7 +418,7 @@ func cmdKeyring(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	f := fakeOf(ts)
 	store := keystore.New(f.Service)
-	account := ts.ExpandEnv(args[1])
+	account := args[1]
 	switch args[0] {
 	case "has", "missing":
 		has, err := store.HasBundle(account)
