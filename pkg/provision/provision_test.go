@@ -1,0 +1,770 @@
+package provision_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/zalando/go-keyring"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/certs"
+	"github.com/entraclaw/entraclaw-cli/pkg/entra"
+	"github.com/entraclaw/entraclaw-cli/pkg/entratest"
+	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+	"github.com/entraclaw/entraclaw-cli/pkg/provision"
+	"github.com/entraclaw/entraclaw-cli/pkg/state"
+)
+
+const testService = "entraclaw-provision-test"
+
+// memBackend is an in-memory keyring that counts writes.
+type memBackend struct {
+	mu     sync.Mutex
+	items  map[string]string
+	writes int
+	setErr error
+}
+
+func newMemBackend() *memBackend { return &memBackend{items: map[string]string{}} }
+
+func (b *memBackend) Get(svc, user string) (string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	v, ok := b.items[svc+"/"+user]
+	if !ok {
+		return "", keyring.ErrNotFound
+	}
+	return v, nil
+}
+
+func (b *memBackend) Set(svc, user, v string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.setErr != nil {
+		return b.setErr
+	}
+	b.writes++
+	b.items[svc+"/"+user] = v
+	return nil
+}
+
+func (b *memBackend) Delete(svc, user string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.items[svc+"/"+user]; !ok {
+		return keyring.ErrNotFound
+	}
+	b.writes++
+	delete(b.items, svc+"/"+user)
+	return nil
+}
+
+func (b *memBackend) writeCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.writes
+}
+
+// staticCredential hands out one fixed token (the operator's).
+type staticCredential struct{ token string }
+
+func (c staticCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: c.token, ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+// failingCredential is an operator who cannot sign in.
+type failingCredential struct{}
+
+func (failingCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{}, errors.New("AzureCLICredential: ERROR: Please run 'az login' to setup account.")
+}
+
+// fixture is a seeded fake, a state file in a temporary directory and an in-memory keyring.
+type fixture struct {
+	t         *testing.T
+	srv       *entratest.Server
+	sc        *entratest.Scenario
+	cloud     entra.Cloud
+	dir       string
+	statePath string
+	backend   *memBackend
+	store     *keystore.Store
+	operator  string // operator kind for srv.OperatorToken
+}
+
+func newFixture(t *testing.T, scenario string, opts ...entratest.Option) *fixture {
+	t.Helper()
+	t.Setenv("AZURE_AUTHORITY_HOST", "")
+	t.Setenv("AZURE_REGIONAL_AUTHORITY_NAME", "")
+	srv, err := entratest.NewServer(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	sc, err := srv.Seed(scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloud, err := entra.ResolveCloud("public", srv.AuthorityHost(), srv.GraphEndpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	f := &fixture{t: t, srv: srv, sc: sc, cloud: cloud, dir: dir, statePath: filepath.Join(dir, state.FileName), backend: newMemBackend(), operator: "admin"}
+	f.store = keystore.New(testService, keystore.WithBackend(f.backend), keystore.WithOS("linux"))
+	if sc.StateJSON != nil {
+		if err := os.WriteFile(f.statePath, sc.StateJSON, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sc.Bundle != nil {
+		if err := f.store.PutBundle(sc.TenantID, sc.Bundle.PEM()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+func (f *fixture) config() provision.Config {
+	return provision.Config{
+		StatePath:          f.statePath,
+		Cloud:              f.cloud,
+		KeyringService:     testService,
+		PropagationTimeout: 20 * time.Second,
+		ReplicationWait:    100 * time.Millisecond,
+	}
+}
+
+func (f *fixture) deps() provision.Deps {
+	transport := f.srv.Client()
+	return provision.Deps{
+		Store: f.store,
+		OperatorCredential: func(string) (azcore.TokenCredential, error) {
+			tok, err := f.srv.OperatorToken(f.sc.TenantID, f.operator)
+			if err != nil {
+				return nil, err
+			}
+			return staticCredential{tok}, nil
+		},
+		CertCredential: func(tenant, client string, b *certs.Bundle) (azcore.TokenCredential, error) {
+			return entra.NewCertificateCredential(f.cloud, tenant, client, b, entra.CredentialOptions{Transport: transport})
+		},
+		GraphOptions: entra.GraphOptions{
+			Transport:         transport,
+			RetryDelay:        10 * time.Millisecond,
+			MaxRetryDelay:     100 * time.Millisecond,
+			NotFoundBaseDelay: 10 * time.Millisecond,
+		},
+	}
+}
+
+// migrate runs Migrate with cfg and returns the summary and the progress text.
+func (f *fixture) migrate(cfg provision.Config) (*provision.Summary, string, error) {
+	f.t.Helper()
+	var progress bytes.Buffer
+	cfg.Progress = &progress
+	sum, err := provision.Migrate(context.Background(), cfg, f.deps())
+	if f.sc.ClientSecret != "" && strings.Contains(progress.String(), f.sc.ClientSecret) {
+		f.t.Fatal("the progress output contains the legacy secret")
+	}
+	return sum, progress.String(), err
+}
+
+func (f *fixture) mustMigrate(cfg provision.Config) (*provision.Summary, string) {
+	f.t.Helper()
+	sum, progress, err := f.migrate(cfg)
+	if err != nil {
+		f.t.Fatalf("Migrate: %v\nprogress:\n%s", err, progress)
+	}
+	return sum, progress
+}
+
+// app returns the provisioner app as the fake holds it.
+func (f *fixture) app(clientID string) entratest.AppView {
+	f.t.Helper()
+	v, ok := f.srv.App(f.sc.TenantID, clientID)
+	if !ok {
+		f.t.Fatalf("no app %s in the fake", clientID)
+	}
+	return v
+}
+
+func (f *fixture) readState() []byte {
+	f.t.Helper()
+	data, err := os.ReadFile(f.statePath)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return data
+}
+
+// keyringCert returns this machine's certificate from the keyring.
+func (f *fixture) keyringCert(account string) *certs.Bundle {
+	f.t.Helper()
+	pem, err := f.store.GetBundle(account)
+	if err != nil {
+		f.t.Fatalf("keyring account %s: %v", account, err)
+	}
+	b, err := certs.ParseBundle(pem)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return b
+}
+
+func (f *fixture) hasKeyringItem(account string) bool {
+	f.t.Helper()
+	has, err := f.store.HasBundle(account)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return has
+}
+
+// assertMigrated checks the end state every successful migration must reach.
+func (f *fixture) assertMigrated(clientID string) {
+	f.t.Helper()
+	doc, err := state.Load(f.statePath)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if doc.Has(state.KeyClientSecret) {
+		f.t.Error("the state file still holds PROVISIONER_CLIENT_SECRET")
+	}
+	cert := f.keyringCert(f.sc.TenantID)
+	thumb := certs.Thumbprint(cert.Cert)
+	if got, _, _ := doc.String(state.KeyThumbprint); got != thumb {
+		f.t.Errorf("PROVISIONER_CERT_THUMBPRINT = %q, keyring certificate %s", got, thumb)
+	}
+	app := f.app(clientID)
+	if n := len(app.PasswordCredentials); n != 0 {
+		f.t.Errorf("the app has %d password credentials, want 0", n)
+	}
+	if !slices.ContainsFunc(app.KeyCredentials, func(k entratest.KeyCredentialView) bool { return k.Thumbprint == thumb }) {
+		f.t.Errorf("the keyring certificate %s is not on the app", thumb)
+	}
+	for _, want := range entratest.RequiredRoleValues() {
+		if !slices.Contains(app.GrantedRoles, want) {
+			f.t.Errorf("role %s is not granted", want)
+		}
+	}
+	// The certificate gets a token.
+	cred, err := f.deps().CertCredential(f.sc.TenantID, clientID, cert)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := entra.FetchToken(context.Background(), cred, f.cloud.GraphScope()); err != nil {
+		f.t.Errorf("the keyring certificate gets no token: %v", err)
+	}
+}
+
+func TestMigrateLegacy(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioLegacy)
+	sum, progress := f.mustMigrate(f.config())
+	f.assertMigrated(f.sc.ClientID)
+
+	app := f.app(f.sc.ClientID)
+	cert := f.keyringCert(f.sc.TenantID)
+	if len(app.KeyCredentials) != 1 {
+		t.Errorf("the app has %d certificates, want exactly this machine's", len(app.KeyCredentials))
+	}
+	// Every other key, its value and its order are kept byte for byte.
+	want, err := state.Parse(f.sc.StateJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.Delete(state.KeyClientSecret)
+	want.Set(state.KeyThumbprint, certs.Thumbprint(cert.Cert))
+	if got := f.readState(); !bytes.Equal(got, want.Marshal()) {
+		t.Errorf("state file:\n%s\nwant:\n%s", got, want.Marshal())
+	}
+	// The backup keeps the secret for a rollback.
+	backups, err := state.Backups(f.statePath)
+	if err != nil || len(backups) != 1 {
+		t.Fatalf("backups: %v, %v", backups, err)
+	}
+	if data, _ := os.ReadFile(backups[0]); !bytes.Equal(data, f.sc.StateJSON) {
+		t.Error("the backup differs from the original state file")
+	}
+
+	if sum.PasswordsRemoved != 1 || !sum.CertUploaded || !sum.Propagated || !sum.Changed || sum.Rotated {
+		t.Errorf("summary: %+v", sum)
+	}
+	if sum.PermissionsAdded != 0 || sum.GrantsAdded != 0 {
+		t.Errorf("permissions were already there: added %d, granted %d", sum.PermissionsAdded, sum.GrantsAdded)
+	}
+	if sum.Thumbprint != certs.Thumbprint(cert.Cert) || sum.ClientID != f.sc.ClientID || sum.TenantID != f.sc.TenantID || sum.AppObjectID != f.sc.AppObjectID {
+		t.Errorf("summary ids: %+v", sum)
+	}
+	for _, line := range []string{
+		"Backed up state file to " + backups[0],
+		"WARNING: legacy PROVISIONER_CLIENT_SECRET found in state file. Cert-auth supersedes secret-auth; purging the secret from disk.",
+		"Ensuring 25 Graph application permissions on provisioner app...",
+		"Provisioner app already has the required Graph permissions",
+		"Removed 1 legacy password credential(s) from Provisioner app (cert-auth only from here on).",
+		"Generating cert for Provisioner (RSA 2048, 365 days)...",
+		"Cert private key stored in Secret Service (service='" + testService + "', account=" + f.sc.TenantID + ").",
+		"Uploading public cert to app (SHA-1 thumb: " + certs.Thumbprint(cert.Cert) + ")...",
+		"Waiting for Entra ID to accept the new certificate and roles...",
+		"Propagation complete after ",
+	} {
+		if !strings.Contains(progress, line) {
+			t.Errorf("progress lacks %q:\n%s", line, progress)
+		}
+	}
+}
+
+func TestMigrateRerunChangesNothing(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioLegacy)
+	f.mustMigrate(f.config())
+	before := f.readState()
+	info, err := os.Stat(f.statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyringWrites := f.backend.writeCount()
+	f.srv.ResetCounts()
+
+	sum, progress := f.mustMigrate(f.config())
+
+	if n := f.srv.WriteCalls(); n != 0 {
+		t.Errorf("the re-run made %d Graph writes: %v", n, f.srv.Counts())
+	}
+	if n := f.srv.TokenRequests(); n != 0 {
+		t.Errorf("the re-run asked the STS for %d tokens (it must not wait for propagation)", n)
+	}
+	after, err := os.Stat(f.statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(f.readState(), before) || !after.ModTime().Equal(info.ModTime()) {
+		t.Error("the re-run rewrote the state file")
+	}
+	// Probe writes and deletes one item; nothing else may be written.
+	if n := f.backend.writeCount() - keyringWrites; n != 2 {
+		t.Errorf("the re-run made %d keyring writes, want only the probe's 2", n)
+	}
+	if sum.Changed || sum.Propagated || sum.PropagationWait != "0s" || len(sum.Actions) != 0 {
+		t.Errorf("summary of a no-op run: %+v", sum)
+	}
+	if strings.Contains(progress, "Waiting for Entra ID") {
+		t.Errorf("a no-op run waited for propagation:\n%s", progress)
+	}
+	if backups, _ := state.Backups(f.statePath); len(backups) != 1 {
+		t.Errorf("backups after the re-run: %v", backups)
+	}
+}
+
+func TestMigrateEmptyTenant(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioEmpty)
+	sum, progress := f.mustMigrate(f.config())
+	if sum.ClientID == "" {
+		t.Fatal("no client id in the summary")
+	}
+	f.assertMigrated(sum.ClientID)
+	doc, err := state.Load(f.statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := doc.Keys(), []string{state.KeyTenantID, state.KeyClientID, state.KeyThumbprint}; !slices.Equal(got, want) {
+		t.Errorf("state keys %v, want %v", got, want)
+	}
+	if tenant, _, _ := doc.String(state.KeyTenantID); tenant != f.sc.TenantID {
+		t.Errorf("TENANT_ID %q (from the operator token), want %s", tenant, f.sc.TenantID)
+	}
+	app := f.app(sum.ClientID)
+	if app.DisplayName != entra.ProvisionerDisplayName || app.SignInAudience != entra.SignInAudienceMyOrg || app.ServicePrincipalID == "" {
+		t.Errorf("created app: %+v", app)
+	}
+	if app.RequiredResourceAccessCount != 25 || len(app.GrantedRoles) != 25 {
+		t.Errorf("declared %d permissions and granted %d roles, want 25 each", app.RequiredResourceAccessCount, len(app.GrantedRoles))
+	}
+	if sum.PermissionsAdded != 25 || sum.GrantsAdded != 25 || !sum.Propagated {
+		t.Errorf("summary: %+v", sum)
+	}
+	for _, line := range []string{"Creating Provisioner app 'EntraClaw Agent ID Provisioner'...", "Admin consent granted (25 new grant(s))."} {
+		if !strings.Contains(progress, line) {
+			t.Errorf("progress lacks %q:\n%s", line, progress)
+		}
+	}
+}
+
+func TestMigrateDryRunChangesNothing(t *testing.T) {
+	for _, scenario := range []string{entratest.ScenarioLegacy, entratest.ScenarioEmpty, entratest.ScenarioMigrated} {
+		t.Run(scenario, func(t *testing.T) {
+			f := newFixture(t, scenario)
+			var before []byte
+			if f.sc.StateJSON != nil {
+				before = f.readState()
+			}
+			keyringWrites := f.backend.writeCount()
+			f.srv.ResetCounts()
+			cfg := f.config()
+			cfg.DryRun = true
+			if scenario == entratest.ScenarioMigrated {
+				cfg.Rotate = true
+			}
+			sum, progress := f.mustMigrate(cfg)
+
+			if n := f.srv.WriteCalls(); n != 0 {
+				t.Errorf("dry run made %d Graph writes", n)
+			}
+			if n := f.backend.writeCount() - keyringWrites; n != 0 {
+				t.Errorf("dry run made %d keyring writes", n)
+			}
+			entries, err := os.ReadDir(f.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case before == nil && len(entries) != 0:
+				t.Errorf("dry run created files: %v", entries)
+			case before != nil && (len(entries) != 1 || !bytes.Equal(f.readState(), before)):
+				t.Errorf("dry run changed the directory or the state file: %v", entries)
+			}
+			if !sum.DryRun || sum.Changed || len(sum.Actions) == 0 {
+				t.Errorf("summary: %+v", sum)
+			}
+			if !strings.Contains(progress, "dry run: would ") {
+				t.Errorf("progress shows no plan:\n%s", progress)
+			}
+		})
+	}
+}
+
+func TestMigrateRotateKeepsOtherMachinesCertificate(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioMigrated)
+	other, err := certs.Generate(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.srv.AddKeyCredential(f.sc.TenantID, f.sc.ClientID, other.Cert, other.Cert.NotBefore.Add(time.Second), other.Cert.NotAfter.Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	oldThumb := certs.Thumbprint(f.sc.Bundle.Cert)
+	cfg := f.config()
+	cfg.Rotate = true
+	sum, progress := f.mustMigrate(cfg)
+	f.assertMigrated(f.sc.ClientID)
+
+	newThumb := certs.Thumbprint(f.keyringCert(f.sc.TenantID).Cert)
+	if newThumb == oldThumb {
+		t.Fatal("-rotate kept the old certificate")
+	}
+	var onApp []string
+	for _, k := range f.app(f.sc.ClientID).KeyCredentials {
+		onApp = append(onApp, k.Thumbprint)
+	}
+	slices.Sort(onApp)
+	want := []string{certs.Thumbprint(other.Cert), newThumb}
+	slices.Sort(want)
+	if !slices.Equal(onApp, want) {
+		t.Errorf("certificates on the app %v, want the other machine's and the new one %v (old %s)", onApp, want, oldThumb)
+	}
+	if f.hasKeyringItem(f.sc.TenantID + provision.PreviousAccountSuffix) {
+		t.Error("the previous certificate's keyring item was not deleted")
+	}
+	if !sum.Rotated || !sum.PreviousCertRemoved || !sum.Propagated {
+		t.Errorf("summary: %+v", sum)
+	}
+	if !strings.Contains(progress, "Removed this machine's previous certificate "+oldThumb) {
+		t.Errorf("progress:\n%s", progress)
+	}
+}
+
+func TestMigrateRenewsCertificateNearExpiry(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioMigrated)
+	cfg := f.config()
+	cfg.RenewBefore = 400 * 24 * time.Hour // longer than the certificate's life: due for renewal
+	sum, _ := f.mustMigrate(cfg)
+	f.assertMigrated(f.sc.ClientID)
+	keys := f.app(f.sc.ClientID).KeyCredentials
+	if len(keys) != 1 || keys[0].Thumbprint == certs.Thumbprint(f.sc.Bundle.Cert) {
+		t.Errorf("after renewal the app has %+v, want only the new certificate", keys)
+	}
+	if !sum.Rotated || !sum.PreviousCertRemoved {
+		t.Errorf("summary: %+v", sum)
+	}
+}
+
+func TestMigrateUploadsKeyringCertificateMissingFromApp(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioMigrated)
+	thumb := certs.Thumbprint(f.sc.Bundle.Cert)
+	if err := f.srv.RemoveKeyCredential(f.sc.TenantID, f.sc.ClientID, thumb); err != nil {
+		t.Fatal(err)
+	}
+	sum, _ := f.mustMigrate(f.config())
+	f.assertMigrated(f.sc.ClientID)
+	if got := certs.Thumbprint(f.keyringCert(f.sc.TenantID).Cert); got != thumb {
+		t.Errorf("the keyring certificate was replaced (%s), not uploaded again (%s)", got, thumb)
+	}
+	if !sum.CertUploaded || sum.Rotated {
+		t.Errorf("summary: %+v", sum)
+	}
+}
+
+func TestMigratePasswordRemovalFailureAborts(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioLegacy)
+	f.srv.FailNext(entratest.RouteRemovePassword, entratest.Failure{Status: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges to complete the operation."})
+	_, progress, err := f.migrate(f.config())
+	if err == nil {
+		t.Fatalf("Migrate succeeded although removePassword failed:\n%s", progress)
+	}
+	if !strings.Contains(err.Error(), "remove password credential") {
+		t.Errorf("error %q does not say what failed", err)
+	}
+	app := f.app(f.sc.ClientID)
+	if len(app.PasswordCredentials) != 1 || len(app.KeyCredentials) != 0 {
+		t.Errorf("after the failure the app has %d passwords and %d certificates, want 1 and 0", len(app.PasswordCredentials), len(app.KeyCredentials))
+	}
+	if f.hasKeyringItem(f.sc.TenantID) {
+		t.Error("a certificate was generated although the step before failed")
+	}
+	// A re-run picks up where it stopped.
+	f.mustMigrate(f.config())
+	f.assertMigrated(f.sc.ClientID)
+}
+
+func TestMigrateWaitsForPropagation(t *testing.T) {
+	const delay = 300 * time.Millisecond
+	f := newFixture(t, entratest.ScenarioLegacy, entratest.WithPropagationDelay(delay))
+	sum, _ := f.mustMigrate(f.config())
+	if !sum.Propagated {
+		t.Fatalf("not propagated: %+v", sum)
+	}
+	wait, err := time.ParseDuration(sum.PropagationWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wait < delay-50*time.Millisecond {
+		t.Errorf("waited %s, less than the propagation delay %s", wait, delay)
+	}
+	f.assertMigrated(f.sc.ClientID)
+}
+
+func TestMigratePropagationTimeoutIsAWarning(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioLegacy, entratest.WithPropagationDelay(time.Hour))
+	cfg := f.config()
+	cfg.PropagationTimeout = 400 * time.Millisecond
+	sum, progress := f.mustMigrate(cfg)
+	if sum.Propagated {
+		t.Error("Propagated is true although the certificate was never accepted")
+	}
+	if !slices.ContainsFunc(sum.Warnings, func(w string) bool { return strings.Contains(w, "entraclaw-verify -wait 2m") }) {
+		t.Errorf("warnings %q do not point at entraclaw-verify -wait 2m", sum.Warnings)
+	}
+	if !strings.Contains(progress, "AADSTS700027") {
+		t.Errorf("progress does not say why it was not yet:\n%s", progress)
+	}
+	app := f.app(f.sc.ClientID)
+	if len(app.PasswordCredentials) != 0 || len(app.KeyCredentials) != 1 {
+		t.Errorf("app: %+v", app)
+	}
+}
+
+func TestMigrateRotationKeepsPreviousCertWithoutProof(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioMigrated, entratest.WithPropagationDelay(time.Second))
+	cfg := f.config()
+	cfg.Rotate = true
+	cfg.PropagationTimeout = 200 * time.Millisecond
+	sum, _ := f.mustMigrate(cfg)
+	if sum.PreviousCertRemoved || len(f.app(f.sc.ClientID).KeyCredentials) != 2 {
+		t.Errorf("the previous certificate was removed without proof that the new one works: %+v", sum)
+	}
+	if !f.hasKeyringItem(f.sc.TenantID + provision.PreviousAccountSuffix) {
+		t.Fatal("the previous certificate was forgotten")
+	}
+	// A plain re-run waits until Entra ID accepts the new certificate and finishes the rotation.
+	sum, _ = f.mustMigrate(f.config())
+	if !sum.PreviousCertRemoved || len(f.app(f.sc.ClientID).KeyCredentials) != 1 || f.hasKeyringItem(f.sc.TenantID+provision.PreviousAccountSuffix) {
+		t.Errorf("the re-run did not finish the rotation: %+v", sum)
+	}
+}
+
+func TestMigrateRefusesSeveralAppsWithTheName(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioEmpty)
+	tok, err := f.srv.OperatorToken(f.sc.TenantID, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := entra.NewGraph(f.cloud, staticCredential{tok}, entra.GraphOptions{Transport: f.srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range 2 {
+		app, err := g.CreateApplication(context.Background(), entra.ProvisionerDisplayName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, app.AppID)
+	}
+	f.srv.ResetCounts()
+	_, _, err = f.migrate(f.config())
+	var perr *provision.Error
+	if !errors.As(err, &perr) {
+		t.Fatalf("error %v, want a *provision.Error", err)
+	}
+	for _, id := range ids {
+		if !strings.Contains(err.Error(), id) {
+			t.Errorf("error %q does not list app %s", err, id)
+		}
+	}
+	if !strings.Contains(perr.Hint(), "-client-id") {
+		t.Errorf("hint %q does not mention -client-id", perr.Hint())
+	}
+	if n := f.srv.WriteCalls(); n != 0 {
+		t.Errorf("%d Graph writes before refusing", n)
+	}
+	if _, err := os.Stat(f.statePath); !errors.Is(err, os.ErrNotExist) {
+		t.Error("a state file was written before refusing")
+	}
+}
+
+func TestMigrateNeedsAnAdministratorForConsent(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioEmpty)
+	f.operator = "appadmin"
+	_, _, err := f.migrate(f.config())
+	var perr *provision.Error
+	if !errors.As(err, &perr) || !entra.IsForbidden(err) {
+		t.Fatalf("error %v, want a 403 *provision.Error", err)
+	}
+	if !strings.Contains(perr.Hint(), "Privileged Role Administrator or Global Administrator") {
+		t.Errorf("hint %q does not name the roles needed", perr.Hint())
+	}
+	if perr.ExitCode() != 1 {
+		t.Errorf("exit code %d, want 1", perr.ExitCode())
+	}
+	// An administrator's re-run finishes the job on the app the first run created.
+	f.operator = "admin"
+	sum, _ := f.mustMigrate(f.config())
+	f.assertMigrated(sum.ClientID)
+	if snap := f.srv.Snapshot(); len(snap.Tenants[0].Apps) != 1 {
+		t.Errorf("%d apps after the re-run, want 1", len(snap.Tenants[0].Apps))
+	}
+}
+
+func TestMigratePreflightFailuresChangeNothing(t *testing.T) {
+	t.Run("operator not signed in", func(t *testing.T) {
+		f := newFixture(t, entratest.ScenarioLegacy)
+		deps := f.deps()
+		deps.OperatorCredential = func(string) (azcore.TokenCredential, error) { return failingCredential{}, nil }
+		_, err := provision.Migrate(context.Background(), f.config(), deps)
+		var perr *provision.Error
+		if !errors.As(err, &perr) || !strings.Contains(perr.Hint(), "az login") || !strings.Contains(err.Error(), "az login") {
+			t.Fatalf("error %v (hint %q), want one that says to run az login", err, hintOf(perr))
+		}
+		f.assertUntouched()
+	})
+	t.Run("keyring unavailable", func(t *testing.T) {
+		f := newFixture(t, entratest.ScenarioLegacy)
+		f.backend.setErr = errors.New("failed to unlock correct collection '/org/freedesktop/secrets/aliases/default'")
+		_, _, err := f.migrate(f.config())
+		var unavailable *keystore.UnavailableError
+		if !errors.As(err, &unavailable) {
+			t.Fatalf("error %v, want a keystore.UnavailableError", err)
+		}
+		var perr *provision.Error
+		if !errors.As(err, &perr) || !strings.Contains(perr.Hint(), "unlock") {
+			t.Errorf("hint %q does not say how to unlock the keyring", hintOf(perr))
+		}
+		f.assertUntouched()
+	})
+	t.Run("corrupt state file", func(t *testing.T) {
+		f := newFixture(t, entratest.ScenarioLegacy)
+		if err := os.WriteFile(f.statePath, []byte(`{"TENANT_ID": "x",`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := f.migrate(f.config())
+		if !errors.Is(err, state.ErrCorrupt) {
+			t.Fatalf("error %v, want state.ErrCorrupt", err)
+		}
+		if n := f.srv.WriteCalls(); n != 0 {
+			t.Errorf("%d Graph writes", n)
+		}
+	})
+}
+
+func hintOf(e *provision.Error) string {
+	if e == nil {
+		return ""
+	}
+	return e.Hint()
+}
+
+// assertUntouched checks that the legacy scenario is exactly as seeded.
+func (f *fixture) assertUntouched() {
+	f.t.Helper()
+	if !bytes.Equal(f.readState(), f.sc.StateJSON) {
+		f.t.Error("the state file changed")
+	}
+	if n := f.srv.WriteCalls(); n != 0 {
+		f.t.Errorf("%d Graph writes", n)
+	}
+	if f.hasKeyringItem(f.sc.TenantID) {
+		f.t.Error("the keyring has a certificate")
+	}
+	entries, _ := os.ReadDir(f.dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".bak.") {
+			f.t.Errorf("backup %s was written", e.Name())
+		}
+	}
+}
+
+func TestMigrateFallsBackToDisplayNameForUnknownRecordedApp(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioLegacy)
+	const stale = "11111111-2222-4333-8444-555555555555"
+	if _, err := state.Update(f.statePath, false, func(d *state.Doc) error {
+		d.Set(state.KeyClientID, stale)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sum, _ := f.mustMigrate(f.config())
+	if sum.ClientID != f.sc.ClientID {
+		t.Errorf("migrated app %s, want %s found by display name", sum.ClientID, f.sc.ClientID)
+	}
+	if !slices.ContainsFunc(sum.Warnings, func(w string) bool { return strings.Contains(w, stale) }) {
+		t.Errorf("no warning about the stale client id: %q", sum.Warnings)
+	}
+	f.assertMigrated(f.sc.ClientID)
+	doc, _ := state.Load(f.statePath)
+	if got, _, _ := doc.String(state.KeyClientID); got != f.sc.ClientID {
+		t.Errorf("PROVISIONER_CLIENT_ID = %s, want %s", got, f.sc.ClientID)
+	}
+}
+
+func TestConcurrentMigratesSerialise(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioLegacy)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cfg := f.config()
+			cfg.Progress = &bytes.Buffer{}
+			_, errs[i] = provision.Migrate(context.Background(), cfg, f.deps())
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.assertMigrated(f.sc.ClientID)
+	if n := len(f.app(f.sc.ClientID).KeyCredentials); n != 1 {
+		t.Errorf("%d certificates on the app, want 1", n)
+	}
+}
