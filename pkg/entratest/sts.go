@@ -105,7 +105,7 @@ func (s *Server) serveOpenIDConfiguration(w http.ResponseWriter, r *http.Request
 		{"end_session_endpoint", base + "/oauth2/v2.0/logout"},
 		{"claims_supported", []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce", "tid", "ver", "oid"}},
 		{"tenant_region_scope", "EU"},
-		{"cloud_instance_name", "entratest.invalid"},
+		{"cloud_instance_name", "microsoftonline.com"},
 		{"cloud_graph_host_name", "graph.windows.net"},
 		{"msgraph_host", strings.TrimPrefix(s.URL, "https://")},
 	}
@@ -278,9 +278,11 @@ func checkSecret(app *application, secret string, now time.Time) *stsError {
 	return nil
 }
 
-// checkAssertion verifies a client assertion: PS256 with x5t#S256 or RS256 with x5t, the
-// thumbprint naming a certificate registered on the app and past its propagation delay,
-// the signature, aud = the token endpoint, iss = sub = client_id, and nbf/exp with skew.
+// checkAssertion verifies a client assertion: alg PS256 (MSAL today) or RS256 (older MSAL),
+// a thumbprint header (x5t#S256, else x5t; either is accepted with either alg) naming a
+// certificate registered on the app, past its propagation delay and within its dates, the
+// signature (PSS for PS256), aud = the token endpoint, iss = sub = client_id, and exp (and
+// nbf when present) with 5 minutes of skew. No iat is required.
 func checkAssertion(app *application, clientID, assertionType, assertion, tokenURL string, now time.Time) *stsError {
 	if assertionType != clientAssertionType {
 		return &stsError{http.StatusBadRequest, "invalid_request", 50027,
