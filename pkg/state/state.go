@@ -54,6 +54,7 @@ type FormatError struct {
 	Reason string
 }
 
+// Error says which file is invalid and why.
 func (e *FormatError) Error() string {
 	if e.Path == "" {
 		return "invalid state file: " + e.Reason
