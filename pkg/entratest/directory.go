@@ -468,13 +468,18 @@ func newAssignmentID() string {
 
 const secretAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789~._-"
 
+// randomString draws n characters uniformly from secretAlphabet.
 func randomString(n int) string {
-	b := make([]byte, n)
-	mustRead(b)
-	for i := range b {
-		b[i] = secretAlphabet[int(b[i])%len(secretAlphabet)]
+	limit := 256 - 256%len(secretAlphabet) // reject bytes that would bias the modulo
+	out := make([]byte, 0, n)
+	b := make([]byte, 1)
+	for len(out) < n {
+		mustRead(b)
+		if int(b[0]) < limit {
+			out = append(out, secretAlphabet[int(b[0])%len(secretAlphabet)])
+		}
 	}
-	return string(b)
+	return string(out)
 }
 
 // mustRead fills b from crypto/rand, which never fails on supported platforms.
