@@ -32,6 +32,7 @@ const (
 	causeLocked
 	causeNoService
 	causeTimedOut
+	causeUnsupported
 )
 
 func (e *UnavailableError) cause() unavailableCause {
@@ -41,6 +42,8 @@ func (e *UnavailableError) cause() unavailableCause {
 	switch {
 	case errors.As(e.Err, &timeout):
 		return causeTimedOut
+	case errors.Is(e.Err, keyring.ErrUnsupportedPlatform):
+		return causeUnsupported
 	case strings.Contains(msg, "failed to unlock"):
 		return causeLocked
 	case errors.As(e.Err, &execErr), errors.Is(e.Err, errNoSessionBus),
@@ -71,6 +74,9 @@ func (e *UnavailableError) Unwrap() error { return e.Err }
 // Hint says how to make the keyring usable.
 func (e *UnavailableError) Hint() string {
 	cause := e.cause()
+	if cause == causeUnsupported {
+		return unsupportedHint
+	}
 	switch e.Backend {
 	case NameSecretService:
 		switch cause {
@@ -85,8 +91,10 @@ func (e *UnavailableError) Hint() string {
 	case NameCredentialManager:
 		return "make sure Windows Credential Manager is available to this user (it is not in some service or network logon sessions), then retry"
 	}
-	return "this platform has no keyring go-keyring supports; use macOS, Windows, or Linux with a Secret Service"
+	return unsupportedHint
 }
+
+const unsupportedHint = "this build has no keyring for this platform: use macOS, Windows, or Linux (BSD builds need cgo) with a Secret Service"
 
 // timeoutError is the cause of an UnavailableError for a call that did not
 // return in time.
