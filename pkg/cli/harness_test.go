@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -236,52 +237,24 @@ var scriptCommands = map[string]func(ts *testscript.TestScript, neg bool, args [
 	"certgen": cmdCertgen,
 }
 
-// cmdExits runs a program like exec and asserts its exact exit code:
-// `exits 3 entraclaw-provisioner-token`. stdout/stderr are available to the next asserts.
+// cmdExits runs a program like exec (same environment, stdin and saved stdout/stderr for
+// the next asserts) and asserts its exact exit code: `exits 3 entraclaw-provisioner-token`.
 func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
 		ts.Fatalf("usage: exits CODE PROGRAM [ARGS...]")
 	}
 	want := atoi(ts, args[0])
-	path, err := exec.LookPath(args[1])
-	if p := filepath.Join(binDir, args[1]); err != nil || filepath.Dir(path) == "." {
-		path = p
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("running %s: %v", args[1], err)
+		}
+		got = ee.ExitCode()
 	}
-	cmd := exec.Command(path, args[2:]...)
-	cmd.Dir = ts.Getenv("PWD")
-	if cmd.Dir == "" {
-		cmd.Dir = ts.MkAbs(".")
-	}
-	cmd.Env = scriptEnviron(ts)
-	cmd.Stdout, cmd.Stderr = ts.Stdout(), ts.Stderr()
-	_ = cmd.Run()
-	if got := cmd.ProcessState.ExitCode(); got != want {
+	if got != want {
 		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
 	}
-}
-
-// scriptEnviron is the script's environment for programs started by custom commands.
-func scriptEnviron(ts *testscript.TestScript) []string {
-	f := fakeOf(ts)
-	var env []string
-	for _, kv := range f.Env {
-		k, _, _ := strings.Cut(kv, "=")
-		env = append(env, k+"="+ts.Getenv(k))
-	}
-	for _, k := range scriptEnvPassThrough {
-		if v := ts.Getenv(k); v != "" {
-			env = append(env, k+"="+v)
-		}
-	}
-	return env
-}
-
-// scriptEnvPassThrough are the variables a script may set with `env` that `exits` passes on.
-var scriptEnvPassThrough = []string{
-	"TENANT", "CLIENT", "ENTRACLAW_FAKE_AZ_ACCOUNT", "ENTRACLAW_STATE_FILE", "ENTRACLAW_TENANT_ID",
-	"ENTRACLAW_CLIENT_ID", "ENTRACLAW_CLOUD", "ENTRACLAW_O", "ENTRACLAW_V", "ENTRACLAW_SCOPE",
-	"ENTRACLAW_NO_CACHE", "ENTRACLAW_MIN_VALIDITY", "ENTRACLAW_OPERATOR_AUTH", "ENTRACLAW_YES",
-	"ENTRACLAW_PROPAGATION_TIMEOUT", "ENTRACLAW_RENEW_BEFORE", "ENTRACLAW_ROTATE", "ENTRACLAW_WAIT",
 }
 
 // cmdCertgen writes a PEM bundle whose certificate ends at now+offset:
