@@ -113,6 +113,12 @@ func (f *fakeEnv) environ() []string {
 		"HOME=" + f.Dir,
 		"NO_COLOR=1",
 	}
+	return append(env, passThrough()...)
+}
+
+// passThrough is the part of the test process's environment every command needs.
+func passThrough() []string {
+	var env []string
 	for _, k := range []string{"DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR", "CI", "TMPDIR", "GOCOVERDIR"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
