@@ -47,6 +47,12 @@ func Parse(data []byte) (*Doc, error) {
 		return nil, reason("file is not valid UTF-8")
 	}
 
+	// Before decoding: encoding/json gives up at 10000 levels with a syntax error that
+	// would hide the real problem.
+	if offset := tooDeep(data); offset >= 0 {
+		line, col := position(data, offset)
+		return nil, reason("values nested more than %d levels deep at line %d, column %d", MaxDepth, line, col)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var top json.RawMessage
 	if err := dec.Decode(&top); err != nil {
@@ -67,10 +73,6 @@ func Parse(data []byte) (*Doc, error) {
 	if end := skipSpace(data, int(dec.InputOffset())); end < len(data) {
 		line, col := position(data, end)
 		return nil, reason("unexpected data after the JSON object at line %d, column %d", line, col)
-	}
-	if offset := tooDeep(top); offset >= 0 {
-		line, col := position(data, start+offset)
-		return nil, reason("values nested more than %d levels deep at line %d, column %d", MaxDepth, line, col)
 	}
 	return parseObject(data, start, top)
 }
@@ -139,6 +141,9 @@ func parseFile(display string, data []byte) (*Doc, error) {
 // regular file of at most MaxFileSize bytes. Errors name the file as display.
 func readFile(path, display string) ([]byte, error) {
 	info, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) && isSymlink(path) {
+		return nil, brokenLink(path, display)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, display)
 	}
@@ -320,8 +325,8 @@ func jsonType(raw []byte) string {
 	}
 }
 
-// tooDeep returns the offset in the valid JSON value raw of the first bracket
-// that opens level MaxDepth+1, or -1 when raw is not nested that deep.
+// tooDeep returns the offset in raw of the first bracket (outside strings) that
+// opens level MaxDepth+1, or -1 when raw is not nested that deep. raw need not be valid JSON.
 func tooDeep(raw []byte) int {
 	depth := 0
 	inString, escaped := false, false

@@ -78,6 +78,14 @@ func TestParseDepthLimit(t *testing.T) {
 	}
 }
 
+func TestParseDepthBeyondTheDecoderLimit(t *testing.T) {
+	deep := `{"a": ` + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + "}"
+	_, err := Parse([]byte(deep))
+	if err == nil || !strings.Contains(err.Error(), "nested more than") {
+		t.Fatalf("Parse of a value nested 100000 levels deep: %v, want the nesting limit named", err)
+	}
+}
+
 func TestFormatErrorsNeverQuoteContent(t *testing.T) {
 	inputs := []string{
 		`{"PROVISIONER_CLIENT_SECRET": "` + fakeSecret + `"`,
@@ -149,6 +157,21 @@ func TestLoadFollowsSymlink(t *testing.T) {
 	}
 	if v, _, _ := doc.String(KeyTenantID); v != "t" {
 		t.Fatalf("TENANT_ID = %q, want t", v)
+	}
+}
+
+func TestLoadAndFindRefuseBrokenSymlink(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, FileName)
+	if err := os.Symlink("gone.json", link); err != nil {
+		t.Skipf("symlinks unavailable: %v", err)
+	}
+	_, loadErr := Load(link)
+	_, findErr := Find("", dir)
+	for _, err := range []error{loadErr, findErr} {
+		if !errors.Is(err, ErrBrokenLink) || errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "gone.json") {
+			t.Errorf("error = %v, want ErrBrokenLink naming gone.json and not ErrNotFound", err)
+		}
 	}
 }
 

@@ -43,6 +43,26 @@ func (notFoundError) Error() string { return "state file not found" }
 
 func (notFoundError) Is(target error) bool { return target == fs.ErrNotExist }
 
+// ErrBrokenLink reports a state file that is a symlink to a file that does not exist.
+// It is not ErrNotFound: the link says where the state should be, so nothing may start afresh.
+var ErrBrokenLink = errors.New("state file is a broken symlink")
+
+// brokenLink returns the error for path, a symlink whose target does not exist,
+// naming the file as display.
+func brokenLink(path, display string) error {
+	target, err := os.Readlink(path)
+	if err != nil {
+		target = "a missing file"
+	}
+	return fmt.Errorf("%w: %s points to %s, which does not exist", ErrBrokenLink, display, target)
+}
+
+// isSymlink reports whether path itself (not its target) is a symlink.
+func isSymlink(path string) bool {
+	info, err := os.Lstat(path)
+	return err == nil && info.Mode()&fs.ModeSymlink != 0
+}
+
 // ErrCorrupt is wrapped by every *FormatError.
 var ErrCorrupt = errors.New("corrupt state file")
 
@@ -91,6 +111,8 @@ func Find(explicit, startDir string) (string, error) {
 		switch {
 		case err == nil && !info.IsDir():
 			return candidate, nil
+		case errors.Is(err, fs.ErrNotExist) && isSymlink(candidate):
+			return "", brokenLink(candidate, candidate)
 		case err != nil && !errors.Is(err, fs.ErrNotExist):
 			return "", fmt.Errorf("look for %s: %w", FileName, err)
 		}
