@@ -104,7 +104,8 @@ func (e *Env) pick(flagValue, key string) (string, error) {
 	}
 	v, _, err := e.State.String(key)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", e.StatePath, err)
+		// err names the file and the key's JSON type, never its value.
+		return "", Wrap(ExitFailure, "fix "+key+" in the state file: it must be a JSON string; nothing was changed", err)
 	}
 	return v, nil
 }
