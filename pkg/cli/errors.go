@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"strings"
 
@@ -85,6 +86,10 @@ func Classify(err error) (code int, msg, hint string) {
 		code, hint = ExitNotSetUp, "pass -state-file or set ENTRACLAW_STATE_FILE, or run from the repository that holds .entraclaw-state.json; "+migrateHint
 	case errors.Is(err, state.ErrCorrupt):
 		code, hint = ExitFailure, "fix or restore the file (backups: .entraclaw-state.json.bak.*); nothing was changed"
+	case errors.Is(err, state.ErrBrokenLink):
+		code, hint = ExitFailure, "restore the file the link points to, or pass -state-file; nothing was changed"
+	case errors.Is(err, fs.ErrPermission):
+		code, hint = ExitFailure, "check the owner and permissions: the state file must be readable, and its directory writable, by the user running entraclaw"
 	case errors.Is(err, keystore.ErrNotFound):
 		code, hint = ExitNotSetUp, migrateHint
 	default:
