@@ -3,6 +3,7 @@ package keystore
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os/exec"
 	"strings"
 	"time"
@@ -38,6 +39,7 @@ const (
 func (e *UnavailableError) cause() unavailableCause {
 	var timeout *timeoutError
 	var execErr *exec.Error
+	var dialErr *net.OpError
 	msg := e.Err.Error()
 	switch {
 	case errors.As(e.Err, &timeout):
@@ -46,7 +48,7 @@ func (e *UnavailableError) cause() unavailableCause {
 		return causeUnsupported
 	case strings.Contains(msg, "failed to unlock"):
 		return causeLocked
-	case errors.As(e.Err, &execErr), errors.Is(e.Err, errNoSessionBus),
+	case errors.As(e.Err, &execErr), errors.Is(e.Err, errNoSessionBus), errors.As(e.Err, &dialErr),
 		strings.Contains(msg, "org.freedesktop.secrets"), strings.Contains(msg, "session bus"):
 		return causeNoService
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -475,6 +476,7 @@ func TestErrorClassification(t *testing.T) {
 		{"locked", "linux", errors.New("failed to unlock correct collection '/org/freedesktop/secrets/collection/login'"), "Secret Service is locked", "unlock the login keyring"},
 		{"no dbus-launch", "linux", &exec.Error{Name: "dbus-launch", Err: exec.ErrNotFound}, "Secret Service is not reachable", "gnome-keyring-daemon --unlock"},
 		{"no session bus", "linux", fmt.Errorf("%w (x)", errNoSessionBus), "Secret Service is not reachable", "gnome-keyring-daemon --unlock"},
+		{"bus socket gone", "linux", &net.OpError{Op: "dial", Net: "unix", Addr: &net.UnixAddr{Name: "/run/user/1000/bus", Net: "unix"}, Err: syscall.ENOENT}, "Secret Service is not reachable: dial unix /run/user/1000/bus", "gnome-keyring-daemon --unlock"},
 		{"unsupported", "plan9", keyring.ErrUnsupportedPlatform, "OS keyring is unavailable", "no keyring for this platform"},
 		{"bsd without cgo", "freebsd", keyring.ErrUnsupportedPlatform, "Secret Service is unavailable", "BSD builds need cgo"},
 		{"macos", "darwin", errors.New("exit status 36"), "macOS Keychain is unavailable", "security unlock-keychain"},
