@@ -5,7 +5,6 @@ package cli
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -134,6 +133,15 @@ func isAuthOrNetworkError(err error) bool {
 
 // contextPrefix is the text our own wrapping put before the SDK's message ("" if none).
 func contextPrefix(err error) string {
+	// A Graph request error has already replaced the SDK's text with its one-line
+	// description: keep what was wrapped around it and the request it was.
+	var re *entra.RequestError
+	if errors.As(err, &re) {
+		full := err.Error()
+		if i := strings.Index(full, re.Error()); i >= 0 {
+			return full[:i] + fmt.Sprintf("graph: %s %s: ", re.Method, re.Path)
+		}
+	}
 	inner := sdkError(err)
 	if inner == nil {
 		return ""
@@ -143,11 +151,6 @@ func contextPrefix(err error) string {
 		return full[:i]
 	}
 	return ""
-}
-
-// isFlagError reports whether err came from flag parsing (bad flag, missing value).
-func isFlagError(err error) bool {
-	return err != nil && !errors.Is(err, flag.ErrHelp) && strings.HasPrefix(err.Error(), "error parsing commandline arguments")
 }
 
 // oneLine keeps the first line of a message; multi-line SDK errors never reach the user whole.

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -72,11 +74,8 @@ func printUsage(fs *flag.FlagSet, summary string) {
 // Parse parses args and the ENTRACLAW_* environment into fs, validates the shared flags,
 // handles -version and sets up -v logging. Positional arguments are a usage error.
 func (c *Common) Parse(fs *flag.FlagSet, args []string) error {
-	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix(EnvPrefix)); err != nil {
+	if err := ParseFlags(fs, args, EnvPrefix); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return UsageError("unexpected argument %q (flags go before arguments; this command takes none)", fs.Arg(0))
 	}
 	if c.Version {
 		fmt.Fprintf(c.stdio.Out, "%s %s\n", c.name, Version())
@@ -94,6 +93,68 @@ func (c *Common) Parse(fs *flag.FlagSet, args []string) error {
 		enableVerboseLogging(c.stdio.Err, c.name)
 	}
 	return nil
+}
+
+// ParseFlags parses args, then the <envPrefix>_* environment variables, into fs (ff).
+// A bad flag, a bad value (from the command line or the environment) or a positional
+// argument is a one-line usage error (exit 2) instead of the flag package's message and
+// usage text; -h still prints the usage and returns flag.ErrHelp.
+func ParseFlags(fs *flag.FlagSet, args []string, envPrefix string) error {
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := ff.Parse(fs, args, ff.WithEnvVarPrefix(envPrefix))
+	fs.SetOutput(out)
+	fs.Usage = usage
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return err
+	case err != nil:
+		return flagError(fs, err)
+	case fs.NArg() > 0:
+		return UsageError("unexpected argument %q (flags go before arguments; this command takes none)", fs.Arg(0))
+	}
+	return nil
+}
+
+// flagValueName finds the flag in the flag package's "invalid value … for flag -name: …".
+var flagValueName = regexp.MustCompile(`for (?:flag )?-([^\s:]+):`)
+
+// flagError turns an ff.Parse error into a usage error naming the flag or variable.
+func flagError(fs *flag.FlagSet, err error) error {
+	inner := err // ff wraps the real error in "error parsing commandline arguments: …"
+	if unwrapped := errors.Unwrap(err); unwrapped != nil {
+		inner = unwrapped
+	}
+	var name, envVar string
+	if _, scanErr := fmt.Sscanf(inner.Error(), "error setting flag %q from environment variable %q", &name, &envVar); scanErr == nil {
+		cause := inner
+		if unwrapped := errors.Unwrap(inner); unwrapped != nil {
+			cause = unwrapped
+		}
+		return &Error{Code: ExitUsage, Hint: flagHint(fs, name),
+			Msg: fmt.Sprintf("invalid value %q for %s (-%s): %v", os.Getenv(envVar), envVar, name, cause)}
+	}
+	if m := flagValueName.FindStringSubmatch(inner.Error()); m != nil {
+		name = m[1]
+	}
+	return &Error{Code: ExitUsage, Msg: inner.Error(), Hint: flagHint(fs, name)}
+}
+
+// flagHint says what a flag takes when its type says more than "see -h".
+func flagHint(fs *flag.FlagSet, name string) string {
+	if f := fs.Lookup(name); f != nil {
+		if getter, ok := f.Value.(flag.Getter); ok {
+			switch getter.Get().(type) {
+			case time.Duration:
+				return "-" + name + " takes a duration such as 30s, 5m or 720h"
+			case bool:
+				return "-" + name + " takes true or false"
+			}
+		}
+	}
+	return "run with -h for usage"
 }
 
 // JSON reports whether -o json was given.

@@ -54,10 +54,6 @@ func Run(ctx context.Context, name string, cmd Command, args []string, stdio Std
 	if errors.Is(err, errVersionPrinted) {
 		return ExitOK
 	}
-	if isFlagError(err) {
-		// The flag package has already printed the problem and the usage.
-		return ExitUsage
-	}
 	code, msg, hint := Classify(err)
 	p := newPainter(stdio)
 	fmt.Fprintf(stdio.Err, "%s: %s %s\n", name, p.red("error:"), msg)
