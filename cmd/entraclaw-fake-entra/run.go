@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/peterbourgon/ff/v3"
-
 	"github.com/entraclaw/entraclaw-cli/pkg/cli"
 	"github.com/entraclaw/entraclaw-cli/pkg/entratest"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
@@ -37,7 +35,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		fmt.Fprintf(fs.Output(), "%s\n\nUsage:\n  entraclaw-fake-entra -workdir DIR [-scenario legacy|migrated|empty] [flags]\n\nFlags:\n", summary)
 		fs.PrintDefaults()
 	}
-	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix(cli.EnvPrefix+"_FAKE")); err != nil {
+	if err := cli.ParseFlags(fs, args, cli.EnvPrefix+"_FAKE"); err != nil {
 		return err
 	}
 	if v := os.Getenv("ENTRACLAW_KEYRING_SERVICE"); v != "" && !flagSet(fs, "keyring-service") {
