@@ -5,7 +5,6 @@ package cli
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -152,11 +151,6 @@ func contextPrefix(err error) string {
 		return full[:i]
 	}
 	return ""
-}
-
-// isFlagError reports whether err came from flag parsing (bad flag, missing value).
-func isFlagError(err error) bool {
-	return err != nil && !errors.Is(err, flag.ErrHelp) && strings.HasPrefix(err.Error(), "error parsing commandline arguments")
 }
 
 // oneLine keeps the first line of a message; multi-line SDK errors never reach the user whole.
