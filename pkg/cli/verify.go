@@ -173,6 +173,10 @@ func decodeToken(stdio Stdio, input string) error {
 // readTokenInput reads a token from a file, or from stdin for "-".
 func readTokenInput(stdio Stdio, input string) (string, error) {
 	var r io.Reader = stdio.In
+	if input != "-" && strings.Count(input, ".") == 2 && strings.HasPrefix(input, "eyJ") {
+		// The token itself was passed: never echo it (an open error would name the "file").
+		return "", UsageError("-token and -decode take a file name or - (stdin), not the token itself, which would sit in argv and shell history: entraclaw-provisioner-token | entraclaw-verify -token -")
+	}
 	if input != "-" {
 		f, err := os.Open(input)
 		if err != nil {
