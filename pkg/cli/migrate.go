@@ -123,7 +123,9 @@ func provisionDeps(env *Env, operatorAuth string, stdio Stdio) (provision.Deps, 
 	}
 	bundle, err := env.LoadBundle(time.Now())
 	if err != nil {
-		return deps, err
+		code, _, _ := Classify(err)
+		return deps, &Error{Code: code, Err: err,
+			Hint: "-operator-auth provisioner signs in with this machine's certificate; without a usable one use -operator-auth azcli (or device-code)"}
 	}
 	deps.OperatorCredential = func(string) (azcore.TokenCredential, error) {
 		return env.CertificateCredential(bundle)
