@@ -86,6 +86,9 @@ func TestFaultMatrix(t *testing.T) {
 		{"6b-locked-keyring", faultLockedKeyring},
 		{"7-concurrent-password", faultConcurrentPassword},
 	}
+	faultMatrix.Lock()
+	faultMatrix.rows = nil // -count=N runs the matrix N times
+	faultMatrix.Unlock()
 	t.Run("case", func(t *testing.T) {
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
