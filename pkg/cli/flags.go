@@ -172,6 +172,7 @@ func enableVerboseLogging(w io.Writer, name string) {
 // WriteJSON writes v as one indented JSON document and a newline.
 func WriteJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }

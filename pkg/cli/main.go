@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"golang.org/x/term"
 )
 
 // Stdio is the streams a command talks to; tests substitute their own.
@@ -26,10 +28,9 @@ func OSStdio() Stdio {
 	return Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, InTTY: isTerminal(os.Stdin), ErrTTY: isTerminal(os.Stderr)}
 }
 
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
+// isTerminal asks the terminal driver (termios / console mode), so /dev/null, which is a
+// character device too, does not count as a terminal.
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 // Command is what every binary runs: parse args, do the work, write the result to io.Out.
 type Command func(ctx context.Context, args []string, io Stdio) error

@@ -454,16 +454,6 @@ func (m *migration) recordClientID() error {
 
 // ---- step 3: permissions and admin consent ----
 
-// basePermissions are the Graph application permissions the provisioner needs
-// besides every Agent ID permission.
-var basePermissions = []string{
-	"Application.ReadWrite.All",
-	"DelegatedPermissionGrant.ReadWrite.All",
-	"LicenseAssignment.ReadWrite.All",
-	"Organization.Read.All",
-	"User.ReadWrite.All",
-}
-
 // requiredRoles resolves the permissions the provisioner needs from the Graph
 // service principal's app roles: the base ones, then every role whose value
 // contains AgentIdentity or AgentIdUser, in the order Graph lists them.
@@ -480,7 +470,7 @@ func requiredRoles(graphSP *entra.ServicePrincipal) ([]entra.AppRole, error) {
 			roles = append(roles, r)
 		}
 	}
-	for _, v := range basePermissions {
+	for _, v := range entra.BaseProvisionerRoles {
 		r, ok := byValue[v]
 		if !ok {
 			return nil, failf("", "the Microsoft Graph service principal of this tenant has no app role %s", v)
@@ -488,7 +478,7 @@ func requiredRoles(graphSP *entra.ServicePrincipal) ([]entra.AppRole, error) {
 		add(r)
 	}
 	for _, r := range graphSP.AppRoles {
-		if strings.Contains(r.Value, "AgentIdentity") || strings.Contains(r.Value, "AgentIdUser") {
+		if entra.IsAgentIDRole(r.Value) {
 			add(r)
 		}
 	}

@@ -2,10 +2,12 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"os"
-	"time"
+	"io/fs"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/state"
 )
 
 // runLockSuffix names the lock file that serialises whole runs of entraclaw-migrate
@@ -13,37 +15,22 @@ import (
 // different file).
 const runLockSuffix = ".migrate.lock"
 
-// runLockPoll is how often a waiting run retries the lock.
-const runLockPoll = 100 * time.Millisecond
-
 // lockRun takes the exclusive run lock of the state file at statePath, waiting
 // (and saying so once on progress) while another run holds it, until ctx is done.
 func lockRun(ctx context.Context, statePath, program string, progress io.Writer) (unlock func(), err error) {
 	path := statePath + runLockSuffix
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
+	unlock, err = state.LockFile(ctx, path, func() {
+		fmt.Fprintf(progress, "waiting for another %s to finish (lock %s)\n", program, path)
+	})
+	var pathErr *fs.PathError
+	switch {
+	case err == nil:
+		return unlock, nil
+	case errors.As(err, &pathErr) && pathErr.Op == "open":
 		return nil, wrapf(err, "run it where the state file's directory is writable, or pass -state-file", "cannot create the lock file next to the state file")
-	}
-	said := false
-	for {
-		locked, err := tryLock(f)
-		if err != nil {
-			f.Close()
-			return nil, wrapf(err, "", "lock %s", path)
-		}
-		if locked {
-			return func() {
-				_ = unlockFile(f)
-				f.Close()
-			}, nil
-		}
-		if !said {
-			fmt.Fprintf(progress, "waiting for another %s to finish (lock %s)\n", program, path)
-			said = true
-		}
-		if err := sleep(ctx, runLockPoll); err != nil {
-			f.Close()
-			return nil, wrapf(err, "", "waiting for the lock %s", path)
-		}
+	case ctx.Err() != nil:
+		return nil, wrapf(err, "", "waiting for the lock %s", path)
+	default:
+		return nil, wrapf(err, "", "lock %s", path)
 	}
 }

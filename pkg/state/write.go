@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -211,16 +212,36 @@ func resolveTarget(path string) (string, error) {
 // and returns the function that releases it. Errors name the file as display.
 func lock(display, target string) (unlock func(), err error) {
 	lockPath := target + ".lock"
-	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), lockTimeout)
+	defer cancel()
+	unlock, err = LockFile(ctx, lockPath, nil)
+	var pathErr *fs.PathError
+	switch {
+	case err == nil:
+		return unlock, nil
+	case errors.Is(err, context.DeadlineExceeded):
+		return nil, fmt.Errorf("lock state file %s: another process has held %s for more than %s", display, lockPath, lockTimeout)
+	case errors.As(err, &pathErr) && pathErr.Op == "open":
 		return nil, dirError("lock", display, filepath.Dir(lockPath), err)
+	default:
+		return nil, fmt.Errorf("lock state file %s: %w", display, err)
 	}
-	deadline := time.Now().Add(lockTimeout)
+}
+
+// LockFile takes an exclusive lock (flock / LockFileEx) on the file at path, creating it
+// with mode 0600 if needed. While another process holds it, LockFile waits until ctx is
+// done, calling onWait (if not nil) once. The returned function releases the lock; the
+// operating system also releases it when the process dies.
+func LockFile(ctx context.Context, path string, onWait func()) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
 	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
 		locked, err := tryLock(f)
 		if err != nil {
 			f.Close()
-			return nil, fmt.Errorf("lock state file %s: %w", display, err)
+			return nil, err
 		}
 		if locked {
 			return func() {
@@ -228,11 +249,16 @@ func lock(display, target string) (unlock func(), err error) {
 				f.Close()
 			}, nil
 		}
-		if time.Now().After(deadline) {
-			f.Close()
-			return nil, fmt.Errorf("lock state file %s: another process has held %s for more than %s", display, lockPath, lockTimeout)
+		if onWait != nil {
+			onWait()
+			onWait = nil
 		}
-		time.Sleep(delay)
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
 	}
 }
 

@@ -427,7 +427,7 @@ func TestParseChecks(t *testing.T) {
 }
 
 func TestRequiredRoles(t *testing.T) {
-	if got := RequiredRoles(nil); !slices.Equal(got, BaseRoles) {
+	if got := RequiredRoles(nil); !slices.Equal(got, entra.BaseProvisionerRoles) {
 		t.Errorf("RequiredRoles(nil) = %v", got)
 	}
 	sp := &entra.ServicePrincipal{AppRoles: []entra.AppRole{

@@ -9,24 +9,14 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 )
 
-// BaseRoles are the Graph application permissions the provisioner needs besides the
-// Agent ID roles.
-var BaseRoles = []string{
-	"Application.ReadWrite.All",
-	"DelegatedPermissionGrant.ReadWrite.All",
-	"LicenseAssignment.ReadWrite.All",
-	"Organization.Read.All",
-	"User.ReadWrite.All",
-}
-
-// RequiredRoles is the set of Graph app role values the provisioner must hold: BaseRoles
+// RequiredRoles is the set of Graph app role values the provisioner must hold: the base roles
 // plus every app role of the tenant's Graph service principal whose value contains
-// AgentIdentity or AgentIdUser. Sorted, without duplicates. A nil sp gives BaseRoles.
+// AgentIdentity or AgentIdUser. Sorted, without duplicates. A nil sp gives the base roles.
 func RequiredRoles(sp *entra.ServicePrincipal) []string {
-	roles := slices.Clone(BaseRoles)
+	roles := slices.Clone(entra.BaseProvisionerRoles)
 	if sp != nil {
 		for _, r := range sp.AppRoles {
-			if strings.Contains(r.Value, "AgentIdentity") || strings.Contains(r.Value, "AgentIdUser") {
+			if entra.IsAgentIDRole(r.Value) {
 				roles = append(roles, r.Value)
 			}
 		}
