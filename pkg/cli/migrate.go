@@ -41,14 +41,7 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 	if err := DurationFlag("propagation-timeout", *propagation, false); err != nil {
 		return err
 	}
-	if err := checkOperatorAuth(*operatorAuth); err != nil {
-		return err
-	}
-	env, err := c.Resolve(StateOptional)
-	if err != nil {
-		return err
-	}
-	deps, err := provisionDeps(env, *operatorAuth, stdio)
+	env, deps, err := provisionSetup(c, *operatorAuth, stdio)
 	if err != nil {
 		return err
 	}
@@ -102,6 +95,20 @@ func checkOperatorAuth(kind string) error {
 		return nil
 	}
 	return UsageError("-operator-auth must be %s, %s or %s, not %q", entra.OperatorAzureCLI, entra.OperatorDeviceCode, entra.OperatorProvisioner, kind)
+}
+
+// provisionSetup validates -operator-auth, resolves the configuration (a missing state
+// file is fine) and wires its keyring and credentials into pkg/provision.
+func provisionSetup(c *Common, operatorAuth string, stdio Stdio) (*Env, provision.Deps, error) {
+	if err := checkOperatorAuth(operatorAuth); err != nil {
+		return nil, provision.Deps{}, err
+	}
+	env, err := c.Resolve(StateOptional)
+	if err != nil {
+		return nil, provision.Deps{}, err
+	}
+	deps, err := provisionDeps(env, operatorAuth, stdio)
+	return env, deps, err
 }
 
 // provisionDeps wires the keyring and credentials of env into pkg/provision.

@@ -37,7 +37,8 @@ func RunRollback(ctx context.Context, args []string, stdio Stdio) error {
 	if err := DurationFlag("secret-lifetime", *lifetime, false); err != nil {
 		return err
 	}
-	if err := checkOperatorAuth(*operatorAuth); err != nil {
+	env, deps, err := provisionSetup(c, *operatorAuth, stdio)
+	if err != nil {
 		return err
 	}
 	if !*yes {
@@ -47,14 +48,6 @@ func RunRollback(ctx context.Context, args []string, stdio Stdio) error {
 		if err := confirmRollback(stdio); err != nil {
 			return err
 		}
-	}
-	env, err := c.Resolve(StateOptional)
-	if err != nil {
-		return err
-	}
-	deps, err := provisionDeps(env, *operatorAuth, stdio)
-	if err != nil {
-		return err
 	}
 	sum, err := provision.Rollback(ctx, provision.RollbackConfig{
 		StatePath:      env.StatePath,
