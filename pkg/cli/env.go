@@ -34,6 +34,9 @@ const (
 	NeedProvisioner StateNeed = iota
 	// StateOptional: a missing state file is fine; the default path is ./.entraclaw-state.json (migrate).
 	StateOptional
+	// StateReplaceable: like StateOptional, and a corrupt or unreadable state file is ignored,
+	// because the command is about to replace it (rollback restores a backup over it).
+	StateReplaceable
 )
 
 // Resolve finds and loads the state file and resolves tenant, client, cloud and keyring.
@@ -48,7 +51,7 @@ func (c *Common) Resolve(need StateNeed) (*Env, error) {
 	switch {
 	case err == nil:
 		e.StatePath = path
-	case errors.Is(err, state.ErrNotFound) && need == StateOptional:
+	case errors.Is(err, state.ErrNotFound) && need != NeedProvisioner:
 		e.StatePath = state.FileName
 		if c.StateFile != "" {
 			e.StatePath = c.StateFile
@@ -60,7 +63,8 @@ func (c *Common) Resolve(need StateNeed) (*Env, error) {
 	switch {
 	case err == nil:
 		e.State = doc
-	case errors.Is(err, state.ErrNotFound) && need == StateOptional:
+	case errors.Is(err, state.ErrNotFound) && need != NeedProvisioner:
+	case need == StateReplaceable:
 	default:
 		return nil, err
 	}

@@ -41,7 +41,7 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 	if err := DurationFlag("propagation-timeout", *propagation, false); err != nil {
 		return err
 	}
-	env, deps, err := provisionSetup(c, *operatorAuth, stdio)
+	env, deps, err := provisionSetup(c, StateOptional, *operatorAuth, stdio)
 	if err != nil {
 		return err
 	}
@@ -97,13 +97,12 @@ func checkOperatorAuth(kind string) error {
 	return UsageError("-operator-auth must be %s, %s or %s, not %q", entra.OperatorAzureCLI, entra.OperatorDeviceCode, entra.OperatorProvisioner, kind)
 }
 
-// provisionSetup validates -operator-auth, resolves the configuration (a missing state
-// file is fine) and wires its keyring and credentials into pkg/provision.
-func provisionSetup(c *Common, operatorAuth string, stdio Stdio) (*Env, provision.Deps, error) {
+// provisionSetup validates -operator-auth, resolves the configuration and wires its keyring and credentials into pkg/provision.
+func provisionSetup(c *Common, need StateNeed, operatorAuth string, stdio Stdio) (*Env, provision.Deps, error) {
 	if err := checkOperatorAuth(operatorAuth); err != nil {
 		return nil, provision.Deps{}, err
 	}
-	env, err := c.Resolve(StateOptional)
+	env, err := c.Resolve(need)
 	if err != nil {
 		return nil, provision.Deps{}, err
 	}

@@ -37,7 +37,7 @@ func RunRollback(ctx context.Context, args []string, stdio Stdio) error {
 	if err := DurationFlag("secret-lifetime", *lifetime, false); err != nil {
 		return err
 	}
-	env, deps, err := provisionSetup(c, *operatorAuth, stdio)
+	env, deps, err := provisionSetup(c, StateReplaceable, *operatorAuth, stdio)
 	if err != nil {
 		return err
 	}

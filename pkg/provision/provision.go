@@ -116,8 +116,11 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.err == nil {
+	switch {
+	case e.err == nil:
 		return e.msg
+	case e.msg == "":
+		return e.err.Error()
 	}
 	return e.msg + ": " + e.err.Error()
 }

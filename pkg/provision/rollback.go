@@ -100,12 +100,16 @@ func Rollback(ctx context.Context, cfg RollbackConfig, deps Deps) (*RollbackSumm
 		return nil, err
 	}
 	sum.RestoredFrom = source
-	if source == cfg.StatePath {
-		warn("no backup of %s found: keeping the state file as it is", cfg.StatePath)
-	}
 	doc, err := state.Parse(data)
-	if err != nil {
+	switch {
+	case err != nil && source == cfg.StatePath:
+		// No backup, and the state file itself is broken: say what Load would say.
+		_, err = state.Load(source)
+		return nil, wrapf(err, "there is no backup to restore either: pass -backup with a good one", "")
+	case err != nil:
 		return nil, wrapf(err, "pass -backup with a good backup", "%s is not a usable state file", source)
+	case source == cfg.StatePath:
+		warn("no backup of %s found: keeping the state file as it is", cfg.StatePath)
 	}
 	tenant, client := cfg.TenantID, cfg.ClientID
 	if tenant == "" {
