@@ -56,7 +56,29 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 	}
 
 	now := time.Now()
+	cache := keystore.New(keystore.TokenCacheService(env.KeyringService))
+	cacheKey := func(thumb string) string { return strings.Join([]string{env.Tenant, env.Client, *scope, thumb}, "|") }
+
+	// The two keyring reads are D-Bus round trips that dominate a cached call: look the
+	// cached token up under the thumbprint the state file records while the bundle is
+	// read, and use it only if the keyring certificate turns out to have that thumbprint.
+	type cached struct {
+		token string
+		exp   time.Time
+		err   error
+	}
+	speculative := make(chan cached, 1)
+	stateThumb := strings.ToLower(env.Thumbprint)
+	if !*noCache && stateThumb != "" {
+		go func() {
+			tok, exp, err := cache.GetCachedToken(cacheKey(stateThumb))
+			speculative <- cached{tok, exp, err}
+		}()
+	} else {
+		speculative <- cached{err: keystore.ErrNotFound}
+	}
 	bundle, err := env.LoadBundle(now)
+	hit := <-speculative
 	if err != nil {
 		return err
 	}
@@ -66,13 +88,12 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 		fmt.Fprintf(stdio.Err, "entraclaw-provisioner-token: %s provisioner certificate %s expires on %s (in %d days); run `entraclaw-migrate` to rotate it\n",
 			newPainter(stdio).yellow("warning:"), thumb, bundle.Cert.NotAfter.UTC().Format("2006-01-02"), days)
 	}
-
-	cache := keystore.New(keystore.TokenCacheService(env.KeyringService))
-	cacheKey := strings.Join([]string{env.Tenant, env.Client, *scope, thumb}, "|")
 	if !*noCache {
-		tok, exp, err := cache.GetCachedToken(cacheKey)
-		if err == nil && exp.Sub(now) >= *minValidity {
-			return printToken(stdio, c, env.Tenant, tok, exp)
+		if thumb != stateThumb {
+			hit.token, hit.exp, hit.err = cache.GetCachedToken(cacheKey(thumb))
+		}
+		if hit.err == nil && hit.exp.Sub(now) >= *minValidity {
+			return printToken(stdio, c, env.Tenant, hit.token, hit.exp)
 		}
 	}
 
@@ -84,7 +105,7 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 	if err != nil {
 		return err
 	}
-	if err := cache.PutCachedToken(cacheKey, at.Token, at.ExpiresOn); err != nil && c.Verbose {
+	if err := cache.PutCachedToken(cacheKey(thumb), at.Token, at.ExpiresOn); err != nil && c.Verbose {
 		fmt.Fprintf(stdio.Err, "entraclaw-provisioner-token: token cache not updated: %v\n", err)
 	}
 	return printToken(stdio, c, env.Tenant, at.Token, at.ExpiresOn)
