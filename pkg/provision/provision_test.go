@@ -14,7 +14,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/zalando/go-keyring"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
@@ -25,54 +24,6 @@ import (
 )
 
 const testService = "entraclaw-provision-test"
-
-// memBackend is an in-memory keyring that counts writes.
-type memBackend struct {
-	mu     sync.Mutex
-	items  map[string]string
-	writes int
-	setErr error
-}
-
-func newMemBackend() *memBackend { return &memBackend{items: map[string]string{}} }
-
-func (b *memBackend) Get(svc, user string) (string, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	v, ok := b.items[svc+"/"+user]
-	if !ok {
-		return "", keyring.ErrNotFound
-	}
-	return v, nil
-}
-
-func (b *memBackend) Set(svc, user, v string) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.setErr != nil {
-		return b.setErr
-	}
-	b.writes++
-	b.items[svc+"/"+user] = v
-	return nil
-}
-
-func (b *memBackend) Delete(svc, user string) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if _, ok := b.items[svc+"/"+user]; !ok {
-		return keyring.ErrNotFound
-	}
-	b.writes++
-	delete(b.items, svc+"/"+user)
-	return nil
-}
-
-func (b *memBackend) writeCount() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.writes
-}
 
 // staticCredential hands out one fixed token (the operator's).
 type staticCredential struct{ token string }
@@ -96,7 +47,7 @@ type fixture struct {
 	cloud     entra.Cloud
 	dir       string
 	statePath string
-	backend   *memBackend
+	backend   *keystore.MemoryBackend
 	store     *keystore.Store
 	operator  string // operator kind for srv.OperatorToken
 }
@@ -119,7 +70,7 @@ func newFixture(t *testing.T, scenario string, opts ...entratest.Option) *fixtur
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	f := &fixture{t: t, srv: srv, sc: sc, cloud: cloud, dir: dir, statePath: filepath.Join(dir, state.FileName), backend: newMemBackend(), operator: "admin"}
+	f := &fixture{t: t, srv: srv, sc: sc, cloud: cloud, dir: dir, statePath: filepath.Join(dir, state.FileName), backend: keystore.NewMemoryBackend(), operator: "admin"}
 	f.store = keystore.New(testService, keystore.WithBackend(f.backend), keystore.WithOS("linux"))
 	if sc.StateJSON != nil {
 		if err := os.WriteFile(f.statePath, sc.StateJSON, 0o600); err != nil {
@@ -331,7 +282,7 @@ func TestMigrateRerunChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyringWrites := f.backend.writeCount()
+	keyringWrites := f.backend.Writes()
 	f.srv.ResetCounts()
 
 	sum, progress := f.mustMigrate(f.config())
@@ -350,7 +301,7 @@ func TestMigrateRerunChangesNothing(t *testing.T) {
 		t.Error("the re-run rewrote the state file")
 	}
 	// Probe writes and deletes one item; nothing else may be written.
-	if n := f.backend.writeCount() - keyringWrites; n != 2 {
+	if n := f.backend.Writes() - keyringWrites; n != 2 {
 		t.Errorf("the re-run made %d keyring writes, want only the probe's 2", n)
 	}
 	if sum.Changed || sum.Propagated || sum.PropagationWait != "0s" || len(sum.Actions) != 0 {
@@ -406,7 +357,7 @@ func TestMigrateDryRunChangesNothing(t *testing.T) {
 			if f.sc.StateJSON != nil {
 				before = f.readState()
 			}
-			keyringWrites := f.backend.writeCount()
+			keyringWrites := f.backend.Writes()
 			f.srv.ResetCounts()
 			cfg := f.config()
 			cfg.DryRun = true
@@ -418,7 +369,7 @@ func TestMigrateDryRunChangesNothing(t *testing.T) {
 			if n := f.srv.WriteCalls(); n != 0 {
 				t.Errorf("dry run made %d Graph writes", n)
 			}
-			if n := f.backend.writeCount() - keyringWrites; n != 0 {
+			if n := f.backend.Writes() - keyringWrites; n != 0 {
 				t.Errorf("dry run made %d keyring writes", n)
 			}
 			entries, err := os.ReadDir(f.dir)
@@ -667,7 +618,7 @@ func TestMigratePreflightFailuresChangeNothing(t *testing.T) {
 	})
 	t.Run("keyring unavailable", func(t *testing.T) {
 		f := newFixture(t, entratest.ScenarioLegacy)
-		f.backend.setErr = errors.New("failed to unlock correct collection '/org/freedesktop/secrets/aliases/default'")
+		f.backend.FailWrites(errors.New("failed to unlock correct collection '/org/freedesktop/secrets/aliases/default'"))
 		_, _, err := f.migrate(f.config())
 		var unavailable *keystore.UnavailableError
 		if !errors.As(err, &unavailable) {

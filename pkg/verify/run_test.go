@@ -8,12 +8,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/zalando/go-keyring"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
@@ -21,39 +19,6 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
 )
-
-// memBackend is an in-memory keyring.
-type memBackend struct {
-	mu    sync.Mutex
-	items map[string]string
-}
-
-func (m *memBackend) Get(svc, user string) (string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	v, ok := m.items[svc+"\x00"+user]
-	if !ok {
-		return "", keyring.ErrNotFound
-	}
-	return v, nil
-}
-
-func (m *memBackend) Set(svc, user, v string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.items[svc+"\x00"+user] = v
-	return nil
-}
-
-func (m *memBackend) Delete(svc, user string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.items[svc+"\x00"+user]; !ok {
-		return keyring.ErrNotFound
-	}
-	delete(m.items, svc+"\x00"+user)
-	return nil
-}
 
 // fixture is a fake Entra ID + Graph seeded "migrated", its state file and a keyring
 // holding the scenario's bundle.
@@ -80,7 +45,7 @@ func newFixture(t *testing.T) *fixture {
 	if err := os.WriteFile(statePath, sc.StateJSON, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	store := keystore.New("entraclaw-verify-test", keystore.WithBackend(&memBackend{items: map[string]string{}}), keystore.WithOS("linux"))
+	store := keystore.New("entraclaw-verify-test", keystore.WithBackend(keystore.NewMemoryBackend()), keystore.WithOS("linux"))
 	if err := store.PutBundle(sc.TenantID, sc.Bundle.PEM()); err != nil {
 		t.Fatal(err)
 	}
