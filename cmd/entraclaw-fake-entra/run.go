@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +33,14 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	propagation := fs.Duration("propagation-delay", 0, "new grants reach tokens, and new certificates are accepted, this long after the change")
 	replication := fs.Duration("replication-lag", 0, "objects created through Graph are invisible (404) for this long")
 	tokenLifetime := fs.Duration("token-lifetime", time.Hour, "lifetime of the access tokens it issues")
+	throttle := fs.Int("throttle", 0, "answer the first N Graph requests with 429 Too Many Requests")
+	retryAfter := fs.Duration("retry-after", time.Second, "the Retry-After of -throttle's 429s")
+	var failures []failOnce
+	fs.Func("fail-once", "fail the next request to a route once, e.g. 'PATCH /v1.0/applications/{id}=503:ServiceUnavailable' or 'POST /{tenant}/oauth2/v2.0/token=401:7000229' (repeatable)", func(v string) error {
+		f, err := parseFailOnce(v)
+		failures = append(failures, f)
+		return err
+	})
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "%s\n\nUsage:\n  entraclaw-fake-entra -workdir DIR [-scenario legacy|migrated|empty] [flags]\n\nFlags:\n", summary)
 		fs.PrintDefaults()
@@ -60,6 +70,10 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		return err
 	}
 	defer srv.Close()
+	srv.Throttle(*throttle, *retryAfter)
+	for _, f := range failures {
+		srv.FailNext(f.route, f.failure)
+	}
 	sc, err := srv.Seed(*scenario)
 	if err != nil {
 		return err
@@ -108,4 +122,25 @@ func summarize(counts map[string]int) string {
 		total += n
 	}
 	return fmt.Sprintf("%d requests served", total)
+}
+
+// failOnce is one -fail-once value.
+type failOnce struct {
+	route   string
+	failure entratest.Failure
+}
+
+// parseFailOnce reads "METHOD /pattern=STATUS:CODE" (CODE is a Graph error code, or the
+// AADSTS number on the token route).
+func parseFailOnce(v string) (failOnce, error) {
+	route, what, ok := strings.Cut(v, "=")
+	status, code, ok2 := strings.Cut(what, ":")
+	n, err := strconv.Atoi(status)
+	if !ok || !ok2 || err != nil || code == "" {
+		return failOnce{}, fmt.Errorf("want ROUTE=STATUS:CODE, e.g. 'PATCH /v1.0/applications/{id}=503:ServiceUnavailable', not %q", v)
+	}
+	if !slices.Contains(entratest.Routes(), route) {
+		return failOnce{}, fmt.Errorf("unknown route %q; routes: %s", route, strings.Join(entratest.Routes(), ", "))
+	}
+	return failOnce{route: route, failure: entratest.Failure{Status: n, Code: code, Message: "Injected by -fail-once."}}, nil
 }
