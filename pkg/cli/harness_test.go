@@ -225,6 +225,19 @@ func scriptSetup(e *testscript.Env) error {
 	if err := os.WriteFile(filepath.Join(e.WorkDir, "ca.pem"), f.Server.CAPEM(), 0o644); err != nil {
 		return err
 	}
+	// The repository's scripts, so runbooks can call scripts/provisioner-token.py verbatim.
+	for _, name := range []string{"provisioner-token.py", "runbook.sh"} {
+		data, err := os.ReadFile(filepath.Join(moduleRoot(), "scripts", name))
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Join(e.WorkDir, "scripts"), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(e.WorkDir, "scripts", name), data, 0o755); err != nil {
+			return err
+		}
+	}
 	for _, kv := range f.Env {
 		k, v, _ := strings.Cut(kv, "=")
 		e.Setenv(k, v)
