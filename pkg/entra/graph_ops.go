@@ -25,10 +25,18 @@ func (g *Graph) FindApplicationByAppID(ctx context.Context, appID string) (*Appl
 	return &apps[0], nil
 }
 
-// GetApplication reads an application by object id.
+// applicationSelect names every property Application models; naming keyCredentials in a
+// single-object $select is what makes Graph return the certificate bodies (key).
+const applicationSelect = "id,appId,displayName,signInAudience,keyCredentials,passwordCredentials,requiredResourceAccess"
+
+// GetApplication reads an application by object id in one request, certificates with their
+// key (certificate body) included. Entries read this way are still resent with key null.
 func (g *Graph) GetApplication(ctx context.Context, objectID string) (*Application, error) {
 	var app Application
-	err := g.do(ctx, call{method: http.MethodGet, path: objectPath("applications", objectID), out: &app, lagIDs: []string{objectID}})
+	err := g.do(ctx, call{
+		method: http.MethodGet, path: objectPath("applications", objectID),
+		query: url.Values{"$select": {applicationSelect}}, out: &app, lagIDs: []string{objectID},
+	})
 	if err != nil {
 		return nil, err
 	}
