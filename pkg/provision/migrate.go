@@ -236,8 +236,14 @@ func signIn(ctx context.Context, cloud entra.Cloud, kind, tenant, statePath stri
 	return tenant, graph, nil
 }
 
-// operatorError explains a failed operator sign-in.
+// operatorError explains a failed operator sign-in. A bad flag value behind it
+// (entra.ErrInvalidArgument, e.g. a -graph-endpoint az cannot use) is a usage
+// error; anything else is the operator's sign-in to fix.
 func operatorError(kind, tenant string, err error) error {
+	cause := signInError{err}
+	if errors.Is(err, entra.ErrInvalidArgument) {
+		return &Error{msg: fmt.Sprintf("operator sign-in (-operator-auth %s) failed", kind), err: cause, code: exitUsage, hint: hintUsage}
+	}
 	login := "az login"
 	if tenant != "" {
 		login += " --tenant " + tenant
@@ -249,8 +255,17 @@ func operatorError(kind, tenant string, err error) error {
 	case OperatorProvisioner:
 		hint = "the provisioner certificate could not get a token: use -operator-auth azcli after `" + login + "`"
 	}
-	return &Error{msg: fmt.Sprintf("operator sign-in (-operator-auth %s) failed: %s", kind, entra.DescribeAuthError(err)), hint: hint}
+	return &Error{msg: fmt.Sprintf("operator sign-in (-operator-auth %s) failed", kind), err: cause, hint: hint}
 }
+
+// signInError is a failed operator sign-in, described in one line by
+// entra.DescribeAuthError. It answers errors.Is for its cause but, being already
+// described, does not unwrap to the SDK's errors for the command line to describe
+// them again (and drop the "operator sign-in" context on the way).
+type signInError struct{ err error }
+
+func (e signInError) Error() string        { return entra.DescribeAuthError(e.err) }
+func (e signInError) Is(target error) bool { return errors.Is(e.err, target) }
 
 // decodeToken returns the claims of a JWT without verifying it: tokens for Graph
 // are not meant to be verified by clients, only read.

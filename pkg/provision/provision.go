@@ -145,8 +145,11 @@ func (e *Error) Hint() string {
 	return e.hint
 }
 
-// exitNotSetUp is the command line's "not set up" exit code.
-const exitNotSetUp = 3
+// The command line's exit codes for a bad flag value and for "not set up".
+const (
+	exitUsage    = 2
+	exitNotSetUp = 3
+)
 
 func failf(hint string, format string, args ...any) *Error {
 	return &Error{msg: fmt.Sprintf(format, args...), hint: hint}
@@ -158,6 +161,7 @@ func wrapf(err error, hint string, format string, args ...any) *Error {
 
 // Hints for the failures people can fix themselves.
 const (
+	hintUsage        = "fix the value the error names (run with -h for usage)"
 	hintRerun        = "fix the cause and run entraclaw-migrate again: it picks up where it stopped"
 	hintConsentAdmin = "an administrator must run it: granting admin consent needs the Privileged Role Administrator or Global Administrator role (`az login` as one, or -operator-auth device-code)"
 	hintCreateAdmin  = "an administrator must run it: creating or changing the app needs the Application Administrator or Cloud Application Administrator role (`az login` as one, or -operator-auth device-code)"

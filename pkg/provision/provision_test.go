@@ -616,6 +616,27 @@ func TestMigratePreflightFailuresChangeNothing(t *testing.T) {
 		}
 		f.assertUntouched()
 	})
+	t.Run("graph endpoint az cannot use", func(t *testing.T) {
+		f := newFixture(t, entratest.ScenarioLegacy)
+		deps := f.deps()
+		deps.OperatorCredential = func(tenant string) (azcore.TokenCredential, error) {
+			cloud := f.cloud
+			cloud.GraphEndpoint = "https://graph.example.com/~graph"
+			return entra.NewOperatorCredential(provision.OperatorAzureCLI, cloud, tenant, nil, entra.CredentialOptions{})
+		}
+		_, err := provision.Migrate(context.Background(), f.config(), deps)
+		var perr *provision.Error
+		if !errors.As(err, &perr) || !errors.Is(err, entra.ErrInvalidArgument) {
+			t.Fatalf("error %v, want a *provision.Error wrapping entra.ErrInvalidArgument", err)
+		}
+		if perr.ExitCode() != 2 {
+			t.Errorf("exit code %d, want 2 (usage)", perr.ExitCode())
+		}
+		if !strings.Contains(err.Error(), "-graph-endpoint") || strings.Contains(perr.Hint(), "az login") {
+			t.Errorf("error %v (hint %q), want one naming -graph-endpoint without the az login hint", err, perr.Hint())
+		}
+		f.assertUntouched()
+	})
 	t.Run("keyring unavailable", func(t *testing.T) {
 		f := newFixture(t, entratest.ScenarioLegacy)
 		f.backend.FailWrites(errors.New("failed to unlock correct collection '/org/freedesktop/secrets/aliases/default'"))
