@@ -79,6 +79,10 @@ func Classify(err error) (code int, msg, hint string) {
 	switch {
 	case errors.As(err, &ce):
 		code, hint = ce.Code, ce.Hint
+	case errors.Is(err, entra.ErrInvalidArgument):
+		// Before exitCoder: a bad flag value is a usage error even when another
+		// package's error, with its own exit code, wraps it. Its hint is kept.
+		code = ExitUsage
 	case errors.As(err, &ec):
 		code = ec.ExitCode()
 	case errors.Is(err, state.ErrNotFound):
@@ -106,6 +110,9 @@ func Classify(err error) (code int, msg, hint string) {
 	}
 	if hint == "" && errors.As(err, &h) {
 		hint = h.Hint()
+	}
+	if hint == "" && code == ExitUsage && errors.Is(err, entra.ErrInvalidArgument) {
+		hint = "run with -h for usage"
 	}
 	return code, msg, hint
 }
