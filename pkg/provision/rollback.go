@@ -169,18 +169,18 @@ func Rollback(ctx context.Context, cfg RollbackConfig, deps Deps) (*RollbackSumm
 	}
 	sum.Actions = append(sum.Actions, fmt.Sprintf("added client secret %s (expires %s) to the app", pw.KeyID, sum.SecretExpires))
 	lost := fmt.Sprintf("the new client secret %s is on the app but not in the state file: remove it (az ad app credential delete --id %s --key-id %s) and run entraclaw-rollback again", pw.KeyID, client, pw.KeyID)
-	if source != cfg.StatePath {
-		if err := state.WriteFile(cfg.StatePath, data); err != nil {
-			return nil, wrapf(err, lost, "restore %s from %s", cfg.StatePath, source)
+	// One atomic write restores the backup and adds the new secret: the file never
+	// holds the backup's secret, deleted from the app by the migration, on its own.
+	doc.Set(state.KeyClientSecret, pw.SecretText.Reveal())
+	if err := state.WriteFile(cfg.StatePath, doc.Marshal()); err != nil {
+		if source != cfg.StatePath {
+			return nil, wrapf(err, lost, "restore %s from %s with the new PROVISIONER_CLIENT_SECRET", cfg.StatePath, source)
 		}
+		return nil, wrapf(err, lost, "write PROVISIONER_CLIENT_SECRET")
+	}
+	if source != cfg.StatePath {
 		say("Restored %s from %s.", cfg.StatePath, source)
 		sum.Actions = append(sum.Actions, "restored the state file from "+source)
-	}
-	if _, err := state.Update(cfg.StatePath, false, func(d *state.Doc) error {
-		d.Set(state.KeyClientSecret, pw.SecretText.Reveal())
-		return nil
-	}); err != nil {
-		return nil, wrapf(err, lost, "write PROVISIONER_CLIENT_SECRET")
 	}
 	sum.Actions = append(sum.Actions, "wrote PROVISIONER_CLIENT_SECRET to "+cfg.StatePath)
 	say("Added client secret %s to the Provisioner app and wrote it to %s as PROVISIONER_CLIENT_SECRET.", pw.KeyID, cfg.StatePath)
