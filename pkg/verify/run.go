@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
@@ -106,6 +107,9 @@ type run struct {
 	bundleRead bool
 	bundle     *certs.Bundle
 	bundleErr  error
+
+	cred    azcore.TokenCredential
+	credErr error
 
 	graph    *entra.Graph
 	graphErr error
@@ -284,7 +288,7 @@ func (r *run) otherExpiredCertWarnings(ctx context.Context) []string {
 	return warnings
 }
 
-// token: a token freshly minted with the keyring certificate is an app-only Graph
+// token: a token minted in this Run with the keyring certificate is an app-only Graph
 // token for this app and tenant, from a certificate, with every required role.
 func (r *run) token(ctx context.Context) Result {
 	b, err := r.loadBundle()
@@ -297,11 +301,14 @@ func (r *run) token(ctx context.Context) Result {
 		return fail(NameToken, fmt.Sprintf("certificate %s expired on %s; Entra ID issues no token for it; run `entraclaw-migrate`",
 			certs.Thumbprint(b.Cert), b.Cert.NotAfter.UTC().Format(time.RFC3339)))
 	}
-	cred, err := entra.NewCertificateCredential(r.cfg.Cloud, r.cfg.Tenant, r.cfg.Client, b, r.deps.Credential)
+	cred, err := r.provisionerCredential(b)
 	if err != nil {
 		return fail(NameToken, oneLine(err.Error()))
 	}
-	at, err := entra.FetchToken(ctx, cred, r.cfg.Cloud.GraphScope())
+	// EnableCAE as azcore's bearer-token policy sets it for the Graph client: the credential
+	// caches CAE and non-CAE tokens apart, and only a matching request is served the token
+	// the Graph client minted earlier in this Run.
+	at, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{r.cfg.Cloud.GraphScope()}, EnableCAE: true})
 	if err != nil {
 		if _, rejected := entra.AsSTSError(err); rejected {
 			return fail(NameToken, "token request rejected: "+describe(err))
@@ -358,6 +365,17 @@ func (r *run) recordedThumbprint() string {
 	return strings.TrimSpace(s)
 }
 
+// provisionerCredential builds the certificate credential for the keyring bundle b once.
+// The Graph client and the token check share it: the token check is then handed, from
+// the credential's memory, the token minted for Graph moments earlier in this Run instead
+// of signing in a second time. Every Run (every -wait attempt) builds its own.
+func (r *run) provisionerCredential(b *certs.Bundle) (azcore.TokenCredential, error) {
+	if r.cred == nil && r.credErr == nil {
+		r.cred, r.credErr = entra.NewCertificateCredential(r.cfg.Cloud, r.cfg.Tenant, r.cfg.Client, b, r.deps.Credential)
+	}
+	return r.cred, r.credErr
+}
+
 // graphClient builds the Graph client once: with Deps.GraphCredential, else with the
 // provisioner's certificate.
 func (r *run) graphClient() (*entra.Graph, error) {
@@ -375,7 +393,7 @@ func (r *run) graphClient() (*entra.Graph, error) {
 			r.graphErr = fmt.Errorf("the provisioner certificate expired on %s; pass -operator-auth azcli to read Graph as yourself", b.Cert.NotAfter.UTC().Format(time.DateOnly))
 			return nil, r.graphErr
 		}
-		if cred, err = entra.NewCertificateCredential(r.cfg.Cloud, r.cfg.Tenant, r.cfg.Client, b, r.deps.Credential); err != nil {
+		if cred, err = r.provisionerCredential(b); err != nil {
 			r.graphErr = err
 			return nil, err
 		}

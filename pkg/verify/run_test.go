@@ -148,6 +148,27 @@ func TestRunMigratedPassesEverything(t *testing.T) {
 	}
 }
 
+// TestRunRequests pins what one full Run asks of Entra ID and Graph: one sign-in (the
+// Graph client's token serves the token check too), one app lookup, one app read with
+// the certificate bodies, one read of Graph's app roles.
+func TestRunRequests(t *testing.T) {
+	f := newFixture(t)
+	for attempt := 1; attempt <= 2; attempt++ { // a second Run signs in afresh
+		f.srv.ResetCounts()
+		expectVerdicts(t, f.run(t), CheckNames()...)
+		got := f.srv.Counts()
+		delete(got, entratest.RouteFakeState)
+		total := 0
+		for _, n := range got {
+			total += n
+		}
+		if got[entratest.RouteOpenIDConfiguration] != 1 || got[entratest.RouteToken] != 1 || f.srv.TokenRequests() != 1 ||
+			got[entratest.RouteListApplications] != 1 || got[entratest.RouteGetApplication] != 1 || total != 5 {
+			t.Errorf("run %d: requests %v, want 5: one discovery, one token, one app list, one app read, one Graph SP read", attempt, got)
+		}
+	}
+}
+
 func TestRunSecretBackInState(t *testing.T) {
 	f := newFixture(t)
 	f.editState(t, func(d *state.Doc) { d.Set(state.KeyClientSecret, "hunter2-secret-value") })
