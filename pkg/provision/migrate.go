@@ -33,6 +33,7 @@ type migration struct {
 	graph                                *entra.Graph
 	app                                  *entra.Application // nil until found or created
 	appCreated                           bool
+	appKeys                              []entra.KeyCredential // the app's certificates as step 4 read them, bodies included
 	clientSP, graphSP                    *entra.ServicePrincipal
 	required                             []entra.AppRole
 	bundle                               *certs.Bundle // this machine's certificate once step 5 ran
@@ -630,14 +631,17 @@ func (m *migration) removePasswords(ctx context.Context) error {
 	if m.app == nil {
 		return nil
 	}
+	// Read the app again unless this run just created it: a secret added since the
+	// preflight is removed too, and step 5 works from these certificates.
 	app := m.app
 	if !m.appCreated {
 		fresh, err := m.graph.GetApplication(ctx, m.app.ID)
 		if err != nil {
-			return graphFailure(err, hintCreateAdmin, "read the provisioner app's password credentials")
+			return graphFailure(err, hintCreateAdmin, "read the provisioner app's credentials")
 		}
 		app = fresh
 	}
+	m.appKeys = app.KeyCredentials
 	n := len(app.PasswordCredentials)
 	switch {
 	case n == 0:
@@ -688,13 +692,7 @@ func (m *migration) ensureCertificate(ctx context.Context) error {
 		reason = "-rotate"
 	}
 
-	var keys []entra.KeyCredential
-	if m.app != nil {
-		if keys, err = m.graph.GetApplicationKeys(ctx, m.app.ID); err != nil {
-			return graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
-		}
-	}
-
+	keys := m.appKeys
 	if reason == "" {
 		m.bundle = current
 		thumb := certs.Thumbprint(current.Cert)
@@ -989,11 +987,11 @@ func (m *migration) removePreviousCert(ctx context.Context) error {
 			m.warn("kept this machine's previous certificate %s on the app (and as keyring account %s): the new certificate has not produced a token yet; run entraclaw-migrate again later to remove it", thumb, account)
 			return nil
 		}
-		keys, err := m.graph.GetApplicationKeys(ctx, m.app.ID)
+		app, err := m.graph.GetApplication(ctx, m.app.ID)
 		if err != nil {
 			return graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
 		}
-		if hasKey(keys, thumb) {
+		if keys := app.KeyCredentials; hasKey(keys, thumb) {
 			if err := m.graph.SetKeyCredentials(ctx, m.app.ID, withoutKey(keys, thumb)); err != nil {
 				return graphFailure(err, hintCreateAdmin, "remove this machine's previous certificate %s from the provisioner app", thumb)
 			}

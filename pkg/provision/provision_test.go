@@ -290,6 +290,11 @@ func TestMigrateRerunChangesNothing(t *testing.T) {
 	if n := f.srv.WriteCalls(); n != 0 {
 		t.Errorf("the re-run made %d Graph writes: %v", n, f.srv.Counts())
 	}
+	// The app by client id, its service principal, Graph's service principal, the
+	// granted roles, and the app once more (passwords and certificates together).
+	if n := graphReads(f.srv); n != 5 {
+		t.Errorf("the re-run made %d Graph reads, want 5: %v", n, f.srv.Counts())
+	}
 	if n := f.srv.TokenRequests(); n != 0 {
 		t.Errorf("the re-run asked the STS for %d tokens (it must not wait for propagation)", n)
 	}
@@ -664,6 +669,17 @@ func TestMigratePreflightFailuresChangeNothing(t *testing.T) {
 			t.Errorf("%d Graph writes", n)
 		}
 	})
+}
+
+// graphReads is the number of GET requests the fake received since its counts were reset.
+func graphReads(srv *entratest.Server) int {
+	n := 0
+	for route, count := range srv.Counts() {
+		if strings.HasPrefix(route, "GET ") {
+			n += count
+		}
+	}
+	return n
 }
 
 func hintOf(e *provision.Error) string {

@@ -187,11 +187,11 @@ func Rollback(ctx context.Context, cfg RollbackConfig, deps Deps) (*RollbackSumm
 
 	if machineCert != nil {
 		thumb := certs.Thumbprint(machineCert.Cert)
-		keys, err := graph.GetApplicationKeys(ctx, app.ID)
+		fresh, err := graph.GetApplication(ctx, app.ID)
 		if err != nil {
 			return nil, graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
 		}
-		if hasKey(keys, thumb) {
+		if keys := fresh.KeyCredentials; hasKey(keys, thumb) {
 			if err := graph.SetKeyCredentials(ctx, app.ID, withoutKey(keys, thumb)); err != nil {
 				return nil, graphFailure(err, hintCreateAdmin, "remove certificate %s from the provisioner app", thumb)
 			}
