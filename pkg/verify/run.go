@@ -118,10 +118,6 @@ type run struct {
 	app     *entra.Application
 	appErr  error
 
-	keysRead bool
-	keys     []entra.KeyCredential
-	keysErr  error
-
 	graphSPRead bool
 	graphSP     *entra.ServicePrincipal
 	graphSPErr  error
@@ -402,7 +398,9 @@ func (r *run) graphClient() (*entra.Graph, error) {
 	return r.graph, r.graphErr
 }
 
-// application reads the app by client id once; nil, nil when there is none.
+// application reads the app by client id once, its certificates with their bodies;
+// nil, nil when there is none. The lookup by appId (a list) does not return certificate
+// bodies, so it yields only the object id, which one GET then reads everything from.
 func (r *run) application(ctx context.Context) (*entra.Application, error) {
 	if r.appRead {
 		return r.app, r.appErr
@@ -413,7 +411,12 @@ func (r *run) application(ctx context.Context) (*entra.Application, error) {
 		r.appErr = err
 		return nil, err
 	}
-	r.app, r.appErr = g.FindApplicationByAppID(ctx, r.cfg.Client)
+	found, err := g.FindApplicationByAppID(ctx, r.cfg.Client)
+	if err != nil || found == nil {
+		r.appErr = err
+		return nil, err
+	}
+	r.app, r.appErr = g.GetApplication(ctx, found.ID)
 	return r.app, r.appErr
 }
 
@@ -421,22 +424,17 @@ func (r *run) appMissing() string {
 	return fmt.Sprintf("no application with appId %s in tenant %s; run `entraclaw-migrate`", r.cfg.Client, r.cfg.Tenant)
 }
 
-// applicationKeys reads the app's certificates with their bodies once.
+// applicationKeys is the app's certificates with their bodies; an error when the app
+// could not be read or does not exist.
 func (r *run) applicationKeys(ctx context.Context) ([]entra.KeyCredential, error) {
-	if r.keysRead {
-		return r.keys, r.keysErr
-	}
-	r.keysRead = true
 	app, err := r.application(ctx)
 	switch {
 	case err != nil:
-		r.keysErr = err
+		return nil, err
 	case app == nil:
-		r.keysErr = errors.New(r.appMissing())
-	default:
-		r.keys, r.keysErr = r.graph.GetApplicationKeys(ctx, app.ID)
+		return nil, errors.New(r.appMissing())
 	}
-	return r.keys, r.keysErr
+	return app.KeyCredentials, nil
 }
 
 // graphServicePrincipal reads Microsoft Graph's service principal (its app roles) once.

@@ -169,6 +169,23 @@ func TestRunRequests(t *testing.T) {
 	}
 }
 
+// TestRunAppReadFails: both app checks use the one read of the app, so when it fails
+// neither can run, and it is not retried by the second check.
+func TestRunAppReadFails(t *testing.T) {
+	f := newFixture(t)
+	f.srv.FailNext(entratest.RouteGetApplication, entratest.Failure{Status: 503, Code: "ServiceUnavailable", Message: "Injected."})
+	rep := f.run(t)
+	expectVerdicts(t, rep, NameSecretPurged, NameToken)
+	for _, name := range []string{NameNoPasswords, NameKeyringCert} {
+		if r := result(t, rep, name); !r.CouldNotRun || !strings.Contains(r.Detail, "ServiceUnavailable") {
+			t.Errorf("%s = %+v: want could-not-run naming the Graph error", name, r)
+		}
+	}
+	if n := f.srv.Counts()[entratest.RouteGetApplication]; n != 1 {
+		t.Errorf("the app was read %d times, want 1", n)
+	}
+}
+
 func TestRunSecretBackInState(t *testing.T) {
 	f := newFixture(t)
 	f.editState(t, func(d *state.Doc) { d.Set(state.KeyClientSecret, "hunter2-secret-value") })
