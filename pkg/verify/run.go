@@ -240,7 +240,7 @@ func (r *run) keyringCertVerdict(ctx context.Context) Result {
 	keys, keysErr := r.applicationKeys(ctx)
 	onApp := false
 	if keysErr == nil {
-		onApp = slices.ContainsFunc(keys, func(k entra.KeyCredential) bool { return strings.EqualFold(keyThumbprint(k), thumb) })
+		onApp = slices.ContainsFunc(keys, func(k entra.KeyCredential) bool { return k.MatchesThumbprint(thumb) })
 		if !onApp {
 			problems = append(problems, fmt.Sprintf("certificate %s is not registered on the app (%d other certificate(s) there)", thumb, len(keys)))
 		}
@@ -273,13 +273,12 @@ func (r *run) otherExpiredCertWarnings(ctx context.Context) []string {
 	}
 	var warnings []string
 	for _, k := range keys {
-		thumb := keyThumbprint(k)
 		end := k.End()
-		if end.IsZero() || end.After(r.now) || (mine != "" && strings.EqualFold(thumb, mine)) {
+		if end.IsZero() || end.After(r.now) || (mine != "" && k.MatchesThumbprint(mine)) {
 			continue
 		}
 		warnings = append(warnings, fmt.Sprintf("the app holds another certificate that expired on %s: thumbprint %s, keyId %s; remove it from the app registration if no machine needs it",
-			end.UTC().Format(time.DateOnly), orNone(thumb), k.KeyID))
+			end.UTC().Format(time.DateOnly), orNone(displayThumbprint(k)), k.KeyID))
 	}
 	return warnings
 }
@@ -454,9 +453,10 @@ func (r *run) graphServicePrincipal(ctx context.Context) (*entra.ServicePrincipa
 
 // ---- helpers -------------------------------------------------------------------------
 
-// keyThumbprint is the SHA-1 thumbprint of a key credential's certificate body, or
-// its customKeyIdentifier when Graph did not return the body.
-func keyThumbprint(k entra.KeyCredential) string {
+// displayThumbprint names a key credential in a message: the SHA-1 thumbprint of its
+// certificate body, or its customKeyIdentifier as Graph has it when there is no body.
+// Whether it is a given certificate is KeyCredential.MatchesThumbprint's to say.
+func displayThumbprint(k entra.KeyCredential) string {
 	if k.Key != nil {
 		if der, err := base64.StdEncoding.DecodeString(*k.Key); err == nil && len(der) > 0 {
 			sum := sha1.Sum(der)
