@@ -37,6 +37,7 @@ type migration struct {
 	clientSP, graphSP                    *entra.ServicePrincipal
 	required                             []entra.AppRole
 	bundle                               *certs.Bundle // this machine's certificate once step 5 ran
+	previous                             *certs.Bundle // the <tenant>.previous item once step 5 read it; nil when none
 	needsProof, proven                   bool
 }
 
@@ -676,8 +677,11 @@ func (m *migration) ensureCertificate(ctx context.Context) error {
 			m.did("moved the legacy certificate file into the %s", m.sum.KeyringBackend)
 		}
 	}
-	current, err := m.readBundle(m.tenant)
+	current, err := m.readCurrent()
 	if err != nil {
+		return err
+	}
+	if err := m.readPrevious(); err != nil {
 		return err
 	}
 	reason := ""
@@ -742,11 +746,7 @@ func (m *migration) ensureCertificate(ctx context.Context) error {
 // its private key gone nobody can use it any more.
 func (m *migration) keepAsPrevious(current *certs.Bundle, keys []entra.KeyCredential) ([]entra.KeyCredential, error) {
 	account := m.tenant + PreviousAccountSuffix
-	older, err := m.readBundle(account)
-	if err != nil {
-		return nil, err
-	}
-	if older != nil {
+	if older := m.previous; older != nil {
 		if thumb := certs.Thumbprint(older.Cert); thumb != certs.Thumbprint(current.Cert) && hasKey(keys, thumb) {
 			keys = withoutKey(keys, thumb)
 			m.did("dropped this machine's older certificate %s from the app", thumb)
@@ -756,6 +756,7 @@ func (m *migration) keepAsPrevious(current *certs.Bundle, keys []entra.KeyCreden
 	if err := m.deps.Store.PutBundle(account, current.PEM()); err != nil {
 		return nil, wrapf(err, "", "keep the current certificate in the %s as %s", m.sum.KeyringBackend, account)
 	}
+	m.previous = current
 	return keys, nil
 }
 
@@ -775,9 +776,11 @@ func (m *migration) upload(ctx context.Context, keys []entra.KeyCredential, b *c
 	return nil
 }
 
-// readBundle reads and parses a keyring bundle; nil when there is none. An item
-// that does not parse is reported as a warning and treated as absent.
-func (m *migration) readBundle(account string) (*certs.Bundle, error) {
+// readCurrent reads and parses this machine's certificate bundle; nil when there
+// is none. An item that does not parse is reported as a warning and treated as
+// absent (a new certificate replaces it).
+func (m *migration) readCurrent() (*certs.Bundle, error) {
+	account := m.tenant
 	pem, err := m.deps.Store.GetBundle(account)
 	if errors.Is(err, keystore.ErrNotFound) {
 		return nil, nil
@@ -791,6 +794,35 @@ func (m *migration) readBundle(account string) (*certs.Bundle, error) {
 		return nil, nil
 	}
 	return b, nil
+}
+
+// readPrevious reads this machine's previous certificate (the <tenant>.previous
+// item) into m.previous, once per run. An item that does not parse holds no
+// usable key: it is deleted (a dry run plans that), so no run reports it again.
+func (m *migration) readPrevious() error {
+	account := m.tenant + PreviousAccountSuffix
+	pem, err := m.deps.Store.GetBundle(account)
+	if errors.Is(err, keystore.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return wrapf(err, "", "read this machine's previous certificate from the %s", m.sum.KeyringBackend)
+	}
+	b, parseErr := certs.ParseBundle(pem)
+	if parseErr == nil {
+		m.previous = b
+		return nil
+	}
+	if m.cfg.DryRun {
+		m.plan("delete keyring account %s: it is not a usable certificate bundle (%v)", account, parseErr)
+		return nil
+	}
+	if err := m.deps.Store.DeleteBundle(account); err != nil && !errors.Is(err, keystore.ErrNotFound) {
+		return wrapf(err, "", "delete the unusable keyring account %s", account)
+	}
+	m.did("deleted keyring account %s: it was not a usable certificate bundle", account)
+	m.say("Deleted keyring item service='%s' account=%s: it was not a usable certificate bundle (%v).", m.cfg.KeyringService, account, parseErr)
+	return nil
 }
 
 // keyDisplayName names this machine's certificate on the app.
@@ -859,10 +891,7 @@ func (m *migration) recordThumbprint(context.Context) error {
 var stsNotYet = []int{700027, 7000229, 700016}
 
 func (m *migration) awaitPropagation(ctx context.Context) error {
-	pending, err := m.previousPending()
-	if err != nil {
-		return err
-	}
+	pending := m.previousPending()
 	if m.cfg.DryRun {
 		if m.needsProof || pending != nil {
 			m.plan("wait up to %s for Entra ID to accept the certificate with all %d roles", m.cfg.PropagationTimeout, len(m.required))
@@ -954,29 +983,20 @@ func (m *migration) tryToken(ctx context.Context) (notYet string, err error) {
 
 // previousPending returns this machine's previous certificate when it is a
 // different one than the current (a rotation not yet finished).
-func (m *migration) previousPending() (*certs.Bundle, error) {
-	if m.bundle == nil {
-		return nil, nil
+func (m *migration) previousPending() *certs.Bundle {
+	prev := m.previous
+	if m.bundle == nil || prev == nil || certs.Thumbprint(prev.Cert) == certs.Thumbprint(m.bundle.Cert) {
+		return nil
 	}
-	prev, err := m.readBundle(m.tenant + PreviousAccountSuffix)
-	if err != nil || prev == nil {
-		return nil, err
-	}
-	if certs.Thumbprint(prev.Cert) == certs.Thumbprint(m.bundle.Cert) {
-		return nil, nil
-	}
-	return prev, nil
+	return prev
 }
 
 func (m *migration) removePreviousCert(ctx context.Context) error {
-	if m.bundle == nil {
+	prev := m.previous
+	if m.bundle == nil || prev == nil {
 		return nil
 	}
 	account := m.tenant + PreviousAccountSuffix
-	prev, err := m.readBundle(account)
-	if err != nil || prev == nil {
-		return err
-	}
 	thumb := certs.Thumbprint(prev.Cert)
 	if thumb != certs.Thumbprint(m.bundle.Cert) {
 		if m.cfg.DryRun {
@@ -1006,6 +1026,7 @@ func (m *migration) removePreviousCert(ctx context.Context) error {
 	if err := m.deps.Store.DeleteBundle(account); err != nil && !errors.Is(err, keystore.ErrNotFound) {
 		return wrapf(err, "", "delete keyring account %s", account)
 	}
+	m.previous = nil
 	m.did("deleted keyring account %s", account)
 	return nil
 }

@@ -437,6 +437,30 @@ func TestMigrateRotateKeepsOtherMachinesCertificate(t *testing.T) {
 	}
 }
 
+func TestMigrateDeletesUnusablePreviousItem(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioMigrated)
+	account := f.sc.TenantID + provision.PreviousAccountSuffix
+	if err := f.backend.Set(testService, account, "not a certificate bundle"); err != nil {
+		t.Fatal(err)
+	}
+	sum, progress := f.mustMigrate(f.config())
+	if f.hasKeyringItem(account) {
+		t.Errorf("the unusable keyring item %s is still there", account)
+	}
+	if !strings.Contains(progress, "Deleted keyring item service='"+testService+"' account="+account+": it was not a usable certificate bundle") {
+		t.Errorf("progress does not say the item was deleted:\n%s", progress)
+	}
+	if len(sum.Warnings) != 0 || strings.Contains(progress, "WARNING") {
+		t.Errorf("warnings %q:\n%s", sum.Warnings, progress)
+	}
+	f.assertMigrated(f.sc.ClientID)
+
+	sum, progress = f.mustMigrate(f.config())
+	if len(sum.Warnings) != 0 || strings.Contains(progress, account) || sum.Changed {
+		t.Errorf("the re-run still reports the item (changed %v, warnings %q):\n%s", sum.Changed, sum.Warnings, progress)
+	}
+}
+
 func TestMigrateRenewsCertificateNearExpiry(t *testing.T) {
 	f := newFixture(t, entratest.ScenarioMigrated)
 	cfg := f.config()
