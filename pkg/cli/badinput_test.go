@@ -360,6 +360,7 @@ func badInputCases() []badCase {
 		badCase{bin: binMigrate, input: "ENTRACLAW_PROPAGATION_TIMEOUT=soon", env: []string{"ENTRACLAW_PROPAGATION_TIMEOUT=soon"}, exit: 2, msg: `ENTRACLAW_PROPAGATION_TIMEOUT`},
 		badCase{bin: binVerify, input: "-wait -5s", args: []string{"-wait", "-5s"}, exit: 2, msg: `-wait must be`},
 		badCase{bin: binVerify, input: "-expires-in 0", args: []string{"-expires-in", "0"}, exit: 2, msg: `-expires-in must be`},
+		badCase{bin: binVerify, input: "-operator-auth password", args: []string{"-operator-auth", "password"}, exit: 2, msg: `-operator-auth must be`},
 		badCase{bin: binVerify, input: "-check bogus", args: []string{"-check", "bogus"}, exit: 2, msg: `-check`},
 		badCase{bin: binVerify, input: "-operator-auth azcli, -graph-endpoint az cannot take", args: []string{"-operator-auth", "azcli", "-graph-endpoint", "https://graph.example.com/a~b"}, exit: 2, msg: `cannot be used with -operator-auth azcli`},
 		badCase{bin: binVerify, input: "-token and -decode", args: []string{"-token", "-", "-decode", "-"}, exit: 2, msg: `cannot be combined`},

@@ -94,7 +94,7 @@ func checkOperatorAuth(kind string) error {
 	case entra.OperatorAzureCLI, entra.OperatorDeviceCode, entra.OperatorProvisioner:
 		return nil
 	}
-	return UsageError("-operator-auth must be %s, %s or %s, not %q", entra.OperatorAzureCLI, entra.OperatorDeviceCode, entra.OperatorProvisioner, kind)
+	return UsageError("-operator-auth must be %s, %s or %s, not %q", entra.OperatorProvisioner, entra.OperatorAzureCLI, entra.OperatorDeviceCode, kind)
 }
 
 // provisionSetup validates -operator-auth, resolves the configuration and wires its keyring and credentials into pkg/provision.

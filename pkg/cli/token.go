@@ -10,6 +10,7 @@ import (
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+	"github.com/entraclaw/entraclaw-cli/pkg/verify"
 )
 
 const tokenSummary = `entraclaw-provisioner-token prints a Microsoft Graph access token for the provisioner app,
@@ -19,9 +20,6 @@ minted with the certificate in the OS keyring, and nothing else on stdout:
 
 It never creates or repairs anything and never calls Graph. Tokens are cached in the keyring
 (service entraclaw-provisioner-token-cache) until less than -min-validity is left.`
-
-// ExpiryWarning is how far ahead of its expiry the token binary warns about the certificate.
-const ExpiryWarning = 30 * 24 * time.Hour
 
 // tokenOutput is the -o json shape, modelled on `az account get-access-token`.
 type tokenOutput struct {
@@ -83,7 +81,7 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 		return err
 	}
 	thumb := certs.Thumbprint(bundle.Cert)
-	if certs.ExpiresWithin(bundle.Cert, now, ExpiryWarning) {
+	if certs.ExpiresWithin(bundle.Cert, now, verify.DefaultExpiresIn) {
 		days := int(bundle.Cert.NotAfter.Sub(now).Hours() / 24)
 		fmt.Fprintf(stdio.Err, "entraclaw-provisioner-token: %s provisioner certificate %s expires on %s (in %d days); run `entraclaw-migrate` to rotate it\n",
 			newPainter(stdio).yellow("warning:"), thumb, bundle.Cert.NotAfter.UTC().Format("2006-01-02"), days)

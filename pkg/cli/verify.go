@@ -53,10 +53,8 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 	if err := DurationFlag("expires-in", *expiresIn, false); err != nil {
 		return err
 	}
-	switch *operatorAuth {
-	case entra.OperatorProvisioner, entra.OperatorAzureCLI, entra.OperatorDeviceCode:
-	default:
-		return UsageError("-operator-auth must be %s, %s or %s, not %q", entra.OperatorProvisioner, entra.OperatorAzureCLI, entra.OperatorDeviceCode, *operatorAuth)
+	if err := checkOperatorAuth(*operatorAuth); err != nil {
+		return err
 	}
 	if *tokenInput != "" || *decodeInput != "" {
 		switch {

@@ -21,7 +21,8 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
 )
 
-// DefaultExpiresIn is how far ahead a certificate expiry is warned about.
+// DefaultExpiresIn is how far ahead of its expiry the provisioner certificate is warned
+// about, by verify and by entraclaw-provisioner-token.
 const DefaultExpiresIn = 30 * 24 * time.Hour
 
 // Config says what to verify.
