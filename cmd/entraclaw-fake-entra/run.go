@@ -45,11 +45,10 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		fmt.Fprintf(fs.Output(), "%s\n\nUsage:\n  entraclaw-fake-entra -workdir DIR [-scenario legacy|migrated|empty] [flags]\n\nFlags:\n", summary)
 		fs.PrintDefaults()
 	}
-	if err := cli.ParseFlags(fs, args, cli.EnvPrefix+"_FAKE"); err != nil {
+	// Every flag falls back to the variable the other binaries read, e.g. -keyring-service
+	// to ENTRACLAW_KEYRING_SERVICE when ENTRACLAW_FAKE_KEYRING_SERVICE is unset.
+	if err := cli.ParseFlags(fs, args, cli.EnvPrefix+"_FAKE", cli.EnvPrefix); err != nil {
 		return err
-	}
-	if v := os.Getenv("ENTRACLAW_KEYRING_SERVICE"); v != "" && !flagSet(fs, "keyring-service") {
-		*service = v
 	}
 	if *workdir == "" {
 		return cli.UsageError("-workdir is required")
@@ -101,12 +100,6 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	<-ctx.Done()
 	fmt.Fprintf(stdio.Err, "entraclaw-fake-entra: stopping (%s)\n", strings.TrimSpace(summarize(srv.Counts())))
 	return nil
-}
-
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }
 
 func orDash(s string) string {

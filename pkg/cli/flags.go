@@ -61,7 +61,7 @@ func printUsage(fs *flag.FlagSet, summary string) {
 	w := fs.Output()
 	fmt.Fprintf(w, "%s\n\nUsage:\n  %s [flags]\n\nFlags:\n", strings.TrimSpace(summary), fs.Name())
 	fs.VisitAll(func(f *flag.Flag) {
-		env := EnvPrefix + "_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(f.Name))
+		env := envVarName(EnvPrefix, f.Name)
 		def := ""
 		if f.DefValue != "" && f.DefValue != "false" {
 			def = fmt.Sprintf(" (default %q)", f.DefValue)
@@ -96,10 +96,14 @@ func (c *Common) Parse(fs *flag.FlagSet, args []string) error {
 }
 
 // ParseFlags parses args, then the <envPrefix>_* environment variables, into fs (ff).
+// Each fallback prefix, in order, then sets the flags still unset from its own variables:
+// ParseFlags(fs, args, "ENTRACLAW_FAKE", "ENTRACLAW") gives -keyring-service from the
+// command line, else ENTRACLAW_FAKE_KEYRING_SERVICE, else ENTRACLAW_KEYRING_SERVICE, else
+// its default. An empty variable counts as unset.
 // A bad flag, a bad value (from the command line or the environment) or a positional
 // argument is a one-line usage error (exit 2) instead of the flag package's message and
 // usage text; -h still prints the usage and returns flag.ErrHelp.
-func ParseFlags(fs *flag.FlagSet, args []string, envPrefix string) error {
+func ParseFlags(fs *flag.FlagSet, args []string, envPrefix string, fallbackPrefixes ...string) error {
 	out, usage := fs.Output(), fs.Usage
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -115,7 +119,43 @@ func ParseFlags(fs *flag.FlagSet, args []string, envPrefix string) error {
 	case fs.NArg() > 0:
 		return UsageError("unexpected argument %q (flags go before arguments; this command takes none)", fs.Arg(0))
 	}
+	for _, prefix := range fallbackPrefixes {
+		if err := setUnsetFromEnv(fs, prefix); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// setUnsetFromEnv sets every flag not yet set from its <prefix>_* variable, if non-empty.
+func setUnsetFromEnv(fs *flag.FlagSet, prefix string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || set[f.Name] {
+			return
+		}
+		envVar := envVarName(prefix, f.Name)
+		if v := os.Getenv(envVar); v != "" {
+			if setErr := fs.Set(f.Name, v); setErr != nil {
+				err = envValueError(fs, f.Name, envVar, setErr)
+			}
+		}
+	})
+	return err
+}
+
+// envVarName is the variable ff reads for a flag: envVarName("ENTRACLAW", "tenant-id")
+// is ENTRACLAW_TENANT_ID.
+func envVarName(prefix, flagName string) string {
+	return prefix + "_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_", "/", "_").Replace(flagName))
+}
+
+// envValueError is the usage error for a bad value in envVar, the variable of flag name.
+func envValueError(fs *flag.FlagSet, name, envVar string, cause error) error {
+	return &Error{Code: ExitUsage, Hint: flagHint(fs, name),
+		Msg: fmt.Sprintf("invalid value %q for %s (-%s): %v", os.Getenv(envVar), envVar, name, cause)}
 }
 
 // flagValueName finds the flag in the flag package's "invalid value … for flag -name: …".
@@ -133,8 +173,7 @@ func flagError(fs *flag.FlagSet, err error) error {
 		if unwrapped := errors.Unwrap(inner); unwrapped != nil {
 			cause = unwrapped
 		}
-		return &Error{Code: ExitUsage, Hint: flagHint(fs, name),
-			Msg: fmt.Sprintf("invalid value %q for %s (-%s): %v", os.Getenv(envVar), envVar, name, cause)}
+		return envValueError(fs, name, envVar, cause)
 	}
 	if m := flagValueName.FindStringSubmatch(inner.Error()); m != nil {
 		name = m[1]
