@@ -148,7 +148,7 @@ func TestFakeEntraCLIFaults(t *testing.T) {
 		t.Errorf("verify through two 429s: exit %d\n%s%s", code, out, errs)
 	}
 	out, _, _ := run(`curl -s --cacert ca.pem "$ENTRACLAW_FAKE_URL/_fake/state"`)
-	if !strings.Contains(out, `"GET /v1.0/applications"`) {
+	if !strings.Contains(out, `"GET /v1.0/applications/{id}"`) {
 		t.Errorf("/_fake/state has no request counters: %s", out)
 	}
 }

@@ -43,20 +43,22 @@ func (g *Graph) GetApplication(ctx context.Context, objectID string) (*Applicati
 	return &app, nil
 }
 
-// GetApplicationKeys reads an application's certificates with their key
-// (certificate body), which Graph returns only for this single-object $select.
-func (g *Graph) GetApplicationKeys(ctx context.Context, objectID string) ([]KeyCredential, error) {
-	var app struct {
-		KeyCredentials []KeyCredential `json:"keyCredentials"`
-	}
+// GetApplicationByAppID reads an application by its appId (client id) through Graph's
+// alternate key, /applications(appId='…'), in one request and with certificate bodies;
+// nil, nil when there is none.
+func (g *Graph) GetApplicationByAppID(ctx context.Context, appID string) (*Application, error) {
+	var app Application
 	err := g.do(ctx, call{
-		method: http.MethodGet, path: objectPath("applications", objectID),
-		query: url.Values{"$select": {"keyCredentials"}}, out: &app, lagIDs: []string{objectID},
+		method: http.MethodGet, path: "/applications(appId='" + url.PathEscape(strings.ReplaceAll(appID, "'", "''")) + "')",
+		query: url.Values{"$select": {applicationSelect}}, out: &app,
 	})
+	if IsNotFound(err) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	return app.KeyCredentials, nil
+	return &app, nil
 }
 
 // CreateApplication registers a single-tenant (AzureADMyOrg) application.

@@ -363,10 +363,11 @@ func TestApplicationWrites(t *testing.T) {
 		}
 	}, GraphOptions{})
 	ctx := testContext(t)
-	keys, err := g.GetApplicationKeys(ctx, "app-obj")
-	if err != nil || len(keys) != 1 || keys[0].Key == nil {
-		t.Fatalf("keys, err = %+v, %v", keys, err)
+	app, err := g.GetApplication(ctx, "app-obj")
+	if err != nil || len(app.KeyCredentials) != 1 || app.KeyCredentials[0].Key == nil {
+		t.Fatalf("app, err = %+v, %v", app, err)
 	}
+	keys := app.KeyCredentials
 	if err := g.SetKeyCredentials(ctx, "app-obj", keys); err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +382,7 @@ func TestApplicationWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"GET /v1.0/applications/app-obj?$select=keyCredentials ",
+		"GET /v1.0/applications/app-obj?$select=id%2CappId%2CdisplayName%2CsignInAudience%2CkeyCredentials%2CpasswordCredentials%2CrequiredResourceAccess ",
 		`PATCH /v1.0/applications/app-obj {"keyCredentials":[{"customKeyIdentifier":"AB12","displayName":"CN=old","endDateTime":"2027-01-12T15:31:26Z","key":null,"keyId":"k-old","startDateTime":"2026-01-12T15:31:26Z","type":"AsymmetricX509Cert","usage":"Verify"}]}`,
 		`PATCH /v1.0/applications/app-obj {"requiredResourceAccess":[{"resourceAppId":"00000003-0000-0000-c000-000000000000","resourceAccess":[{"id":"r1","type":"Role"}]}]}`,
 		`POST /v1.0/applications/app-obj/addPassword {"passwordCredential":{"displayName":"rollback","endDateTime":"2026-01-13T00:00:00Z"}}`,

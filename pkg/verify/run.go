@@ -398,9 +398,8 @@ func (r *run) graphClient() (*entra.Graph, error) {
 	return r.graph, r.graphErr
 }
 
-// application reads the app by client id once, its certificates with their bodies;
-// nil, nil when there is none. The lookup by appId (a list) does not return certificate
-// bodies, so it yields only the object id, which one GET then reads everything from.
+// application reads the app by client id once, in one request, its certificates with
+// their bodies; nil, nil when there is none.
 func (r *run) application(ctx context.Context) (*entra.Application, error) {
 	if r.appRead {
 		return r.app, r.appErr
@@ -411,12 +410,7 @@ func (r *run) application(ctx context.Context) (*entra.Application, error) {
 		r.appErr = err
 		return nil, err
 	}
-	found, err := g.FindApplicationByAppID(ctx, r.cfg.Client)
-	if err != nil || found == nil {
-		r.appErr = err
-		return nil, err
-	}
-	r.app, r.appErr = g.GetApplication(ctx, found.ID)
+	r.app, r.appErr = g.GetApplicationByAppID(ctx, r.cfg.Client)
 	return r.app, r.appErr
 }
 

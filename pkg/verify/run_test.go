@@ -149,8 +149,8 @@ func TestRunMigratedPassesEverything(t *testing.T) {
 }
 
 // TestRunRequests pins what one full Run asks of Entra ID and Graph: one sign-in (the
-// Graph client's token serves the token check too), one app lookup, one app read with
-// the certificate bodies, one read of Graph's app roles.
+// Graph client's token serves the token check too), one app read by appId with the
+// certificate bodies, one read of Graph's app roles.
 func TestRunRequests(t *testing.T) {
 	f := newFixture(t)
 	for attempt := 1; attempt <= 2; attempt++ { // a second Run signs in afresh
@@ -163,8 +163,8 @@ func TestRunRequests(t *testing.T) {
 			total += n
 		}
 		if got[entratest.RouteOpenIDConfiguration] != 1 || got[entratest.RouteToken] != 1 || f.srv.TokenRequests() != 1 ||
-			got[entratest.RouteListApplications] != 1 || got[entratest.RouteGetApplication] != 1 || total != 5 {
-			t.Errorf("run %d: requests %v, want 5: one discovery, one token, one app list, one app read, one Graph SP read", attempt, got)
+			got[entratest.RouteGetApplication] != 1 || total != 4 {
+			t.Errorf("run %d: requests %v, want 4: one discovery, one token, one app read, one Graph SP read", attempt, got)
 		}
 	}
 }
