@@ -21,19 +21,19 @@ func openPTY(t *testing.T) (controller, terminal *os.File) {
 	t.Helper()
 	controller, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
 	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
+		skipOutsideCI(t, "no pseudo-terminals here: %v", err)
 	}
 	t.Cleanup(func() { controller.Close() })
 	if err := unix.IoctlSetPointerInt(int(controller.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Skipf("unlocking the pseudo-terminal: %v", err)
+		skipOutsideCI(t, "unlocking the pseudo-terminal: %v", err)
 	}
 	n, err := unix.IoctlGetInt(int(controller.Fd()), unix.TIOCGPTN)
 	if err != nil {
-		t.Skipf("naming the pseudo-terminal: %v", err)
+		skipOutsideCI(t, "naming the pseudo-terminal: %v", err)
 	}
 	terminal, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
-		t.Skipf("opening the pseudo-terminal: %v", err)
+		skipOutsideCI(t, "opening the pseudo-terminal: %v", err)
 	}
 	t.Cleanup(func() { terminal.Close() })
 	return controller, terminal
