@@ -94,7 +94,10 @@ type fakeEnv struct {
 	Dir      string
 	Env      []string
 	Service  string
-	workdir  *entratest.Workdir
+	// StateHome is the XDG_STATE_HOME of the commands: the per-user directory that
+	// holds the state file's locks and backups, outside the work tree (Dir).
+	StateHome string
+	workdir   *entratest.Workdir
 }
 
 // newFakeEnv starts a server and prepares dir (ca.pem, bin/az, env) without seeding.
@@ -103,7 +106,12 @@ func newFakeEnv(dir string) (*fakeEnv, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting the fake: %w", err)
 	}
-	f := &fakeEnv{Server: srv, Dir: dir, Service: randomService()}
+	stateHome, err := os.MkdirTemp("", "entraclaw-state-home-")
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	f := &fakeEnv{Server: srv, Dir: dir, Service: randomService(), StateHome: stateHome}
 	f.Env = f.environ()
 	return f, nil
 }
@@ -117,6 +125,7 @@ func (f *fakeEnv) environ() []string {
 		"FAKE_URL=" + f.Server.URL,
 		"PATH=" + filepath.Join(f.Dir, "bin") + string(os.PathListSeparator) + binDir + string(os.PathListSeparator) + os.Getenv("PATH"),
 		"HOME=" + f.Dir,
+		"XDG_STATE_HOME=" + f.StateHome,
 		"NO_COLOR=1",
 	}
 	return append(env, passThrough()...)
@@ -156,6 +165,7 @@ func (f *fakeEnv) seed(scenario string) error {
 // cleanup closes the server and removes every keyring item the run made.
 func (f *fakeEnv) cleanup() {
 	f.Server.Close()
+	_ = os.RemoveAll(f.StateHome)
 	_ = keyring.DeleteAll(f.Service)
 	_ = keyring.DeleteAll(keystore.TokenCacheService(f.Service))
 }

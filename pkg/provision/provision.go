@@ -37,9 +37,14 @@ const (
 	OperatorProvisioner = entra.OperatorProvisioner
 )
 
-// PreviousAccountSuffix is appended to the tenant id to name the keyring item that
-// holds this machine's previous certificate while a rotation is in progress.
-const PreviousAccountSuffix = ".previous"
+// Suffixes of the tenant id that name the keyring items of a rotation in progress
+// (see migrate_certificate.go): NextAccountSuffix holds the new certificate until
+// it has produced a token, PreviousAccountSuffix the replaced one until it is off
+// the app.
+const (
+	NextAccountSuffix     = ".next"
+	PreviousAccountSuffix = ".previous"
+)
 
 // Config is the input of Migrate.
 type Config struct {
@@ -93,6 +98,7 @@ type Summary struct {
 	Thumbprint          string   `json:"thumbprint"`
 	CertNotAfter        string   `json:"certNotAfter"`
 	KeyringBackend      string   `json:"keyringBackend"`
+	Backup              string   `json:"backup,omitempty"`
 	Actions             []string `json:"actions"`
 	PasswordsRemoved    int      `json:"passwordsRemoved"`
 	PermissionsAdded    int      `json:"permissionsAdded"`

@@ -25,6 +25,18 @@ import (
 
 const testService = "entraclaw-provision-test"
 
+func TestMain(m *testing.M) {
+	// Locks and backups go to the per-user state directory: keep this run's out of the real one.
+	stateHome, err := os.MkdirTemp("", "entraclaw-state-home-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_STATE_HOME", stateHome)
+	code := m.Run()
+	os.RemoveAll(stateHome)
+	os.Exit(code)
+}
+
 // staticCredential hands out one fixed token (the operator's).
 type staticCredential struct{ token string }
 
@@ -551,23 +563,59 @@ func TestMigratePropagationTimeoutIsAWarning(t *testing.T) {
 	}
 }
 
-func TestMigrateRotationKeepsPreviousCertWithoutProof(t *testing.T) {
+// TestMigrateRotationIsMakeBeforeBreak: until the new certificate has produced a
+// token, the old one stays current (keyring item, state file, app); the new one
+// waits as <tenant>.next, and a plain re-run finishes the rotation.
+func TestMigrateRotationIsMakeBeforeBreak(t *testing.T) {
 	f := newFixture(t, entratest.ScenarioMigrated, entratest.WithPropagationDelay(time.Second))
+	oldThumb := certs.Thumbprint(f.sc.Bundle.Cert)
 	cfg := f.config()
 	cfg.Rotate = true
 	cfg.PropagationTimeout = 200 * time.Millisecond
-	sum, _ := f.mustMigrate(cfg)
+	sum, progress := f.mustMigrate(cfg)
 	if sum.PreviousCertRemoved || len(f.app(f.sc.ClientID).KeyCredentials) != 2 {
-		t.Errorf("the previous certificate was removed without proof that the new one works: %+v", sum)
+		t.Errorf("the old certificate was removed without proof that the new one works: %+v", sum)
 	}
-	if !f.hasKeyringItem(f.sc.TenantID + provision.PreviousAccountSuffix) {
-		t.Fatal("the previous certificate was forgotten")
+	if got := certs.Thumbprint(f.keyringCert(f.sc.TenantID).Cert); got != oldThumb {
+		t.Fatalf("the current keyring item holds %s before the new certificate got a token, want the old %s", got, oldThumb)
 	}
+	if !strings.Contains(string(f.readState()), oldThumb) {
+		t.Errorf("the state file no longer records the serving certificate %s:\n%s", oldThumb, f.readState())
+	}
+	next := f.keyringCert(f.sc.TenantID + provision.NextAccountSuffix)
+	if next == nil || certs.Thumbprint(next.Cert) == oldThumb {
+		t.Fatal("the new certificate is not pending as <tenant>.next")
+	}
+	if !strings.Contains(progress, "rotation pending") {
+		t.Errorf("progress does not say the rotation is pending:\n%s", progress)
+	}
+	// The old certificate still gets tokens.
+	cred, err := f.deps().CertCredential(f.sc.TenantID, f.sc.ClientID, f.keyringCert(f.sc.TenantID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := entra.FetchToken(context.Background(), cred, f.cloud.GraphScope()); err != nil {
+		t.Fatalf("the serving certificate no longer gets a token mid-rotation: %v", err)
+	}
+
 	// A plain re-run waits until Entra ID accepts the new certificate and finishes the rotation.
 	sum, _ = f.mustMigrate(f.config())
-	if !sum.PreviousCertRemoved || len(f.app(f.sc.ClientID).KeyCredentials) != 1 || f.hasKeyringItem(f.sc.TenantID+provision.PreviousAccountSuffix) {
+	newThumb := certs.Thumbprint(next.Cert)
+	if !sum.PreviousCertRemoved || len(f.app(f.sc.ClientID).KeyCredentials) != 1 {
 		t.Errorf("the re-run did not finish the rotation: %+v", sum)
 	}
+	for _, suffix := range []string{provision.NextAccountSuffix, provision.PreviousAccountSuffix} {
+		if f.hasKeyringItem(f.sc.TenantID + suffix) {
+			t.Errorf("keyring item %s left after the rotation", f.sc.TenantID+suffix)
+		}
+	}
+	if got := certs.Thumbprint(f.keyringCert(f.sc.TenantID).Cert); got != newThumb {
+		t.Errorf("current keyring item %s, want the new %s", got, newThumb)
+	}
+	if !strings.Contains(string(f.readState()), newThumb) {
+		t.Errorf("state file does not record %s", newThumb)
+	}
+	f.assertMigrated(f.sc.ClientID)
 }
 
 func TestMigrateRefusesSeveralAppsWithTheName(t *testing.T) {
