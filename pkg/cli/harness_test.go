@@ -25,6 +25,7 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entratest"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+	"github.com/entraclaw/entraclaw-cli/pkg/state"
 )
 
 // binDir holds the binaries built by TestMain.
@@ -160,6 +161,17 @@ func (f *fakeEnv) seed(scenario string) error {
 		}
 	}
 	return nil
+}
+
+// backups lists the state file's backups: in the per-user directory, and any
+// an earlier version left next to the file.
+func (f *fakeEnv) backups() ([]string, error) {
+	own, err := filepath.Glob(filepath.Join(f.StateHome, "entraclaw", "*", "state.json.bak.*"))
+	if err != nil {
+		return nil, err
+	}
+	legacy, err := filepath.Glob(filepath.Join(f.Dir, state.FileName+".bak.*"))
+	return append(own, legacy...), err
 }
 
 // cleanup closes the server and removes every keyring item the run made.

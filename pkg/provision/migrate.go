@@ -78,6 +78,20 @@ func Migrate(ctx context.Context, cfg Config, deps Deps) (*Summary, error) {
 	return &m.sum, nil
 }
 
+// finish says how to complete a run interrupted before the steps in pending.
+func (m *migration) finish(pending []string) string {
+	if len(pending) > 0 && pending[0] == stepPropagation && m.next == nil && (m.previous == nil || m.current == nil || sameCert(m.previous, m.current)) {
+		return "only Entra ID's propagation is pending: run `entraclaw-verify -wait 2m` to confirm it (or `entraclaw-migrate` again)"
+	}
+	if m.next != nil {
+		return "run `entraclaw-migrate` again to finish the rotation: it picks up where it stopped; the current certificate keeps serving tokens meanwhile"
+	}
+	return "run `entraclaw-migrate` again to finish: it picks up where it stopped"
+}
+
+// stepPropagation names the propagation wait.
+const stepPropagation = "wait for propagation"
+
 // steps are the runbook's steps in order.
 func (m *migration) steps() []step {
 	return []step{
@@ -87,7 +101,7 @@ func (m *migration) steps() []step {
 		{"remove password credentials", m.removePasswords},
 		{"certificate", m.ensureCertificate},
 		{"record the thumbprint", m.recordThumbprint},
-		{"wait for propagation", m.awaitPropagation},
+		{stepPropagation, m.awaitPropagation},
 		{"make the new certificate current", m.promoteNext},
 		{"remove the previous certificate", m.removePreviousCert},
 	}
@@ -123,8 +137,7 @@ func newMigration(cfg Config, deps Deps) (*migration, error) {
 		m.deps.GraphOptions.Progress = func(line string) { m.say("%s", line) }
 	}
 	m.sum = Summary{DryRun: cfg.DryRun, KeyringBackend: deps.Store.BackendName(), Actions: []string{}, Warnings: []string{}, PropagationWait: "0s"}
-	m.run = run{out: cfg.Progress, dryRun: cfg.DryRun, actions: &m.sum.Actions, warnings: &m.sum.Warnings,
-		finish: "run `entraclaw-migrate` again to finish: it picks up where it stopped; tokens keep working meanwhile"}
+	m.run = run{out: cfg.Progress, dryRun: cfg.DryRun, actions: &m.sum.Actions, warnings: &m.sum.Warnings, finish: m.finish}
 	return m, nil
 }
 
@@ -137,13 +150,13 @@ func (m *migration) preflight(ctx context.Context) error {
 	if err := m.readState(); err != nil {
 		return err
 	}
-	if m.cfg.DryRun {
-		// A real run proved this by creating its lock file.
-		if err := checkDirWritable(filepath.Dir(m.cfg.StatePath)); err != nil {
-			return err
+	if err := checkDirWritable(filepath.Dir(m.cfg.StatePath)); err != nil {
+		return err
+	}
+	if !m.cfg.DryRun {
+		if err := m.deps.Store.Probe(); err != nil {
+			return wrapf(err, "", "keyring preflight")
 		}
-	} else if err := m.deps.Store.Probe(); err != nil {
-		return wrapf(err, "", "keyring preflight")
 	}
 	if err := m.signInOperator(ctx); err != nil {
 		return err

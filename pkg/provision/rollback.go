@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -119,7 +120,9 @@ func Rollback(ctx context.Context, cfg RollbackConfig, deps Deps) (*RollbackSumm
 	sum := &RollbackSummary{RerunCommand: RerunCommand, Actions: []string{}, Warnings: []string{}}
 	r := &rollback{cfg: cfg, deps: deps, sum: sum}
 	r.run = run{out: cfg.Progress, actions: &sum.Actions, warnings: &sum.Warnings,
-		finish: "run `entraclaw-rollback` again: it reads the state file afresh"}
+		finish: func([]string) string {
+			return "run `entraclaw-rollback` again: it reads the state file afresh (a secret it added but did not write is replaced)"
+		}}
 
 	unlock, err := lockRun(ctx, cfg.StatePath, "entraclaw-migrate or entraclaw-rollback", r.out)
 	if err != nil {
@@ -151,6 +154,9 @@ func Rollback(ctx context.Context, cfg RollbackConfig, deps Deps) (*RollbackSumm
 // ---- preflight: everything that can fail is read before the first change ----
 
 func (r *rollback) preflight(ctx context.Context) error {
+	if err := checkDirWritable(filepath.Dir(r.cfg.StatePath)); err != nil {
+		return err
+	}
 	if err := r.readState(); err != nil {
 		return err
 	}

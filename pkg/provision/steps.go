@@ -22,8 +22,8 @@ type run struct {
 	dryRun   bool
 	actions  *[]string
 	warnings *[]string
-	// finish is the command that completes an interrupted run.
-	finish string
+	// finish says how to complete a run interrupted before the steps named.
+	finish func(pending []string) string
 }
 
 // say prints one progress line.
@@ -85,7 +85,7 @@ func (r *run) interrupted(pending []string) *Error {
 	return &Error{
 		code: exitInterrupted,
 		msg:  fmt.Sprintf("interrupted; %s; pending: %s", done, strings.Join(pending, ", ")),
-		hint: r.finish,
+		hint: r.finish(pending),
 	}
 }
 
