@@ -24,6 +24,12 @@ const (
 	OperatorProvisioner = "provisioner"
 )
 
+// Every credential here is built with DisableInstanceDiscovery. The authority hosts of the
+// built-in clouds (public, usgov, china) are known, and a custom host is trusted by the
+// operator who named it, so MSAL's instance-discovery request (GET
+// {host}/common/discovery/instance) would add only a round trip: a cold token is 2
+// requests (OIDC metadata + token POST) on every cloud, not 3.
+
 // CredentialOptions tune the HTTP side of a credential.
 type CredentialOptions struct {
 	// Transport sends the requests; nil means azcore's default HTTP client, which
@@ -34,7 +40,7 @@ type CredentialOptions struct {
 }
 
 // NewCertificateCredential builds the provisioner app's certificate credential
-// for tenant and client. Instance discovery is off for custom clouds.
+// for tenant and client. Instance discovery is off on every cloud.
 func NewCertificateCredential(c Cloud, tenant, client string, b *certs.Bundle, o CredentialOptions) (azcore.TokenCredential, error) {
 	if err := validateIDs(tenant, client); err != nil {
 		return nil, err
@@ -44,7 +50,7 @@ func NewCertificateCredential(c Cloud, tenant, client string, b *certs.Bundle, o
 	}
 	cred, err := azidentity.NewClientCertificateCredential(tenant, client, []*x509.Certificate{b.Cert}, b.Key, &azidentity.ClientCertificateCredentialOptions{
 		ClientOptions:            c.ClientOptions(o),
-		DisableInstanceDiscovery: c.Custom,
+		DisableInstanceDiscovery: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("certificate credential: %s", firstLine(err.Error()))
@@ -53,7 +59,7 @@ func NewCertificateCredential(c Cloud, tenant, client string, b *certs.Bundle, o
 }
 
 // NewSecretCredential builds a client-secret credential for tenant and client.
-// Instance discovery is off for custom clouds.
+// Instance discovery is off on every cloud.
 func NewSecretCredential(c Cloud, tenant, client, secret string, o CredentialOptions) (azcore.TokenCredential, error) {
 	if err := validateIDs(tenant, client); err != nil {
 		return nil, err
@@ -63,7 +69,7 @@ func NewSecretCredential(c Cloud, tenant, client, secret string, o CredentialOpt
 	}
 	cred, err := azidentity.NewClientSecretCredential(tenant, client, secret, &azidentity.ClientSecretCredentialOptions{
 		ClientOptions:            c.ClientOptions(o),
-		DisableInstanceDiscovery: c.Custom,
+		DisableInstanceDiscovery: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("secret credential: %s", firstLine(err.Error()))
@@ -102,7 +108,7 @@ func NewOperatorCredential(kind string, c Cloud, tenant string, stderr io.Writer
 		}
 		cred, err := azidentity.NewDeviceCodeCredential(&azidentity.DeviceCodeCredentialOptions{
 			ClientOptions:            c.ClientOptions(o),
-			DisableInstanceDiscovery: c.Custom,
+			DisableInstanceDiscovery: true,
 			TenantID:                 tenant,
 			UserPrompt: func(_ context.Context, m azidentity.DeviceCodeMessage) error {
 				_, err := fmt.Fprintln(stderr, m.Message)
