@@ -81,6 +81,10 @@ func (e *STSError) Hint() string {
 		return "the scope must have the form <resource>/.default, e.g. https://graph.microsoft.com/.default"
 	case e.HasCode(700024):
 		return "the client assertion is outside its validity window: check the system clock"
+	case e.HasCode(codeClientRequestLoop), e.Status == http.StatusTooManyRequests:
+		return "Entra ID is throttling token requests from this app (too many in a short time): wait a minute and run the command again; changes already made are kept"
+	case e.HasCode(53003):
+		return "Conditional Access blocks this sign-in (many tenants block the device-code flow): use -operator-auth azcli after `az login`, or ask an administrator to exclude you from the policy"
 	case len(e.Codes) > 0:
 		return fmt.Sprintf("see https://login.microsoftonline.com/error?code=%d", e.Codes[0])
 	default:

@@ -3,11 +3,14 @@ package entra
 import (
 	"context"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -118,11 +121,67 @@ func NewOperatorCredential(kind string, c Cloud, tenant string, stderr io.Writer
 		if err != nil {
 			return nil, fmt.Errorf("device code credential: %s", firstLine(err.Error()))
 		}
-		return cred, nil
+		return &singleSignIn{inner: cred, tenant: tenant}, nil
 	default:
 		return nil, invalidArgument("unknown operator credential %q for -operator-auth: valid values are %s, %s, %s",
 			kind, OperatorAzureCLI, OperatorDeviceCode, OperatorProvisioner)
 	}
+}
+
+// singleSignIn makes one interactive credential sign the user in once per run.
+// azidentity keeps separate MSAL clients and caches for CAE and non-CAE requests, and
+// azcore's bearer-token policy always asks with CAE on, so a non-CAE GetToken (FetchToken)
+// followed by Graph calls would prompt twice — and the second prompt could be completed
+// as someone else. Every request is therefore made with EnableCAE, so they share one
+// cache; and a token for another tenant than the first one (or than the -tenant-id
+// asked for) is refused.
+type singleSignIn struct {
+	inner  azcore.TokenCredential
+	tenant string // as configured; "" for organizations
+
+	mu  sync.Mutex
+	tid string // the tenant of the first token
+}
+
+func (s *singleSignIn) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	o.EnableCAE = true
+	tok, err := s.inner.GetToken(ctx, o)
+	if err != nil {
+		return tok, err
+	}
+	tid := tokenTenant(tok.Token)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case tid == "":
+	case isGUID(s.tenant) && !strings.EqualFold(tid, s.tenant):
+		return azcore.AccessToken{}, fmt.Errorf("device code: you signed in to tenant %s, but the tenant is %s: sign in with an account of tenant %s", tid, s.tenant, s.tenant)
+	case s.tid == "":
+		s.tid = tid
+	case !strings.EqualFold(tid, s.tid):
+		return azcore.AccessToken{}, fmt.Errorf("device code: the second sign-in of this run is for tenant %s, the first was for tenant %s: refusing to mix tenants; run again and sign in with one account", tid, s.tid)
+	}
+	return tok, nil
+}
+
+// tokenTenant reads the tid claim of a JWT without verifying it (the tenant the
+// credential signed into); "" when it cannot be read.
+func tokenTenant(raw string) string {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		Tid string `json:"tid"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return ""
+	}
+	return claims.Tid
 }
 
 // FetchToken asks cred for one token for scope.
