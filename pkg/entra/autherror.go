@@ -104,6 +104,10 @@ type stsBody struct {
 // AsSTSError finds an STS rejection in err: an azidentity
 // AuthenticationFailedError whose response body is the STS's JSON error.
 func AsSTSError(err error) (*STSError, bool) {
+	var ce *capturedSTSError
+	if errors.As(err, &ce) {
+		return ce.sts, true
+	}
 	var afe *azidentity.AuthenticationFailedError
 	if !errors.As(err, &afe) || afe.RawResponse == nil {
 		return nil, false
@@ -112,12 +116,17 @@ func AsSTSError(err error) (*STSError, bool) {
 	if rerr != nil {
 		return nil, false
 	}
+	return parseSTSBody(afe.RawResponse.StatusCode, body)
+}
+
+// parseSTSBody reads the token endpoint's JSON error body.
+func parseSTSBody(status int, body []byte) (*STSError, bool) {
 	var b stsBody
 	if json.Unmarshal(body, &b) != nil || (b.Error == "" && len(b.ErrorCodes) == 0) {
 		return nil, false
 	}
 	e := &STSError{
-		Status:        afe.RawResponse.StatusCode,
+		Status:        status,
 		Codes:         b.ErrorCodes,
 		ErrorCode:     b.Error,
 		Description:   firstLine(b.ErrorDescription),

@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
@@ -109,8 +111,11 @@ func NewOperatorCredential(kind string, c Cloud, tenant string, stderr io.Writer
 		if stderr == nil {
 			stderr = os.Stderr
 		}
+		capture := &stsCapture{}
+		opts := c.ClientOptions(o)
+		opts.PerCallPolicies = append(opts.PerCallPolicies, capture)
 		cred, err := azidentity.NewDeviceCodeCredential(&azidentity.DeviceCodeCredentialOptions{
-			ClientOptions:            c.ClientOptions(o),
+			ClientOptions:            opts,
 			DisableInstanceDiscovery: true,
 			TenantID:                 tenant,
 			UserPrompt: func(_ context.Context, m azidentity.DeviceCodeMessage) error {
@@ -121,7 +126,7 @@ func NewOperatorCredential(kind string, c Cloud, tenant string, stderr io.Writer
 		if err != nil {
 			return nil, fmt.Errorf("device code credential: %s", firstLine(err.Error()))
 		}
-		return &singleSignIn{inner: cred, tenant: tenant}, nil
+		return &singleSignIn{inner: cred, tenant: tenant, capture: capture}, nil
 	default:
 		return nil, invalidArgument("unknown operator credential %q for -operator-auth: valid values are %s, %s, %s",
 			kind, OperatorAzureCLI, OperatorDeviceCode, OperatorProvisioner)
@@ -136,8 +141,9 @@ func NewOperatorCredential(kind string, c Cloud, tenant string, stderr io.Writer
 // cache; and a token for another tenant than the first one (or than the -tenant-id
 // asked for) is refused.
 type singleSignIn struct {
-	inner  azcore.TokenCredential
-	tenant string // as configured; "" for organizations
+	inner   azcore.TokenCredential
+	tenant  string      // as configured; "" for organizations
+	capture *stsCapture // nil in tests
 
 	mu  sync.Mutex
 	tid string // the tenant of the first token
@@ -147,7 +153,7 @@ func (s *singleSignIn) GetToken(ctx context.Context, o policy.TokenRequestOption
 	o.EnableCAE = true
 	tok, err := s.inner.GetToken(ctx, o)
 	if err != nil {
-		return tok, err
+		return tok, s.capture.explain(err)
 	}
 	tid := tokenTenant(tok.Token)
 	s.mu.Lock()
@@ -163,6 +169,57 @@ func (s *singleSignIn) GetToken(ctx context.Context, o policy.TokenRequestOption
 	}
 	return tok, nil
 }
+
+// stsCapture keeps the body of the last failed token-endpoint answer. MSAL's device-code
+// poller reads the error body itself (authorization_pending), so the azidentity error it
+// returns carries an empty body and AsSTSError could not tell AADSTS53003 (Conditional
+// Access) from any other failure.
+type stsCapture struct {
+	mu   sync.Mutex
+	body []byte
+}
+
+func (c *stsCapture) Do(req *policy.Request) (*http.Response, error) {
+	resp, err := req.Next()
+	if err == nil && resp.StatusCode >= 400 && strings.HasSuffix(req.Raw().URL.Path, "/token") {
+		if body, rerr := runtime.Payload(resp); rerr == nil {
+			c.mu.Lock()
+			c.body = body
+			c.mu.Unlock()
+		}
+	}
+	return resp, err
+}
+
+// explain adds the captured STS error to err when err itself has lost it.
+func (c *stsCapture) explain(err error) error {
+	if c == nil {
+		return err
+	}
+	if _, ok := AsSTSError(err); ok {
+		return err
+	}
+	c.mu.Lock()
+	body := c.body
+	c.mu.Unlock()
+	var afe *azidentity.AuthenticationFailedError
+	if !errors.As(err, &afe) || afe.RawResponse == nil {
+		return err
+	}
+	if sts, ok := parseSTSBody(afe.RawResponse.StatusCode, body); ok {
+		return &capturedSTSError{err: err, sts: sts}
+	}
+	return err
+}
+
+// capturedSTSError is an azidentity failure with the STS error it lost.
+type capturedSTSError struct {
+	err error
+	sts *STSError
+}
+
+func (e *capturedSTSError) Error() string { return "DeviceCodeCredential: " + e.sts.Error() }
+func (e *capturedSTSError) Unwrap() error { return e.err }
 
 // tokenTenant reads the tid claim of a JWT without verifying it (the tenant the
 // credential signed into); "" when it cannot be read.
