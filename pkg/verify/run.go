@@ -320,12 +320,22 @@ func (r *run) token(ctx context.Context) Result {
 	if spErr == nil && sp == nil {
 		spErr = errors.New("the tenant has no Microsoft Graph service principal")
 	}
+	// The roles the app declares decide what is required (RoleRule); when the app cannot
+	// be read, every published Agent ID role is.
+	app, appErr := r.application(ctx)
+	if appErr != nil {
+		app = nil
+	}
+	roles := RoleRule(sp, app)
 	res := checkClaims(d, Expectations{
 		GraphEndpoint: r.cfg.Cloud.GraphEndpoint, Tenant: r.cfg.Tenant, Client: r.cfg.Client,
-		Roles: RequiredRoles(sp), Now: r.now,
+		Roles: roles.Required, Now: r.now,
 	})
 	if res.OK && spErr != nil {
 		res = couldNotRun(NameToken, res.Detail+"; but the Agent ID roles were not checked: could not read Graph's app roles: "+describe(spErr))
+	}
+	if len(roles.Undeclared) > 0 {
+		res.Warnings = append(res.Warnings, undeclaredRolesWarning(roles.Undeclared))
 	}
 	return res
 }
