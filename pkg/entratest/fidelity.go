@@ -130,6 +130,11 @@ func (s *Server) PublishRole(spec string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	for _, p := range s.currentKnobs().publishedRoles {
+		if p.value == r.value {
+			return "", fmt.Errorf("entratest: role %q is already published", r.value)
+		}
+	}
 	s.setKnob(func(k *knobs) { k.publishedRoles = append(k.publishedRoles, r) })
 	s.dir.mu.Lock()
 	defer s.dir.mu.Unlock()

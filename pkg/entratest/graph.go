@@ -243,6 +243,7 @@ const (
 	accessRead  access = iota // read applications, service principals, assignments
 	accessWrite               // create or change applications and service principals
 	accessGrant               // grant an app role (appRoleAssignedTo)
+	accessOrg                 // read the organization
 )
 
 // may reports whether the caller is allowed the access. App tokens are judged by their
@@ -254,6 +255,9 @@ func (c caller) may(a access) bool {
 		switch a {
 		case accessRead:
 			return read
+		case accessOrg:
+			return c.roles["Organization.Read.All"] || c.roles["Organization.ReadWrite.All"] ||
+				c.roles["Directory.Read.All"] || c.roles["Directory.ReadWrite.All"]
 		case accessWrite:
 			return c.roles["Application.ReadWrite.All"]
 		default:
@@ -262,7 +266,7 @@ func (c caller) may(a access) bool {
 	}
 	admin := c.wids[roleGlobalAdministrator]
 	switch a {
-	case accessRead:
+	case accessRead, accessOrg:
 		return true
 	case accessWrite:
 		return admin || c.wids[roleApplicationAdministrator] || c.wids[roleCloudAppAdministrator]
@@ -380,7 +384,7 @@ var graphHandlers = map[string]graphHandler{
 	RouteListAssignedTo:    {accessRead, listOptions, (*Server).listAppRoleAssignedTo},
 	RouteGrant:             {accessGrant, nil, (*Server).grantAppRole},
 	RouteListAssignments:   {accessRead, listOptions, (*Server).listAppRoleAssignments},
-	RouteOrganization:      {accessRead, singleOptions, (*Server).listOrganization},
+	RouteOrganization:      {accessOrg, singleOptions, (*Server).listOrganization},
 }
 
 // ownerMay reports whether a delegated caller without an admin role may still write
