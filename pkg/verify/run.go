@@ -305,6 +305,11 @@ func (r *run) token(ctx context.Context) Result {
 	// caches CAE and non-CAE tokens apart, and only a matching request is served the token
 	// the Graph client minted earlier in this Run.
 	at, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{r.cfg.Cloud.GraphScope()}, EnableCAE: true})
+	if err != nil && entra.IsThrottled(err) {
+		res := couldNotRun(NameToken, "not yet: Entra ID is throttling token requests: "+describe(err))
+		res.Throttled = true
+		return res
+	}
 	if err != nil {
 		if _, rejected := entra.AsSTSError(err); rejected {
 			return fail(NameToken, "token request rejected: "+describe(err))

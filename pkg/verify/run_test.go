@@ -531,3 +531,26 @@ func TestWait(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
+
+// Issue 9 item 5: a throttled token request (AADSTS50196) is "not yet", not a failure, and
+// -wait asks less often after it.
+func TestThrottledTokenIsNotYet(t *testing.T) {
+	f := newFixture(t)
+	f.srv.SetTokenLoopLimit(1, time.Hour)
+	if rep := f.run(t); !rep.OK {
+		t.Fatalf("first run: %+v", rep.Checks)
+	}
+	rep := f.run(t)
+	tok := rep.Checks[len(rep.Checks)-1]
+	if tok.Name != NameToken || tok.OK || !tok.CouldNotRun || !tok.Throttled || !strings.Contains(tok.Detail, "not yet") {
+		t.Errorf("throttled token check = %+v", tok)
+	}
+	var out bytes.Buffer
+	f.deps.Stderr = &out
+	if _, err := Wait(context.Background(), f.cfg, f.deps, 150*time.Millisecond, 10*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.Contains(s, "retrying in 20ms") || !strings.Contains(s, "retrying in 40ms") {
+		t.Errorf("wait did not back off:\n%s", s)
+	}
+}
