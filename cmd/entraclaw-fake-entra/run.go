@@ -41,7 +41,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	loopLimit := fs.Int("token-loop-limit", 0, "refuse a client asking the token endpoint more than N times within -token-loop-window with AADSTS50196 (0: off)")
 	loopWindow := fs.Duration("token-loop-window", time.Minute, "the window of -token-loop-limit")
 	certCap := fs.Duration("cert-lifetime-cap", 0, "tenant policy: refuse certificates valid longer than this (e.g. 4320h for 180 days; 0: off)")
-	noPasswords := fs.Bool("block-password-addition", false, "tenant policy: refuse addPassword")
+	noPasswords := fs.Bool("block-add-pw", false, "tenant policy: refuse addPassword")
 	noDeviceCode := fs.Bool("block-device-code", false, "Conditional Access: refuse device-code sign-ins with AADSTS53003")
 	var published []string
 	fs.Func("publish-role", "publish one more Graph application permission, e.g. AgentIdentityBlueprint.UpdateBranding.All (suffix :disabled or :user; repeatable)", func(v string) error {
@@ -52,6 +52,9 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	var failuresAfter []failOnce
 	fs.Func("fail-after-once", "apply the next request to a Graph route, then answer it with a failure, e.g. 'POST /v1.0/applications=504:GatewayTimeout' (repeatable)", func(v string) error {
 		f, err := parseFailOnce(v)
+		if err == nil && !strings.Contains(f.route, " /v1.0/") {
+			err = fmt.Errorf("-fail-after-once works on Graph routes (/v1.0/...), not %q", f.route)
+		}
 		failuresAfter = append(failuresAfter, f)
 		return err
 	})

@@ -173,9 +173,9 @@ func parseRoleSpec(spec string) (graphRole, error) {
 // FailAfterNext makes the next request to the Graph route run normally — a write is
 // applied — and then answers f instead of the real response, as a gateway timeout or a
 // connection reset after the directory committed the write does. It panics on an unknown
-// route name.
+// or non-Graph route name.
 func (s *Server) FailAfterNext(route string, f Failure) {
-	if !knownRoute(route) {
+	if !knownRoute(route) || !strings.Contains(route, " /v1.0/") {
 		panic(fmt.Sprintf("entratest: FailAfterNext: unknown route %q (see entratest.Routes)", route))
 	}
 	s.mu.Lock()
