@@ -59,6 +59,9 @@ func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*W
 		"ENTRACLAW_GRAPH_ENDPOINT=" + srv.GraphEndpoint(),
 		"ENTRACLAW_FAKE_URL=" + srv.URL,
 		"SSL_CERT_FILE=" + w.CAFile,
+		// curl does not read SSL_CERT_FILE everywhere: the README's headline
+		// `curl -H "Authorization: Bearer $TOKEN" …/v1.0/organization` needs this.
+		"CURL_CA_BUNDLE=" + w.CAFile,
 	}
 	env = append(env, extraEnv...)
 	var b strings.Builder
