@@ -53,7 +53,7 @@ func RoleRule(sp *entra.ServicePrincipal, app *entra.Application) Roles {
 	}
 	if sp != nil {
 		for _, r := range sp.AppRoles {
-			if !entra.IsAgentIDRole(r.Value) || !r.IsEnabled || !allowedForApplications(r) {
+			if !entra.IsAgentIDRole(r.Value) || !entra.IsGrantableAppRole(r) {
 				continue
 			}
 			if app == nil || declared[strings.ToLower(r.ID)] {
@@ -66,14 +66,6 @@ func RoleRule(sp *entra.ServicePrincipal, app *entra.Application) Roles {
 	slices.Sort(required)
 	slices.Sort(undeclared)
 	return Roles{Required: slices.Compact(required), Undeclared: slices.Compact(undeclared)}
-}
-
-// allowedForApplications: allowedMemberTypes names Application (an empty list is taken
-// as allowed, Graph always sends it).
-func allowedForApplications(r entra.AppRole) bool {
-	return len(r.AllowedMemberTypes) == 0 || slices.ContainsFunc(r.AllowedMemberTypes, func(m string) bool {
-		return strings.EqualFold(m, "Application")
-	})
 }
 
 // undeclaredRolesWarning names new Graph permissions and the command that adds them.
