@@ -123,6 +123,7 @@ func (f *fakeEnv) environ() []string {
 		"ENTRACLAW_GRAPH_ENDPOINT=" + f.Server.GraphEndpoint(),
 		"ENTRACLAW_KEYRING_SERVICE=" + f.Service,
 		"SSL_CERT_FILE=" + filepath.Join(f.Dir, "ca.pem"),
+		"CURL_CA_BUNDLE=" + filepath.Join(f.Dir, "ca.pem"),
 		"FAKE_URL=" + f.Server.URL,
 		"PATH=" + filepath.Join(f.Dir, "bin") + string(os.PathListSeparator) + binDir + string(os.PathListSeparator) + os.Getenv("PATH"),
 		"HOME=" + f.Dir,
@@ -372,12 +373,26 @@ func cmdFake(ts *testscript.TestScript, neg bool, args []string) {
 			srv.SetReplicationLag(d)
 		case "tokenlifetime":
 			srv.SetTokenLifetime(d)
+		case "readlag":
+			srv.SetReadLag(d)
+		case "certlifetimecap":
+			srv.SetCertLifetimeCap(d)
 		default:
 			ts.Fatalf("fake set: unknown knob %q", args[1])
 		}
 	case "throttle":
 		need(2)
 		srv.Throttle(atoi(ts, args[1]), parseDuration(ts, args[2]))
+	case "tokenloop": // fake tokenloop N WINDOW: AADSTS50196 past N token requests per WINDOW
+		need(2)
+		srv.SetTokenLoopLimit(atoi(ts, args[1]), parseDuration(ts, args[2]))
+	case "publish": // fake publish ROLE[:disabled][:user]
+		need(1)
+		_, err := srv.PublishRole(args[1])
+		ts.Check(err)
+	case "failafter": // fake failafter ROUTE STATUS CODE: apply the write, then answer the failure
+		need(3)
+		srv.FailAfterNext(args[1], entratest.Failure{Status: atoi(ts, args[2]), Code: args[3]})
 	case "fail":
 		need(3)
 		srv.FailNext(args[1], entratest.Failure{Status: atoi(ts, args[2]), Code: args[3], Message: strings.Join(args[4:], " ")})
