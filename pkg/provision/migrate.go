@@ -35,6 +35,7 @@ type migration struct {
 	appKeys                              []entra.KeyCredential // the app's certificates as step 4 read them, bodies included
 	clientSP, graphSP                    *entra.ServicePrincipal
 	required                             []entra.AppRole
+	granted, missingRoles                []entra.AppRole // of required: granted (before or by this run); left ungranted with a warning
 	// This machine's certificates in the keyring, as step 5 read them (nil when absent):
 	// current serves tokens (<tenant>), next is a rotation's new certificate until it
 	// is proven (<tenant>.next), previous the certificate a rotation replaced until it
@@ -128,6 +129,12 @@ func newMigration(cfg Config, deps Deps) (*migration, error) {
 	}
 	if cfg.ReplicationWait <= 0 {
 		cfg.ReplicationWait = DefaultReplicationWait
+	}
+	if cfg.CertLifetime <= 0 {
+		cfg.CertLifetime = DefaultCertLifetime
+	}
+	if cfg.ReadInterval <= 0 {
+		cfg.ReadInterval = DefaultReadInterval
 	}
 	if cfg.OperatorAuth == "" {
 		cfg.OperatorAuth = OperatorAzureCLI

@@ -45,13 +45,20 @@ func (m *migration) ensureApp(ctx context.Context) error {
 		m.needsProof = true
 		err := m.change(fmt.Sprintf("create the app %q (signInAudience %s) and its service principal", entra.ProvisionerDisplayName, entra.SignInAudienceMyOrg), func() error {
 			m.say("Creating Provisioner app '%s'...", entra.ProvisionerDisplayName)
-			app, err := m.graph.CreateApplication(ctx, entra.ProvisionerDisplayName)
+			// Graph's upsert on the app's uniqueName, not POST /applications: a retry, or a
+			// re-run after a crash whose create was applied, finds the app instead of making
+			// a second one.
+			app, created, err := m.graph.UpsertApplication(ctx, entra.ProvisionerUniqueName, entra.ProvisionerDisplayName)
 			if err != nil {
 				return graphFailure(err, hintCreateAdmin, "create the provisioner app")
 			}
 			m.setApp(app)
-			m.appCreated = true
-			m.say("Created Provisioner app %s (object id %s).", app.AppID, app.ID)
+			m.appCreated = created
+			if created {
+				m.say("Created Provisioner app %s (object id %s).", app.AppID, app.ID)
+			} else {
+				m.say("Found Provisioner app %s (object id %s), created by an earlier run.", app.AppID, app.ID)
+			}
 			return m.recordState(state.KeyClientID, app.AppID)
 		})
 		if err != nil || m.app == nil { // a dry run stops here: there is no app to read

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
@@ -100,7 +101,7 @@ func (m *migration) ensureCertificate(ctx context.Context) error {
 		// First migration: nothing serves tokens yet, so the new certificate is current at once.
 		m.needsProof = true
 		return m.change(fmt.Sprintf("generate a new certificate (%s), store it in the %s and upload it to the app", reason, m.sum.KeyringBackend), func() error {
-			b, err := m.generate(reason)
+			b, err := m.generate()
 			if err != nil {
 				return err
 			}
@@ -121,7 +122,7 @@ func (m *migration) ensureCertificate(ctx context.Context) error {
 		m.needsProof = true
 		return m.change(fmt.Sprintf("generate a new certificate (%s), store it in the %s as account %s and upload it to the app; certificate %s keeps serving until the new one gets a token",
 			reason, m.sum.KeyringBackend, m.tenant+NextAccountSuffix, certs.Thumbprint(m.current.Cert)), func() error {
-			b, err := m.generate(reason)
+			b, err := m.generate()
 			if err != nil {
 				return err
 			}
@@ -149,10 +150,10 @@ func (m *migration) ensureCertificate(ctx context.Context) error {
 	return m.change(fmt.Sprintf("upload the keyring certificate %s to the app", thumb), func() error { return m.upload(ctx, b) })
 }
 
-// generate makes a new certificate.
-func (m *migration) generate(reason string) (*certs.Bundle, error) {
-	m.say("Generating cert for Provisioner (RSA 2048, 365 days)...")
-	return certs.Generate(m.cfg.Now())
+// generate makes a new certificate valid for cfg.CertLifetime.
+func (m *migration) generate() (*certs.Bundle, error) {
+	m.say("Generating cert for Provisioner (RSA 2048, %d days)...", int(m.cfg.CertLifetime.Hours()/24))
+	return certs.GenerateWithLifetime(m.cfg.Now(), m.cfg.CertLifetime)
 }
 
 // upload adds b's certificate to the app's certificates: the list as step 4 read
@@ -176,35 +177,32 @@ func (m *migration) upload(ctx context.Context, b *certs.Bundle) error {
 	return nil
 }
 
-// consistentKeys returns keys when it holds every certificate this run uploaded;
-// otherwise (a stale read: Graph reads lag behind writes) it reads the app again
-// until one does, for up to cfg.ReplicationWait.
+// consistentKeys returns keys when it holds every certificate this run uploaded.
+// Otherwise the read was stale (Graph reads lag behind writes, and a PATCH built from
+// a stale read would drop a certificate): it reads the app again until several reads
+// in a row show them all, for up to cfg.ReplicationWait, and returns the last read.
 func (m *migration) consistentKeys(ctx context.Context, keys []entra.KeyCredential) ([]entra.KeyCredential, error) {
-	deadline := time.Now().Add(m.cfg.ReplicationWait)
-	var b backoff
-	for {
-		stale := ""
+	has := func(keys []entra.KeyCredential) bool {
 		for _, thumb := range m.uploaded {
 			if !hasKey(keys, thumb) {
-				stale = thumb
+				return false
 			}
 		}
-		if stale == "" {
-			return keys, nil
-		}
-		d := b.delay()
-		if time.Now().Add(d).After(deadline) {
-			return nil, failf(hintRerun, "Graph still returns the provisioner app without certificate %s, uploaded by this run, after %s: not writing its certificates from a stale read", stale, m.cfg.ReplicationWait)
-		}
-		if err := sleep(ctx, d); err != nil {
-			return nil, err
-		}
-		app, err := m.graph.GetApplication(ctx, m.app.ID)
-		if err != nil {
-			return nil, graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
-		}
-		keys = app.KeyCredentials
+		return true
 	}
+	if has(keys) {
+		return keys, nil
+	}
+	m.say("Graph does not show certificate(s) %s yet (reads lag behind writes); reading the app again before changing its certificates...", strings.Join(m.uploaded, ", "))
+	app, err := m.graph.AwaitApplication(ctx, m.app.ID, func(a *entra.Application) bool { return has(a.KeyCredentials) },
+		entra.AwaitOptions{Interval: m.cfg.ReadInterval, Timeout: m.cfg.ReplicationWait})
+	switch {
+	case errors.Is(err, entra.ErrReadsInconsistent):
+		return nil, failf(hintRerun, "Graph still returns the provisioner app without certificate(s) %s, uploaded by this run, after %s: not writing its certificates from a stale read", strings.Join(m.uploaded, ", "), m.cfg.ReplicationWait)
+	case err != nil:
+		return nil, graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
+	}
+	return app.KeyCredentials, nil
 }
 
 // readItem reads and parses one of this machine's certificate items; nil when

@@ -24,7 +24,7 @@ func (m *migration) awaitPropagation(ctx context.Context) error {
 		return nil
 	}
 	if m.cfg.DryRun {
-		return m.change(fmt.Sprintf("wait up to %s for Entra ID to accept the certificate with all %d roles", m.cfg.PropagationTimeout, len(m.required)), nil)
+		return m.change(fmt.Sprintf("wait up to %s for Entra ID to accept the certificate with all %d roles", m.cfg.PropagationTimeout, len(m.proofRoles())), nil)
 	}
 	if m.bundle == nil || m.app == nil {
 		return nil
@@ -33,10 +33,15 @@ func (m *migration) awaitPropagation(ctx context.Context) error {
 	start := time.Now()
 	pollCtx, cancel := context.WithTimeout(ctx, m.cfg.PropagationTimeout)
 	defer cancel()
-	var b backoff
+	b := backoff{max: propagationBackoffMax}
 	notYet := ""
 	for {
 		reason, err := m.tryToken(pollCtx)
+		if err != nil && entra.IsThrottled(err) {
+			// Entra ID's answer to a tight loop of identical requests: not yet, ask less often.
+			b.atLeast(min(entra.ThrottleDelay(err), m.cfg.PropagationTimeout/4))
+			reason, err = "throttled (AADSTS50196/429)", nil
+		}
 		if err != nil && pollCtx.Err() == nil {
 			return err
 		}
@@ -60,10 +65,10 @@ func (m *migration) awaitPropagation(ctx context.Context) error {
 	}
 	m.sum.PropagationWait = time.Since(start).Round(time.Millisecond).String()
 	if m.next != nil {
-		m.warn("Entra ID had not accepted the new certificate with all %d roles after %s (%s)", len(m.required), m.cfg.PropagationTimeout, orNoAnswer(notYet))
+		m.warn("Entra ID had not accepted the new certificate with all %d roles after %s (%s)", len(m.proofRoles()), m.cfg.PropagationTimeout, orNoAnswer(notYet))
 		return nil
 	}
-	m.warn("Entra ID had not accepted the new certificate with all %d roles after %s (%s); the migration itself is complete: run `entraclaw-verify -wait 2m` to confirm", len(m.required), m.cfg.PropagationTimeout, orNoAnswer(notYet))
+	m.warn("Entra ID had not accepted the new certificate with all %d roles after %s (%s); the migration itself is complete: run `entraclaw-verify -wait 2m` to confirm", len(m.proofRoles()), m.cfg.PropagationTimeout, orNoAnswer(notYet))
 	return nil
 }
 
@@ -105,7 +110,7 @@ func (m *migration) tryToken(ctx context.Context) (notYet string, err error) {
 		}
 	}
 	missing := 0
-	for _, r := range m.required {
+	for _, r := range m.proofRoles() {
 		if !have[r.Value] {
 			missing++
 		}

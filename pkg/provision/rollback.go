@@ -369,6 +369,7 @@ func (r *rollback) addSecret(ctx context.Context) error {
 		}
 		pw, err := r.graph.AddPassword(ctx, r.app.ID, name, end)
 		if err != nil {
+			r.removeUnanswered(name)
 			return graphFailure(err, hintCreateAdmin, "add a client secret to the provisioner app")
 		}
 		r.secret = pw
@@ -379,6 +380,23 @@ func (r *rollback) addSecret(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// removeUnanswered removes a secret named name that an addPassword whose answer was
+// lost (a 5xx or a reset after Graph applied it) may have left on the app: its text
+// never reached us, so it would stay valid in no file. Best effort.
+func (r *rollback) removeUnanswered(name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	app, err := r.graph.GetApplication(ctx, r.app.ID)
+	if err != nil {
+		return
+	}
+	for _, pw := range app.PasswordCredentials {
+		if pw.DisplayName == name && r.graph.RemovePassword(ctx, r.app.ID, pw.KeyID) == nil {
+			r.say("Removed client secret %s: it was added, but its text never arrived.", pw.KeyID)
+		}
+	}
 }
 
 // writeState sets PROVISIONER_CLIENT_SECRET (and what a restore must bring back)
