@@ -828,3 +828,41 @@ func TestConcurrentMigratesSerialise(t *testing.T) {
 		t.Errorf("%d certificates on the app, want 1", n)
 	}
 }
+
+// TestRotationSurvivesReadLag: Graph reads lag behind the upload's PATCH. Removing the
+// previous certificate from a stale read (PATCH replaces the list) would drop the new
+// certificate too, leaving the app with none; the migration re-reads until the new
+// one shows, and only then removes the old one.
+func TestRotationSurvivesReadLag(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioMigrated, entratest.WithReadLag(1500*time.Millisecond))
+	cfg := f.config()
+	cfg.Rotate = true
+	cfg.ReadInterval = 100 * time.Millisecond
+	cfg.ReplicationWait = 10 * time.Second
+	sum, progress := f.mustMigrate(cfg)
+	if !strings.Contains(progress, "reads lag behind writes") {
+		t.Errorf("the run did not meet a stale read (the test proves nothing):\n%s", progress)
+	}
+	keys := f.app(f.sc.ClientID).KeyCredentials
+	current := certs.Thumbprint(f.keyringCert(f.sc.TenantID).Cert)
+	if len(keys) != 1 || keys[0].Thumbprint != current || !sum.PreviousCertRemoved {
+		t.Fatalf("after a rotation under read lag the app holds %+v, want only the current certificate %s", keys, current)
+	}
+	f.assertMigrated(f.sc.ClientID)
+}
+
+// TestPropagationPollThrottledIsNotYet: Entra ID answers a tight token loop with
+// AADSTS50196; the propagation poll treats it as "not yet" and backs off.
+func TestPropagationPollThrottledIsNotYet(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioMigrated, entratest.WithPropagationDelay(800*time.Millisecond), entratest.WithTokenLoopLimit(2, time.Second))
+	cfg := f.config()
+	cfg.Rotate = true
+	cfg.PropagationTimeout = 8 * time.Second // throttled waits are capped at a quarter of it
+	sum, progress := f.mustMigrate(cfg)
+	if !sum.Propagated || !sum.PreviousCertRemoved {
+		t.Fatalf("the rotation did not finish under throttling: %+v\n%s", sum, progress)
+	}
+	if n := f.srv.Counts()[entratest.RouteToken]; n < 3 {
+		t.Errorf("%d token requests: the loop limit was never reached", n)
+	}
+}
