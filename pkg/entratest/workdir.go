@@ -58,7 +58,8 @@ func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*W
 		"ENTRACLAW_AUTHORITY_HOST=" + srv.AuthorityHost(),
 		"ENTRACLAW_GRAPH_ENDPOINT=" + srv.GraphEndpoint(),
 		"ENTRACLAW_FAKE_URL=" + srv.URL,
-		"SSL_CERT_FILE=" + w.CAFile,
+		"ENTRACLAW_CA_FILE=" + w.CAFile, // every OS (Go honours SSL_CERT_FILE on Linux only)
+		"SSL_CERT_FILE=" + w.CAFile,     // curl, Python and Go on Linux
 	}
 	env = append(env, extraEnv...)
 	var b strings.Builder
