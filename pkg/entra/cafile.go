@@ -91,4 +91,3 @@ func unwrapPathError(err error) error {
 	}
 	return err
 }
-
