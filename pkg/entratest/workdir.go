@@ -22,7 +22,7 @@ type Workdir struct {
 // StateFileName is the state file the scenarios write (the same name pkg/state looks for).
 const StateFileName = ".entraclaw-state.json"
 
-// WriteWorkdir writes ca.pem, the scenario's state file, bin/az and env into dir.
+// WriteWorkdir writes ca.pem, the scenario's state file, bin/az, bin/az.cmd and env into dir.
 // extraEnv ("KEY=VALUE") lines are added to the env file.
 func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*Workdir, error) {
 	abs, err := filepath.Abs(dir)
@@ -52,6 +52,13 @@ func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*W
 		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(w.BinDir, "az"), []byte(az), 0o755); err != nil {
+		return nil, err
+	}
+	azCmd, err := fakeAzCmd(srv, sc.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(w.BinDir, "az.cmd"), []byte(azCmd), 0o755); err != nil {
 		return nil, err
 	}
 	env := []string{
@@ -107,6 +114,34 @@ case "$1 $2" in
   *) echo "fake az: unsupported command: $*" >&2; exit 2 ;;
 esac
 `, tenantID, tokens["admin"], tokens["appadmin"], tokens["user"], exp.Local().Format("2006-01-02 15:04:05.000000"), exp.Unix()), nil
+}
+
+// fakeAzCmd is the same fake Azure CLI as a Windows batch file: on Windows azidentity runs
+// `cmd.exe /c "az account get-access-token …"`, which cannot run the sh script. The tokens
+// are base64url and dots and the JSON holds no batch metacharacters, so echo prints them
+// as they are.
+func fakeAzCmd(srv *Server, tenantID string) (string, error) {
+	var b strings.Builder
+	b.WriteString("@echo off\r\n")
+	fmt.Fprintf(&b, "rem Fake Azure CLI for the entraclaw fake Entra ID (tenant %s).\r\n", tenantID)
+	b.WriteString("set \"account=%ENTRACLAW_FAKE_AZ_ACCOUNT%\"\r\nif \"%account%\"==\"\" set \"account=admin\"\r\n")
+	exp := time.Now().Add(12 * time.Hour)
+	for _, kind := range []string{"admin", "appadmin", "user"} {
+		tok, err := srv.OperatorToken(tenantID, kind)
+		if err != nil {
+			return "", err
+		}
+		if strings.ContainsAny(tok, "%^&|<>\"!") {
+			return "", fmt.Errorf("entratest: operator token holds a batch metacharacter")
+		}
+		fmt.Fprintf(&b, "if \"%%account%%\"==\"%[1]s\" (\r\n  set \"tok=%[2]s\"\r\n  set \"upn=%[1]s@fake.entraclaw.test\"\r\n  goto run\r\n)\r\n", kind, tok)
+	}
+	b.WriteString("echo ERROR: Please run 'az login' to setup account. 1>&2\r\nexit /b 1\r\n:run\r\n")
+	fmt.Fprintf(&b, "if \"%%1 %%2\"==\"account get-access-token\" (\r\n  echo {\"accessToken\":\"%%tok%%\",\"expiresOn\":\"%s\",\"expires_on\":%d,\"subscription\":\"00000000-0000-0000-0000-000000000000\",\"tenant\":\"%s\",\"tokenType\":\"Bearer\"}\r\n  exit /b 0\r\n)\r\n",
+		exp.Local().Format("2006-01-02 15:04:05.000000"), exp.Unix(), tenantID)
+	fmt.Fprintf(&b, "if \"%%1 %%2\"==\"account show\" (\r\n  echo {\"name\":\"EntraClaw fake\",\"tenantId\":\"%s\",\"user\":{\"name\":\"%%upn%%\",\"type\":\"user\"}}\r\n  exit /b 0\r\n)\r\n", tenantID)
+	b.WriteString("echo fake az: unsupported command: %* 1>&2\r\nexit /b 2\r\n")
+	return b.String(), nil
 }
 
 func shellQuote(s string) string {

@@ -18,10 +18,12 @@ import (
 
 const pythonStyle = "{\n  \"TENANT_ID\": \"tenant\",\n  \"BLUEPRINT_APP_ID\": \"bp\",\n  \"AGENT_CONFIG\": {\n    \"a\": [\n      1\n    ]\n  }\n}\n"
 
-// assertMode0600 checks the permission bits where the platform has them.
+// assertMode0600 checks the permission bits, or on Windows the owner-only ACL that stands
+// in for them.
 func assertMode0600(t *testing.T, path string) {
 	t.Helper()
 	if runtime.GOOS == "windows" {
+		assertOwnerOnly(t, path)
 		return
 	}
 	info, err := os.Stat(path)

@@ -1,0 +1,7 @@
+//go:build !windows
+
+package main
+
+import "errors"
+
+func fileACL(string) (string, error) { return "", errors.New("acl: Windows only") }
