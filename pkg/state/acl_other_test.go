@@ -9,3 +9,6 @@ func assertOwnerOnly(t *testing.T, path string) {
 	t.Helper()
 	t.Fatalf("assertOwnerOnly(%s) called outside Windows", path)
 }
+
+// underWine is true only for Windows test binaries run under Wine.
+func underWine() bool { return false }

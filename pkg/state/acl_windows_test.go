@@ -3,6 +3,7 @@
 package state
 
 import (
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/windows"
@@ -12,6 +13,12 @@ import (
 // current user full control.
 func assertOwnerOnly(t *testing.T, path string) {
 	t.Helper()
+	if underWine() {
+		// Debian's Wine 8 builds wineserver without xattr support: it accepts the DACL, maps
+		// it onto Unix mode bits and reads back one made from those bits. Real Windows keeps it.
+		t.Logf("Wine: the owner-only ACL of %s cannot be read back (no stored security descriptors); not checked", path)
+		return
+	}
 	user, err := windows.GetCurrentProcessToken().GetTokenUser()
 	if err != nil {
 		t.Fatal(err)
@@ -25,3 +32,8 @@ func assertOwnerOnly(t *testing.T, path string) {
 		t.Errorf("%s has the ACL %s, want %s (owner only)", path, got, want)
 	}
 }
+
+// underWine reports whether the test runs under Wine (ntdll exports wine_get_version).
+var underWine = sync.OnceValue(func() bool {
+	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
+})
