@@ -11,7 +11,8 @@
 #   python-era file  %LOCALAPPDATA%\entraclaw\provisioner-cert-<tenant>.pem moved into
 #                    Credential Manager by migrate, byte for byte
 #   corrupt state    token, verify and migrate refuse it and leave it untouched
-#   -ca-file         without ENTRACLAW_CA_FILE the fake's CA is unknown to Windows: TLS error
+#   -ca-file         without ENTRACLAW_CA_FILE the fake's CA is unknown to Windows: TLS error;
+#                    the CA in the Windows ROOT store instead also works (crypt32 path)
 #   unit tests       pkg/state, pkg/keystore (real Credential Manager), pkg/certs cross-compiled
 #
 # Wine 8 (Debian 12) gaps, handled here and never by changing the host:
@@ -19,7 +20,8 @@
 #     (scripts/wine/bcryptprimitives.c) is built with mingw-w64 into the run's own prefix.
 #   * Windows Go ignores SSL_CERT_FILE: the fake's CA comes in through ENTRACLAW_CA_FILE.
 #   * Wine 8's crypt32 SSL policy ignores IP SANs: the fake's certificate also names 127.0.0.1
-#     as a DNS name (pkg/entratest/pki.go).
+#     as a DNS name (pkg/entratest/pki.go). This matters when the CA is in the Windows ROOT store;
+#     with -ca-file Go's own verifier (which matches IP SANs) takes over when crypt32 says no.
 #   * cmd.exe cannot run the fake az shell script: the fake also writes bin/az.cmd, found through
 #     WINEPATH (Wine does not use the Unix PATH).
 # One Wine prefix per run, in a temporary directory, removed at the end with everything else.
@@ -340,6 +342,16 @@ check_split "$svc" "$tenant" "$linux_sha"
 expect 0 "$D" entraclaw-verify
 [ "$(grep -c '^PASS' "$tmp/out")" = 4 ] || fail "verify after the move: not 4 PASS"
 ok "$lad\\entraclaw\\provisioner-cert-<tenant>.pem moved into Credential Manager (split, byte for byte); verify 4/4"
+
+step "Windows root store instead of -ca-file: crypt32 verifies the fake (DNS SAN 127.0.0.1)"
+# Last, because it changes the prefix: the fake's CA in the machine's ROOT store, no
+# ENTRACLAW_CA_FILE. crypt32's SSL policy matches the host against DNS names only.
+( unset ENTRACLAW_CA_FILE; expect 1 "$D" entraclaw-provisioner-token -no-cache )
+has err 'certificate'
+"$WINE" "$tmp/win/krtool.exe" addroot "$(winpath "$D/ca.pem")" || fail "addroot"
+( unset ENTRACLAW_CA_FILE; expect 0 "$D" entraclaw-provisioner-token -no-cache )
+has out '^eyJ'
+ok "without ENTRACLAW_CA_FILE: TLS error; with the CA in the ROOT store: a token"
 
 # ---------------------------------------------------------------------------------------------
 step "unit tests of pkg/state, pkg/keystore, pkg/certs: cross-compiled, run under Wine"

@@ -9,6 +9,7 @@
 //	krtool delbundle SERVICE TENANT     keystore DeleteBundle
 //	krtool get SERVICE ACCOUNT          one raw item to stdout (exit 3 when absent)
 //	krtool acl FILE                     Windows only: the file's DACL as SDDL
+//	krtool addroot CA.PEM               Windows only: trust the CA in the machine's ROOT store
 package main
 
 import (
@@ -40,6 +41,9 @@ func run(args []string) error {
 		}
 		fmt.Println(sddl)
 		return nil
+	}
+	if len(args) == 2 && args[0] == "addroot" {
+		return addRoot(args[1])
 	}
 	if len(args) == 2 && args[0] == "backend" {
 		fmt.Println(keystore.New(args[1]).BackendName())
