@@ -6,8 +6,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
+	"time"
 )
 
 // maxCAFileSize bounds what -ca-file reads: CA bundles are kilobytes, not megabytes.
@@ -76,12 +78,26 @@ func LoadCAFile(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// newCATransport is azcore's default HTTP client set-up (proxy from the environment, TLS 1.2
-// or later) with roots as the trusted CAs.
+// newCATransport is azcore's default HTTP client (internal/transport.DefaultHTTPClient: proxy
+// from the environment, its timeouts and pool sizes, TLS 1.2 or later, HTTP/2 with health-check
+// pings) with roots as the trusted CAs.
 func newCATransport(roots *x509.CertPool) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   10,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: 1 * time.Second,
+		TLSClientConfig: &tls.Config{
+			MinVersion:    tls.VersionTLS12,
+			Renegotiation: tls.RenegotiateFreelyAsClient,
+			RootCAs:       roots,
+		},
+		HTTP2: &http.HTTP2Config{SendPingTimeout: 10 * time.Second, PingTimeout: 5 * time.Second},
+	}}
 }
 
 func unwrapPathError(err error) error {
