@@ -30,7 +30,6 @@
 # where it fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 started=$(date +%s)
 
 WINE=${WINE:-/usr/lib/wine/wine64}
@@ -108,17 +107,16 @@ check_cert_item() { # SERVICE TENANT THUMBPRINT
 # the split items, raw: <tenant>.cert holds only the certificate, <tenant> only the key, and
 # GetBundle's join equals WANT_SHA (the sha256 of the bundle) byte for byte.
 check_split() { # SERVICE TENANT WANT_SHA
-  local key cert joined
-  cert=$("$WINE" "$tmp/win/krtool.exe" get "$1" "$2.cert" | sha) || fail "no $2.cert item"
-  key=$("$WINE" "$tmp/win/krtool.exe" get "$1" "$2" | sha) || fail "no $2 item"
-  "$WINE" "$tmp/win/krtool.exe" get "$1" "$2.cert" | grep -q 'BEGIN CERTIFICATE' || fail "$2.cert holds no certificate"
-  if "$WINE" "$tmp/win/krtool.exe" get "$1" "$2.cert" | grep -q 'PRIVATE KEY'; then fail "$2.cert holds the key"; fi
-  "$WINE" "$tmp/win/krtool.exe" get "$1" "$2" | grep -q 'PRIVATE KEY' || fail "$2 holds no key"
-  if "$WINE" "$tmp/win/krtool.exe" get "$1" "$2" | grep -q 'BEGIN CERTIFICATE'; then fail "$2 holds the certificate too: not split"; fi
-  joined=$( { "$WINE" "$tmp/win/krtool.exe" get "$1" "$2.cert"; "$WINE" "$tmp/win/krtool.exe" get "$1" "$2"; } | sha)
+  local c=$tmp/item.cert k=$tmp/item.key
+  "$WINE" "$tmp/win/krtool.exe" get "$1" "$2.cert" >"$c" || fail "no $2.cert item"
+  "$WINE" "$tmp/win/krtool.exe" get "$1" "$2" >"$k" || fail "no $2 item"
+  grep -q 'BEGIN CERTIFICATE' "$c" || fail "$2.cert holds no certificate"
+  if grep -q 'PRIVATE KEY' "$c"; then fail "$2.cert holds the key"; fi
+  grep -q 'PRIVATE KEY' "$k" || fail "$2 holds no key"
+  if grep -q 'BEGIN CERTIFICATE' "$k"; then fail "$2 holds the certificate too: not split"; fi
+  [ "$(cat "$c" "$k" | sha)" = "$3" ] || fail "<tenant>.cert + <tenant> differ from the bundle"
+  rm -f "$c" "$k"
   [ "$("$WINE" "$tmp/win/krtool.exe" getbundle "$1" "$2" | sha)" = "$3" ] || fail "GetBundle under Wine differs from the bundle"
-  [ "$joined" = "$3" ] || fail "<tenant>.cert + <tenant> differ from the bundle"
-  [ "$key" != "$cert" ] || fail "split items are equal"
 }
 # start_fake NAME SCENARIO [FLAGS]: the Linux fake in $tmp/NAME; sources its env.
 start_fake() {
@@ -190,7 +188,7 @@ thumb1=$(state_key "$D/.entraclaw-state.json" PROVISIONER_CERT_THUMBPRINT)
 backup=$(sed -n 's/^Backed up state file to \(.*\) (it still holds the secret.*/\1/p' "$tmp/err")
 [ -n "$backup" ] || fail "migrate named no backup"
 cmp -s "$(unixpath "$backup")" "$tmp/legacy-state.json" || fail "the backup $backup is not the legacy state, byte for byte"
-ls -A "$D" | grep -q 'tmp-' && fail "temporary files left next to the state file"
+[ -z "$(find "$D" -maxdepth 1 -name '*.tmp-*')" ] || fail "temporary files left next to the state file"
 check_cert_item "$svc" "$tenant" "$thumb1"
 ok "migrated: secret purged, thumbprint $thumb1 recorded, backup = legacy state byte for byte"
 
@@ -285,7 +283,7 @@ expect 1 "$D" entraclaw-migrate -operator-auth azcli
 has err 'invalid state file'
 cmp -s "$D/.entraclaw-state.json" "$tmp/corrupt" || fail "the corrupt state file was changed"
 hasnt err 'Backed up'
-ls -A "$D" | grep -q 'tmp-' && fail "temporary files left next to the state file"
+[ -z "$(find "$D" -maxdepth 1 -name '*.tmp-*')" ] || fail "temporary files left next to the state file"
 ok "token/verify/migrate exit 1 naming the corrupt file; its bytes unchanged, no backup, no temp file"
 "$WINE" "$tmp/win/krtool.exe" delbundle "$svc" "$tenant" || fail "delete the legacy run's items"
 kill "${fake_pids[-1]}"
