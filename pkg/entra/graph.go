@@ -78,6 +78,7 @@ func NewGraph(c Cloud, cred azcore.TokenCredential, o GraphOptions) (*Graph, err
 	if c.GraphEndpoint == "" {
 		return nil, errors.New("graph: no graph endpoint")
 	}
+	o.Transport = c.transport(o.Transport) // -ca-file
 	if o.NotFoundRetries == 0 {
 		o.NotFoundRetries = defaultNotFoundRetries
 	}
@@ -95,7 +96,7 @@ func NewGraph(c Cloud, cred azcore.TokenCredential, o GraphOptions) (*Graph, err
 			policyFunc(g.countAndReport),
 		},
 	}, &policy.ClientOptions{
-		Transport: c.transport(o.Transport),
+		Transport: o.Transport,
 		Retry: policy.RetryOptions{
 			MaxRetries:    int32(retries),
 			RetryDelay:    o.RetryDelay,

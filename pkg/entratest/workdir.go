@@ -62,11 +62,11 @@ func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*W
 		return nil, err
 	}
 	env := []string{
+		"ENTRACLAW_CA_FILE=" + w.CAFile, // every OS; Go reads SSL_CERT_FILE (below) on Linux only
 		"ENTRACLAW_AUTHORITY_HOST=" + srv.AuthorityHost(),
 		"ENTRACLAW_GRAPH_ENDPOINT=" + srv.GraphEndpoint(),
 		"ENTRACLAW_FAKE_URL=" + srv.URL,
-		"ENTRACLAW_CA_FILE=" + w.CAFile, // every OS (Go honours SSL_CERT_FILE on Linux only)
-		"SSL_CERT_FILE=" + w.CAFile,     // curl, Python and Go on Linux
+		"SSL_CERT_FILE=" + w.CAFile,
 	}
 	env = append(env, extraEnv...)
 	var b strings.Builder
@@ -114,34 +114,6 @@ case "$1 $2" in
   *) echo "fake az: unsupported command: $*" >&2; exit 2 ;;
 esac
 `, tenantID, tokens["admin"], tokens["appadmin"], tokens["user"], exp.Local().Format("2006-01-02 15:04:05.000000"), exp.Unix()), nil
-}
-
-// fakeAzCmd is the same fake Azure CLI as a Windows batch file: on Windows azidentity runs
-// `cmd.exe /c "az account get-access-token …"`, which cannot run the sh script. The tokens
-// are base64url and dots and the JSON holds no batch metacharacters, so echo prints them
-// as they are.
-func fakeAzCmd(srv *Server, tenantID string) (string, error) {
-	var b strings.Builder
-	b.WriteString("@echo off\r\n")
-	fmt.Fprintf(&b, "rem Fake Azure CLI for the entraclaw fake Entra ID (tenant %s).\r\n", tenantID)
-	b.WriteString("set \"account=%ENTRACLAW_FAKE_AZ_ACCOUNT%\"\r\nif \"%account%\"==\"\" set \"account=admin\"\r\n")
-	exp := time.Now().Add(12 * time.Hour)
-	for _, kind := range []string{"admin", "appadmin", "user"} {
-		tok, err := srv.OperatorToken(tenantID, kind)
-		if err != nil {
-			return "", err
-		}
-		if strings.ContainsAny(tok, "%^&|<>\"!") {
-			return "", fmt.Errorf("entratest: operator token holds a batch metacharacter")
-		}
-		fmt.Fprintf(&b, "if \"%%account%%\"==\"%[1]s\" (\r\n  set \"tok=%[2]s\"\r\n  set \"upn=%[1]s@fake.entraclaw.test\"\r\n  goto run\r\n)\r\n", kind, tok)
-	}
-	b.WriteString("echo ERROR: Please run 'az login' to setup account. 1>&2\r\nexit /b 1\r\n:run\r\n")
-	fmt.Fprintf(&b, "if \"%%1 %%2\"==\"account get-access-token\" (\r\n  echo {\"accessToken\":\"%%tok%%\",\"expiresOn\":\"%s\",\"expires_on\":%d,\"subscription\":\"00000000-0000-0000-0000-000000000000\",\"tenant\":\"%s\",\"tokenType\":\"Bearer\"}\r\n  exit /b 0\r\n)\r\n",
-		exp.Local().Format("2006-01-02 15:04:05.000000"), exp.Unix(), tenantID)
-	fmt.Fprintf(&b, "if \"%%1 %%2\"==\"account show\" (\r\n  echo {\"name\":\"EntraClaw fake\",\"tenantId\":\"%s\",\"user\":{\"name\":\"%%upn%%\",\"type\":\"user\"}}\r\n  exit /b 0\r\n)\r\n", tenantID)
-	b.WriteString("echo fake az: unsupported command: %* 1>&2\r\nexit /b 2\r\n")
-	return b.String(), nil
 }
 
 func shellQuote(s string) string {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -60,9 +59,7 @@ func TestRollbackAfterMigrateThenMigrateAgain(t *testing.T) {
 	if got := f.readState(); !bytes.Equal(got, want.Marshal()) {
 		t.Errorf("state file after rollback:\n%s\nwant the backup with the new secret", got)
 	}
-	// Windows has no mode bits (os.Stat says -rw-rw-rw-): the owner-only ACL pkg/state gives
-	// the file there is asserted by pkg/state's own tests.
-	if info, err := os.Stat(f.statePath); runtime.GOOS != "windows" && (err != nil || info.Mode().Perm() != 0o600) {
+	if info, err := os.Stat(f.statePath); err != nil || !privateMode(info) {
 		t.Errorf("state file mode %v, %v; want 0600", info.Mode(), err)
 	}
 	app := f.app(f.sc.ClientID)
