@@ -304,20 +304,31 @@ cp "$D/.entraclaw-state.json" "$tmp/before"
 expect 0 "$D" entraclaw-provisioner-token -no-cache
 grep -Eqx 'eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+' "$tmp/out" || fail "token: not a JWT"
 empty err
+# The size of the token cache entry keystore would write ({"accessToken":…,"expiresOn":…}):
+# Credential Manager items hold at most 2560 bytes, and a token cache entry that does not fit
+# is not written (keystore.PutCachedToken), so such a token is fetched every time on Windows.
+entry_len=$(printf '{"accessToken":"%s","expiresOn":"2006-01-02T15:04:05Z"}' "$(tr -d '\n' <"$tmp/out")" | wc -c)
 curl -sS --cacert "$D/ca.pem" "$ENTRACLAW_FAKE_URL/_fake/state" >"$tmp/fake1"
 expect 0 "$D" entraclaw-provisioner-token
-grep -Eqx 'eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+' "$tmp/out" || fail "cached token: not a JWT"
+grep -Eqx 'eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+' "$tmp/out" || fail "second token: not a JWT"
 curl -sS --cacert "$D/ca.pem" "$ENTRACLAW_FAKE_URL/_fake/state" >"$tmp/fake2"
 t1=$(jq '.requests["POST /{tenant}/oauth2/v2.0/token"] // 0' "$tmp/fake1")
 t2=$(jq '.requests["POST /{tenant}/oauth2/v2.0/token"] // 0' "$tmp/fake2")
-[ "$t1" -ge 1 ] && [ "$t1" = "$t2" ] || fail "the second token was not served from the Credential Manager cache ($t1 -> $t2 token requests)"
+[ "$t1" -ge 1 ] || fail "the first token made no token request"
+if [ "$t2" = "$t1" ]; then
+  cache_note="the second served from the Credential Manager cache (entry $entry_len bytes)"
+elif [ "$entry_len" -gt 2560 ]; then
+  cache_note="not cached: its cache entry ($entry_len bytes) exceeds Credential Manager's 2560-byte item"
+else
+  fail "the second token was not served from the cache although its entry ($entry_len bytes) fits ($t1 -> $t2 token requests)"
+fi
 expect 0 "$D" entraclaw-verify
 [ "$(grep -c '^PASS' "$tmp/out")" = 4 ] || fail "verify: not 4 PASS"
 has out 'Windows Credential Manager'
 expect 0 "$D" entraclaw-migrate -operator-auth provisioner
 has err 'Already migrated'
 cmp -s "$D/.entraclaw-state.json" "$tmp/before" || fail "migrate changed a migrated state file"
-ok "token (fresh, then cached: no token request), verify 4/4, migrate has nothing to do"
+ok "token (fresh; $cache_note), verify 4/4, migrate has nothing to do"
 
 step "python-era %LOCALAPPDATA% PEM file: moved into Credential Manager by migrate"
 "$WINE" "$tmp/win/krtool.exe" delbundle "$svc" "$tenant" || fail "delbundle"
