@@ -144,9 +144,8 @@ step "build: Linux fake + krtool, Windows binaries + krtool.exe, bcryptprimitive
 mkdir -p "$tmp/linux" "$tmp/win" "$tmp/stub"
 go build -o "$tmp/linux/" ./cmd/entraclaw-fake-entra ./scripts/wine/krtool
 GOOS=windows GOARCH=amd64 CGO_ENABLED=0 go build -o "$tmp/win/" ./cmd/... ./scripts/wine/krtool
-printf 'LIBRARY bcryptprimitives.dll\nEXPORTS\n    ProcessPrng\n' >"$tmp/stub/bcryptprimitives.def"
 "$MINGW_CC" -O2 -shared -nostartfiles -Wl,--entry=DllMain -o "$tmp/stub/bcryptprimitives.dll" \
-  scripts/wine/bcryptprimitives.c "$tmp/stub/bcryptprimitives.def" -ladvapi32
+  scripts/wine/bcryptprimitives.c scripts/wine/bcryptprimitives.def -ladvapi32
 
 step "Wine prefix (one per run): wineboot, the stub into system32"
 "$WINE" wineboot --init >/dev/null 2>&1
