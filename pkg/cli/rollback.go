@@ -30,7 +30,7 @@ func RunRollback(ctx context.Context, args []string, stdio Stdio) error {
 	purgeCert := fs.Bool("purge-cert", false, "also delete this machine's certificate from the keyring")
 	removeAppCert := fs.Bool("remove-app-cert", false, "also remove this machine's certificate from the app")
 	yes := fs.Bool("yes", false, "do not ask for confirmation (required when stdin is not a terminal)")
-	operatorAuth := fs.String("operator-auth", entra.OperatorAzureCLI, "who changes the app: azcli (`az login`), device-code, or provisioner (the app's own certificate)")
+	operatorAuth := fs.String("operator-auth", entra.OperatorAzureCLI, "`kind` of operator that changes the app: azcli (az login), device-code, or provisioner (the app's own certificate)")
 	if err := c.Parse(fs, args); err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 	checkList := fs.String("check", "", "comma-separated checks to run: "+strings.Join(verify.CheckNames(), ", ")+" (default: all)")
 	wait := fs.Duration("wait", 0, "retry until every check passes or this much time has passed, e.g. 2m (0: check once)")
 	expiresIn := fs.Duration("expires-in", verify.DefaultExpiresIn, "warn when the keyring certificate expires within this time")
-	operatorAuth := fs.String("operator-auth", entra.OperatorProvisioner, "who reads Graph: provisioner (the app's own certificate), azcli or device-code")
+	operatorAuth := fs.String("operator-auth", entra.OperatorProvisioner, "`kind` of credential that reads Graph: provisioner (the app's own certificate), azcli or device-code")
 	tokenInput := fs.String("token", "", "check only this access token (FILE, or - for stdin) against the tenant and client id")
 	decodeInput := fs.String("decode", "", "print the header and claims of an access token (FILE, or - for stdin) as JSON, unverified")
 	if err := c.Parse(fs, args); err != nil {
