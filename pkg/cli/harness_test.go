@@ -266,6 +266,8 @@ func scriptSetup(e *testscript.Env) error {
 		k, v, _ := strings.Cut(kv, "=")
 		e.Setenv(k, v)
 	}
+	// Scripts can check that the README says what the binaries do.
+	e.Setenv("README", filepath.Join(moduleRoot(), "README.md"))
 	return nil
 }
 

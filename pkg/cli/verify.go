@@ -23,7 +23,8 @@ const verifySummary = `entraclaw-verify runs the migration runbook's four checks
 
 Graph is read with the provisioner's own certificate unless -operator-auth says otherwise.
 "-token -" checks a piped token only; "-decode -" prints its header and claims (the
-signature is not verified: Graph access tokens are not meant to be verified by clients).`
+signature is not verified: Graph access tokens are not meant to be verified by clients).
+-offline prints this machine's status without touching the network (like gh auth status).`
 
 // verifyWaitInterval is how long -wait pauses between attempts.
 const verifyWaitInterval = 3 * time.Second
@@ -34,12 +35,13 @@ const maxTokenInput = 1 << 20
 // RunVerify is entraclaw-verify.
 func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 	fs, c := NewFlagSet("entraclaw-verify", verifySummary, stdio)
-	checkList := fs.String("check", "", "comma-separated checks to run: "+strings.Join(verify.CheckNames(), ", ")+" (default: all)")
+	checkList := fs.String("check", "", "comma-separated `checks` to run: "+strings.Join(verify.CheckNames(), ", ")+" (default: all)")
 	wait := fs.Duration("wait", 0, "retry until every check passes or this much time has passed, e.g. 2m (0: check once)")
-	expiresIn := fs.Duration("expires-in", verify.DefaultExpiresIn, "warn when the keyring certificate expires within this time")
+	expiresIn := fs.Duration("expires-in", verify.DefaultExpiresIn, "warn (with -offline: exit 4) when the keyring certificate expires within this time")
 	operatorAuth := fs.String("operator-auth", entra.OperatorProvisioner, "`kind` of credential that reads Graph: provisioner (the app's own certificate), azcli or device-code")
-	tokenInput := fs.String("token", "", "check only this access token (FILE, or - for stdin) against the tenant and client id")
-	decodeInput := fs.String("decode", "", "print the header and claims of an access token (FILE, or - for stdin) as JSON, unverified")
+	tokenInput := fs.String("token", "", "check only this access token (`file`, or - for stdin) against the tenant and client id")
+	decodeInput := fs.String("decode", "", "print the header and claims of an access token (`file`, or - for stdin) as JSON, unverified")
+	offline := fs.Bool("offline", false, "print this machine's status from the state file and the keyring only (no network): certificate, expiry, cached token, secrets on disk; exit 4 on a problem")
 	if err := c.Parse(fs, args); err != nil {
 		return err
 	}
@@ -64,6 +66,9 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 			return UsageError("-token and -decode look at one token; they do not combine with -check or -wait")
 		}
 	}
+	if *offline && (*tokenInput != "" || *decodeInput != "" || *checkList != "" || *wait != 0 || *operatorAuth != entra.OperatorProvisioner) {
+		return UsageError("-offline reads only the state file and the keyring; it does not combine with -token, -decode, -check, -wait or -operator-auth")
+	}
 	if *decodeInput != "" {
 		return decodeToken(stdio, *decodeInput)
 	}
@@ -71,6 +76,9 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 	env, err := c.Resolve(NeedProvisioner)
 	if err != nil {
 		return err
+	}
+	if *offline {
+		return runStatus(env, *expiresIn, stdio, c)
 	}
 	if *tokenInput != "" {
 		raw, err := readTokenInput(stdio, *tokenInput)
