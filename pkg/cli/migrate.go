@@ -57,7 +57,7 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 		RenewBefore:        *renewBefore,
 		PropagationTimeout: *propagation,
 		DryRun:             *dryRun,
-		Progress:           stdio.Err,
+		Progress:           newWarningWriter(stdio.Err, "entraclaw-migrate"),
 	}, deps)
 	if err != nil {
 		return err

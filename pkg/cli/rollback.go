@@ -60,7 +60,7 @@ func RunRollback(ctx context.Context, args []string, stdio Stdio) error {
 		SecretLifetime: *lifetime,
 		PurgeCert:      *purgeCert,
 		RemoveAppCert:  *removeAppCert,
-		Progress:       stdio.Err,
+		Progress:       newWarningWriter(stdio.Err, "entraclaw-rollback"),
 	}, deps)
 	if err != nil {
 		return err
@@ -78,7 +78,7 @@ func RunRollback(ctx context.Context, args []string, stdio Stdio) error {
 // confirmRollback asks on stderr and reads the answer from stdin.
 func confirmRollback(stdio Stdio) error {
 	p := newPainter(stdio)
-	fmt.Fprintf(stdio.Err, "%s this puts a client secret for the provisioner app back into the state file in plain text.\n", p.red("WARNING:"))
+	fmt.Fprintf(stdio.Err, "entraclaw-rollback: %s this puts a client secret for the provisioner app back into the state file in plain text.\n", p.red("warning:"))
 	fmt.Fprintf(stdio.Err, "Type '%s' to continue: ", rollbackConfirmation)
 	line, err := bufio.NewReader(stdio.In).ReadString('\n')
 	if strings.TrimSpace(line) != rollbackConfirmation {
