@@ -21,11 +21,12 @@ import (
 
 // Exit codes shared by every binary (README "Exit codes").
 const (
-	ExitOK          = 0 // success
-	ExitFailure     = 1 // the operation failed (remote or local error)
-	ExitUsage       = 2 // bad flag or argument
-	ExitNotSetUp    = 3 // no state, no provisioner app, no certificate, or certificate expired
-	ExitCheckFailed = 4 // entraclaw-verify ran and a check failed
+	ExitOK          = 0   // success
+	ExitFailure     = 1   // the operation failed (remote or local error)
+	ExitUsage       = 2   // bad flag or argument
+	ExitNotSetUp    = 3   // no state, no provisioner app, no certificate, or certificate expired
+	ExitCheckFailed = 4   // entraclaw-verify ran and a check failed
+	ExitInterrupted = 130 // Ctrl-C (SIGINT) or SIGTERM ended a wait; the message says what is done
 )
 
 // Error is an error with an exit code and an optional hint line.

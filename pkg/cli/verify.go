@@ -107,7 +107,23 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 	}
 	var rep *verify.Report
 	if *wait > 0 {
+		sl := NewStatusLine(stdio.Err, stdio.ErrTTY, "entraclaw-verify")
+		defer sl.Done("")
+		deps.Progress = func(r *verify.Report) { sl.UpdateDetail(pendingChecks(r)) }
 		rep, err = verify.Wait(ctx, cfg, deps, *wait, verifyWaitInterval)
+		switch {
+		case ctx.Err() != nil:
+			sl.Done("")
+			if rep != nil {
+				_ = printVerifyReport(stdio, c, rep)
+			}
+			return interruptedVerify(rep, sl.Elapsed())
+		case err == nil && rep.OK && sl.Updated():
+			sl.Done(fmt.Sprintf("all %d checks pass after %s", len(rep.Checks), sl.Elapsed()))
+		case err == nil && !rep.OK:
+			names, _ := pendingChecks(rep)
+			sl.Done(fmt.Sprintf("gave up after %s (-wait %s); still failing: %s", sl.Elapsed(), *wait, names))
+		}
 	} else {
 		rep, err = verify.Run(ctx, cfg, deps)
 	}
@@ -120,6 +136,36 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 		return err
 	}
 	return rep.Err()
+}
+
+// pendingChecks names the failing checks of rep (the state of a -wait) and gives each
+// one's reason, clipped (the detail).
+func pendingChecks(rep *verify.Report) (names, detail string) {
+	var n, d []string
+	for _, r := range rep.Checks {
+		if !r.OK {
+			n = append(n, r.Name)
+			d = append(d, r.Name+": "+clip(r.Detail, 70))
+		}
+	}
+	return strings.Join(n, ", "), strings.Join(d, "; ")
+}
+
+// interruptedVerify is Ctrl-C during -wait: exit 130, saying what passed and what did not.
+func interruptedVerify(rep *verify.Report, elapsed time.Duration) error {
+	msg := fmt.Sprintf("interrupted after %s", elapsed)
+	if rep != nil {
+		var passed []string
+		for _, r := range rep.Checks {
+			if r.OK {
+				passed = append(passed, r.Name)
+			}
+		}
+		failing, _ := pendingChecks(rep)
+		msg += fmt.Sprintf(": %d of %d checks passed (%s); still waiting for %s", len(passed), len(rep.Checks), orNone(strings.Join(passed, ", ")), orNone(failing))
+	}
+	return &Error{Code: ExitInterrupted, Msg: msg,
+		Hint: "verify only reads, so nothing was changed; run `entraclaw-verify -wait 2m` again to keep waiting"}
 }
 
 // printVerifyReport writes the report: JSON, or one PASS/FAIL line per check and a
