@@ -52,8 +52,8 @@ type statusToken struct {
 }
 
 // runStatus gathers and prints the offline status. Exit 4 when the certificate expires
-// within expiresIn or a client secret is on disk (state file or backup); exit 3 when there
-// is no usable certificate at all.
+// within expiresIn or a client secret is on disk (state file or backup); exit 3, which wins,
+// when there is no usable certificate at all (none, unparsable or expired).
 func runStatus(env *Env, expiresIn time.Duration, stdio Stdio, c *Common) error {
 	now := time.Now()
 	st := &statusReport{
@@ -65,7 +65,8 @@ func runStatus(env *Env, expiresIn time.Duration, stdio Stdio, c *Common) error 
 	}
 	problem := func(code int, format string, args ...any) {
 		st.Problems = append(st.Problems, fmt.Sprintf(format, args...))
-		if code > st.exit {
+		// "not set up" (3: run migrate) wins over "a problem" (4).
+		if st.exit != ExitNotSetUp {
 			st.exit = code
 		}
 	}
@@ -150,7 +151,7 @@ func runStatus(env *Env, expiresIn time.Duration, stdio Stdio, c *Common) error 
 func printStatus(w io.Writer, st *statusReport, p painter) error {
 	var b strings.Builder
 	line := func(label, format string, args ...any) {
-		fmt.Fprintf(&b, "  %-14s %s\n", label+":", fmt.Sprintf(format, args...))
+		fmt.Fprintf(&b, "  %-15s %s\n", label+":", fmt.Sprintf(format, args...))
 	}
 	b.WriteString("entraclaw status (offline: read from the state file and the keyring; nothing sent over the network)\n")
 	line("state file", "%s", st.StateFile)
