@@ -109,11 +109,15 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 	if *wait > 0 {
 		sl := NewStatusLine(stdio.Err, stdio.ErrTTY, "entraclaw-verify")
 		defer sl.Done("")
-		deps.Progress = func(r *verify.Report) { sl.UpdateDetail(pendingChecks(r)) }
+		var last *verify.Report // the last complete attempt: Ctrl-C can cut the next one short
+		deps.Progress = func(r *verify.Report) { last = r; sl.UpdateDetail(pendingChecks(r)) }
 		rep, err = verify.Wait(ctx, cfg, deps, *wait, verifyWaitInterval)
 		switch {
 		case ctx.Err() != nil:
 			sl.Done("")
+			if last != nil {
+				rep = last
+			}
 			if rep != nil {
 				_ = printVerifyReport(stdio, c, rep)
 			}
