@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,7 +36,7 @@ func knownThumbprints(env *Env) []string {
 	var thumbs []string
 	add := func(t string) {
 		t = strings.ToLower(t)
-		if t != "" && !contains(thumbs, t) {
+		if t != "" && !slices.Contains(thumbs, t) {
 			thumbs = append(thumbs, t)
 		}
 	}
@@ -50,16 +51,7 @@ func knownThumbprints(env *Env) []string {
 	return thumbs
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// cachedToken is one token found in the cache (never its value).
+// cachedTokenInfo is one token found in the cache: never its value.
 type cachedTokenInfo struct {
 	Thumbprint string
 	ExpiresOn  time.Time

@@ -178,11 +178,11 @@ func printStatus(w io.Writer, st *statusReport, p painter) error {
 		line("cached token", "none (the next entraclaw-provisioner-token asks Entra ID)")
 	}
 	for _, t := range st.CachedTokens {
-		state := "valid until " + t.ExpiresOn
+		validity := "valid until " + t.ExpiresOn
 		if !t.Valid {
-			state = "expired at " + t.ExpiresOn
+			validity = "expired at " + t.ExpiresOn
 		}
-		line("cached token", "%s, for %s (certificate %s)", state, t.Scope, t.Thumbprint)
+		line("cached token", "%s, for %s (certificate %s)", validity, t.Scope, t.Thumbprint)
 	}
 	secrets := p.green("none")
 	var where []string
