@@ -132,7 +132,8 @@ func (c *Common) Parse(fs *flag.FlagSet, args []string) error {
 	switch c.Output {
 	case "text", "json":
 	default:
-		return UsageError("-o must be text or json, not %q", c.Output)
+		return &Error{Code: ExitUsage, Msg: fmt.Sprintf("-o must be text or json, not %q", c.Output),
+			Hint: "-o, -output and " + OutputEnv + " take text or json"}
 	}
 	if c.Version {
 		return PrintVersion(c.stdio.Out, c.name, c.JSON())
