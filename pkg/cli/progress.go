@@ -13,8 +13,8 @@ import (
 
 // StatusLine says what a long wait is waiting for, on stderr, without flooding it:
 //
-//   - on a terminal, one line updated in place (\r, erase to end of line) with what is
-//     pending and the elapsed time, redrawn every second;
+//   - on a terminal, one line updated in place (\r, erase to end of line) with the elapsed
+//     time and what is pending, redrawn every second ("name: waiting 12s for …");
 //   - off a terminal (CI logs, files), one line per change of state, never one per poll.
 //
 // Use it around a polling loop:
@@ -138,7 +138,8 @@ func (s *StatusLine) tick() {
 // drawLocked rewrites the terminal line, clipped to the terminal's width so that it never
 // wraps (a wrapped line cannot be rewritten with \r).
 func (s *StatusLine) drawLocked() {
-	line := fmt.Sprintf("%s: waiting for %s (%s)", s.prefix, s.text, s.elapsedLocked())
+	// The elapsed time comes first: clipping a long line must not cut it off.
+	line := fmt.Sprintf("%s: waiting %s for %s", s.prefix, s.elapsedLocked(), s.text)
 	width := 80
 	if f, ok := s.w.(*os.File); ok {
 		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {

@@ -78,10 +78,10 @@ func TestStatusLineTerminal(t *testing.T) {
 	if strings.Count(got, "\n") != 1 || !strings.HasSuffix(got, "\r\x1b[Kentraclaw-verify: all 4 checks pass after 2s\n") {
 		t.Errorf("want the line erased, then one verdict line: %q", got)
 	}
-	if !strings.Contains(got, "\r\x1b[Kentraclaw-verify: waiting for token (2s)") {
+	if !strings.Contains(got, "\r\x1b[Kentraclaw-verify: waiting 2s for token") {
 		t.Errorf("the ticker did not redraw the elapsed time: %q", got)
 	}
-	if !strings.HasPrefix(got, "\r\x1b[Kentraclaw-verify: waiting for token (0s)") {
+	if !strings.HasPrefix(got, "\r\x1b[Kentraclaw-verify: waiting 0s for token") {
 		t.Errorf("first draw: %q", got)
 	}
 }
