@@ -64,6 +64,7 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 		PropagationTimeout: *propagation,
 		DryRun:             *dryRun,
 		Progress:           newWarningWriter(stdio.Err, "entraclaw-migrate"),
+		Status:             NewStatusLine(stdio.Err, stdio.ErrTTY, "entraclaw-migrate"),
 	}, deps)
 	if err != nil {
 		return err
