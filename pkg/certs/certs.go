@@ -3,6 +3,7 @@
 package certs
 
 import (
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -40,11 +41,24 @@ const (
 	blockTypeKeySuffix = "PRIVATE KEY"
 )
 
-// Bundle is a certificate and the RSA private key that belongs to it.
+// TPMKeyBlockType is the PEM type of a TPM-bound key (pkg/tpmkey): the TPM's public
+// area and its wrapped private area, which only the TPM that created it can load. It
+// holds no private key material, and its type does not end in "PRIVATE KEY".
+const TPMKeyBlockType = "ENTRACLAW TPM KEY"
+
+// Bundle is a certificate and the RSA private key that belongs to it: either the key
+// itself (Key), or a reference to a key that never leaves a TPM (TPMKey). Exactly one
+// of the two is set.
 type Bundle struct {
 	Cert *x509.Certificate
 	Key  *rsa.PrivateKey
+	// TPMKey, when Key is nil, is the TPMKeyBlockType block of a key held by a TPM;
+	// pkg/tpmkey signs with it (pkg/entra does so for the credential).
+	TPMKey *pem.Block
 }
+
+// TPMBound reports whether the bundle's private key is held by a TPM.
+func (b *Bundle) TPMBound() bool { return b.Key == nil && b.TPMKey != nil }
 
 // Generate creates a new RSA-2048 key and a self-signed client-authentication
 // certificate for it, valid from now-5m for 365 days.
@@ -65,6 +79,23 @@ func GenerateWithLifetime(now time.Time, lifetime time.Duration) (*Bundle, error
 	if err != nil {
 		return nil, fmt.Errorf("generate rsa key: %w", err)
 	}
+	cert, err := SelfSign(now, lifetime, key)
+	if err != nil {
+		return nil, err
+	}
+	return &Bundle{Cert: cert, Key: key}, nil
+}
+
+// SelfSign makes the self-signed certificate GenerateWithLifetime makes, for an RSA key
+// that signer holds (a key in memory, or one that never leaves a TPM): CN and O as above,
+// NotBefore now-5m, NotAfter NotBefore+lifetime, SHA256WithRSA, client authentication.
+func SelfSign(now time.Time, lifetime time.Duration, signer crypto.Signer) (*x509.Certificate, error) {
+	if lifetime <= 0 {
+		return nil, fmt.Errorf("certificate lifetime must be positive, not %s", lifetime)
+	}
+	if _, ok := signer.Public().(*rsa.PublicKey); !ok {
+		return nil, ErrNotRSAKey
+	}
 	serial, err := randomSerial()
 	if err != nil {
 		return nil, err
@@ -81,7 +112,7 @@ func GenerateWithLifetime(now time.Time, lifetime time.Duration) (*Bundle, error
 		BasicConstraintsValid: true,
 		IsCA:                  false,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
+	der, err := x509.CreateCertificate(rand.Reader, template, template, signer.Public(), signer)
 	if err != nil {
 		return nil, fmt.Errorf("create certificate: %w", err)
 	}
@@ -89,7 +120,7 @@ func GenerateWithLifetime(now time.Time, lifetime time.Duration) (*Bundle, error
 	if err != nil {
 		return nil, fmt.Errorf("parse generated certificate: %w", err)
 	}
-	return &Bundle{Cert: cert, Key: key}, nil
+	return cert, nil
 }
 
 // randomSerial returns a uniformly random serial number in [1, 2^128).
@@ -109,9 +140,13 @@ func (b *Bundle) CertPEM() []byte {
 }
 
 // KeyPEM returns the private key as an unencrypted PKCS#8 "PRIVATE KEY" PEM
-// block. The key must be valid, as keys from Generate and ParseBundle are;
+// block, or for a TPM-bound bundle its TPMKeyBlockType block (no key material).
+// The key must be valid, as keys from Generate and ParseBundle are;
 // KeyPEM panics on a key that fails rsa.PrivateKey.Validate.
 func (b *Bundle) KeyPEM() []byte {
+	if b.Key == nil && b.TPMKey != nil {
+		return pem.EncodeToMemory(b.TPMKey)
+	}
 	der, err := x509.MarshalPKCS8PrivateKey(b.Key)
 	if err != nil {
 		panic("certs: cannot encode an invalid rsa private key: " + err.Error())
@@ -119,8 +154,8 @@ func (b *Bundle) KeyPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: blockPKCS8Key, Bytes: der})
 }
 
-// PEM returns the certificate PEM followed by the PKCS#8 key PEM, the layout
-// the keyring item holds.
+// PEM returns the certificate PEM followed by the PKCS#8 key PEM (or the TPM key
+// block), the layout the keyring item holds.
 func (b *Bundle) PEM() []byte {
 	return append(b.CertPEM(), b.KeyPEM()...)
 }

@@ -37,8 +37,12 @@ var keyBlockNames = map[string]string{
 // The blocks may come in any order, with CRLF line endings and with other text
 // between them; the key may be PKCS#8 ("PRIVATE KEY") or PKCS#1 ("RSA PRIVATE
 // KEY"). With several certificates it picks the one that matches the key.
+//
+// A bundle whose key is held by a TPM has a TPMKeyBlockType block instead of a private
+// key and exactly one certificate; it comes back with TPMKey set and Key nil. Whether
+// the TPM key matches the certificate is checked by pkg/tpmkey, which can read it.
 func ParseBundle(data []byte) (*Bundle, error) {
-	var certBlocks, keyBlocks []*pem.Block
+	var certBlocks, keyBlocks, tpmBlocks []*pem.Block
 	sawPEM := false
 	for rest := data; ; {
 		var block *pem.Block
@@ -52,6 +56,8 @@ func ParseBundle(data []byte) (*Bundle, error) {
 			certBlocks = append(certBlocks, block)
 		case strings.HasSuffix(block.Type, blockTypeKeySuffix):
 			keyBlocks = append(keyBlocks, block)
+		case block.Type == TPMKeyBlockType:
+			tpmBlocks = append(tpmBlocks, block)
 		}
 	}
 	if !sawPEM {
@@ -61,6 +67,9 @@ func ParseBundle(data []byte) (*Bundle, error) {
 		if isEncrypted(block) {
 			return nil, ErrEncryptedKey
 		}
+	}
+	if len(tpmBlocks) > 0 {
+		return parseTPMBundle(certBlocks, keyBlocks, tpmBlocks)
 	}
 	switch {
 	case len(keyBlocks) > 1:
@@ -91,6 +100,29 @@ func ParseBundle(data []byte) (*Bundle, error) {
 		return nil, ErrKeyMismatch
 	}
 	return &Bundle{Cert: match, Key: key}, nil
+}
+
+// parseTPMBundle is ParseBundle for a bundle with a TPM key block.
+func parseTPMBundle(certBlocks, keyBlocks, tpmBlocks []*pem.Block) (*Bundle, error) {
+	switch {
+	case len(keyBlocks)+len(tpmBlocks) > 1:
+		return nil, ErrMultipleKeys
+	case len(certBlocks) == 0:
+		return nil, ErrNoCertificate
+	case len(certBlocks) > 1:
+		return nil, fmt.Errorf("%w (a TPM key bundle holds one certificate, not %d)", ErrKeyMismatch, len(certBlocks))
+	case len(tpmBlocks[0].Bytes) == 0:
+		return nil, fmt.Errorf("%w (the %s block is empty)", ErrInvalidKey, TPMKeyBlockType)
+	}
+	cert, err := x509.ParseCertificate(certBlocks[0].Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("certificate 1 of 1: %w", ErrInvalidCertificate)
+	}
+	if _, ok := cert.PublicKey.(*rsa.PublicKey); !ok {
+		return nil, fmt.Errorf("%w (the certificate of the TPM key is not RSA)", ErrNotRSAKey)
+	}
+	block := *tpmBlocks[0]
+	return &Bundle{Cert: cert, TPMKey: &block}, nil
 }
 
 func isEncrypted(block *pem.Block) bool {
