@@ -7,6 +7,7 @@ require (
 	github.com/Azure/azure-sdk-for-go/sdk/azidentity v1.15.0
 	github.com/godbus/dbus/v5 v5.2.2
 	github.com/golang-jwt/jwt/v5 v5.3.1
+	github.com/google/go-tpm v0.9.8
 	github.com/rogpeppe/go-internal v1.14.1
 	github.com/zalando/go-keyring v0.2.8
 	golang.org/x/sys v0.47.0
