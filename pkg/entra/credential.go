@@ -45,10 +45,15 @@ type CredentialOptions struct {
 }
 
 // NewCertificateCredential builds the provisioner app's certificate credential
-// for tenant and client. Instance discovery is off on every cloud.
+// for tenant and client. Instance discovery is off on every cloud. A bundle whose
+// key is in the TPM (b.TPMBound) gets NewSignerCredential with the TPM signing: the
+// TPM is first used by the first token request, not here.
 func NewCertificateCredential(c Cloud, tenant, client string, b *certs.Bundle, o CredentialOptions) (azcore.TokenCredential, error) {
 	if err := validateIDs(tenant, client); err != nil {
 		return nil, err
+	}
+	if b != nil && b.Cert != nil && b.TPMBound() {
+		return tpmCredential(c, tenant, client, b, o)
 	}
 	if b == nil || b.Cert == nil || b.Key == nil {
 		return nil, errors.New("certificate credential: no certificate and private key")

@@ -1,0 +1,153 @@
+package entra
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/certs"
+	"github.com/entraclaw/entraclaw-cli/pkg/tpmkey"
+)
+
+// assertionLifetime is how long a client assertion is valid, as MSAL makes them.
+const assertionLifetime = 10 * time.Minute
+
+// NewSignerCredential builds the provisioner's certificate credential for a private key
+// that only signs, such as one that never leaves a TPM. azidentity's certificate
+// credential takes nothing but an in-memory *rsa.PrivateKey, so this credential builds
+// the client assertion itself, as MSAL builds it for Entra ID, and hands it to
+// azidentity's client-assertion credential: header {"alg":"PS256","typ":"JWT",
+// "x5t#S256": standard base64 of the SHA-256 of the certificate}, claims aud = the
+// token endpoint (<authority host><tenant>/oauth2/v2.0/token), iss = sub = client, a
+// random jti, nbf = now, exp = now + 10 min. Entra ID accepts it as a certificate
+// credential (appidacr 2). The cloud's authority host, transport and retries apply as
+// for NewCertificateCredential; instance discovery is off. The signer is called once
+// per token request (azidentity keeps the token in memory).
+func NewSignerCredential(c Cloud, tenant, client string, cert *x509.Certificate, signer crypto.Signer, o CredentialOptions) (azcore.TokenCredential, error) {
+	if err := validateIDs(tenant, client); err != nil {
+		return nil, err
+	}
+	if cert == nil || signer == nil {
+		return nil, errors.New("certificate credential: no certificate and signer")
+	}
+	pub, ok := signer.Public().(*rsa.PublicKey)
+	if !ok || !pub.Equal(cert.PublicKey) {
+		return nil, errors.New("certificate credential: the signing key is not the certificate's RSA key")
+	}
+	x5t := sha256.Sum256(cert.Raw)
+	a := &assertion{
+		signer:   signer,
+		audience: strings.TrimRight(c.AuthorityHost, "/") + "/" + tenant + "/oauth2/v2.0/token",
+		client:   client,
+		x5tS256:  base64.StdEncoding.EncodeToString(x5t[:]),
+	}
+	cred, err := azidentity.NewClientAssertionCredential(tenant, client, a.make, &azidentity.ClientAssertionCredentialOptions{
+		ClientOptions:            c.ClientOptions(o),
+		DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("certificate credential: %s", firstLine(err.Error()))
+	}
+	return &signerCredential{inner: cred, a: a}, nil
+}
+
+// assertion makes the client assertions of one credential.
+type assertion struct {
+	signer                    crypto.Signer
+	audience, client, x5tS256 string
+	now                       func() time.Time // nil: time.Now
+
+	mu      sync.Mutex
+	signErr error // the last signing failure, for signerCredential
+}
+
+func (a *assertion) make(context.Context) (string, error) {
+	now := time.Now()
+	if a.now != nil {
+		now = a.now()
+	}
+	jti, err := randomUUID()
+	if err != nil {
+		return "", err
+	}
+	header, _ := json.Marshal(struct {
+		Alg     string `json:"alg"`
+		Typ     string `json:"typ"`
+		X5tS256 string `json:"x5t#S256"`
+	}{"PS256", "JWT", a.x5tS256})
+	claims, _ := json.Marshal(struct {
+		Aud string `json:"aud"`
+		Iss string `json:"iss"`
+		Sub string `json:"sub"`
+		Jti string `json:"jti"`
+		Nbf int64  `json:"nbf"`
+		Exp int64  `json:"exp"`
+	}{a.audience, a.client, a.client, jti, now.Unix(), now.Add(assertionLifetime).Unix()})
+	input := base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString(claims)
+	digest := sha256.Sum256([]byte(input))
+	sig, err := a.signer.Sign(rand.Reader, digest[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256})
+	if err != nil {
+		err = fmt.Errorf("sign the client assertion: %w", err)
+		a.mu.Lock()
+		a.signErr = err
+		a.mu.Unlock()
+		return "", err
+	}
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig), nil
+}
+
+func randomUUID() (string, error) {
+	var u [16]byte
+	if _, err := rand.Read(u[:]); err != nil {
+		return "", fmt.Errorf("client assertion id: %w", err)
+	}
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16]), nil
+}
+
+// signerCredential returns the signer's own error when signing failed: azidentity wraps
+// it in a multi-line text, and a TPM's error is one line that says what to do.
+type signerCredential struct {
+	inner azcore.TokenCredential
+	a     *assertion
+}
+
+func (s *signerCredential) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	s.a.mu.Lock()
+	s.a.signErr = nil
+	s.a.mu.Unlock()
+	tok, err := s.inner.GetToken(ctx, o)
+	if err != nil {
+		s.a.mu.Lock()
+		signErr := s.a.signErr
+		s.a.mu.Unlock()
+		if signErr != nil {
+			return tok, signErr
+		}
+	}
+	return tok, err
+}
+
+// tpmCredential is NewCertificateCredential for a bundle whose key is in the TPM.
+func tpmCredential(c Cloud, tenant, client string, b *certs.Bundle, o CredentialOptions) (azcore.TokenCredential, error) {
+	signer, err := tpmkey.NewSigner(b, "")
+	if err != nil {
+		return nil, fmt.Errorf("certificate credential: %w", err)
+	}
+	return NewSignerCredential(c, tenant, client, b.Cert, signer, o)
+}
