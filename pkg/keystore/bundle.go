@@ -17,6 +17,9 @@ const certAccountSuffix = ".cert"
 const (
 	pemBegin     = "-----BEGIN"
 	pemCertBegin = "-----BEGIN CERTIFICATE-----"
+	// tpmKeyBlock is certs.TPMKeyBlockType (keystore imports none of our packages): a
+	// reference to a key held by a TPM, which takes the private key's place in a bundle.
+	tpmKeyBlock = "ENTRACLAW TPM KEY"
 )
 
 // Item size limits of go-keyring's backends.
@@ -247,8 +250,8 @@ func (s *Store) DeleteBundle(tenant string) error {
 	return nil
 }
 
-// splitBundle returns the certificate blocks and the private key blocks of a
-// PEM bundle, each re-encoded.
+// splitBundle returns the certificate blocks and the private key blocks (or the TPM
+// key block) of a PEM bundle, each re-encoded.
 func splitBundle(bundle []byte) (certPEM, keyPEM []byte, err error) {
 	for rest := bundle; ; {
 		var block *pem.Block
@@ -259,12 +262,12 @@ func splitBundle(bundle []byte) (certPEM, keyPEM []byte, err error) {
 		switch {
 		case block.Type == "CERTIFICATE":
 			certPEM = append(certPEM, pem.EncodeToMemory(block)...)
-		case strings.HasSuffix(block.Type, "PRIVATE KEY"):
+		case strings.HasSuffix(block.Type, "PRIVATE KEY"), block.Type == tpmKeyBlock:
 			keyPEM = append(keyPEM, pem.EncodeToMemory(block)...)
 		}
 	}
 	if len(certPEM) == 0 || len(keyPEM) == 0 {
-		return nil, nil, errors.New("certificate bundle must hold a CERTIFICATE and a PRIVATE KEY PEM block")
+		return nil, nil, errors.New("certificate bundle must hold a CERTIFICATE and a PRIVATE KEY (or " + tpmKeyBlock + ") PEM block")
 	}
 	return certPEM, keyPEM, nil
 }
