@@ -95,7 +95,7 @@ func NewGraph(c Cloud, cred azcore.TokenCredential, o GraphOptions) (*Graph, err
 			policyFunc(g.countAndReport),
 		},
 	}, &policy.ClientOptions{
-		Transport: o.Transport,
+		Transport: CapResponses(o.Transport, MaxGraphResponseBytes),
 		Retry: policy.RetryOptions{
 			MaxRetries:    int32(retries),
 			RetryDelay:    o.RetryDelay,
