@@ -45,6 +45,7 @@ func (c *Common) Resolve(need StateNeed) (*Env, error) {
 	if err != nil {
 		return nil, &Error{Code: ExitUsage, Err: err, Hint: "valid clouds: public, usgov, china; custom hosts must be https:// URLs"}
 	}
+	c.warnHosts(cloud)
 	e := &Env{Common: c, Cloud: cloud, Store: keystore.New(c.KeyringService)}
 
 	path, err := state.Find(c.StateFile, workingDir())

@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,11 +20,12 @@ import (
 
 // Exit codes shared by every binary (README "Exit codes").
 const (
-	ExitOK          = 0 // success
-	ExitFailure     = 1 // the operation failed (remote or local error)
-	ExitUsage       = 2 // bad flag or argument
-	ExitNotSetUp    = 3 // no state, no provisioner app, no certificate, or certificate expired
-	ExitCheckFailed = 4 // entraclaw-verify ran and a check failed
+	ExitOK          = 0   // success
+	ExitFailure     = 1   // the operation failed (remote or local error)
+	ExitUsage       = 2   // bad flag or argument
+	ExitNotSetUp    = 3   // no state, no provisioner app, no certificate, or certificate expired
+	ExitCheckFailed = 4   // entraclaw-verify ran and a check failed
+	ExitInterrupted = 130 // interrupted by SIGINT/SIGTERM (128 + SIGINT, as shells report Ctrl-C)
 )
 
 // Error is an error with an exit code and an optional hint line.
@@ -79,6 +81,9 @@ func Classify(err error) (code int, msg, hint string) {
 	switch {
 	case errors.As(err, &ce):
 		code, hint = ce.Code, ce.Hint
+	case errors.Is(err, context.Canceled):
+		// Only Main's signal handler cancels the context: an interrupt, not a failure.
+		code, msg = ExitInterrupted, "interrupted"
 	case errors.Is(err, entra.ErrInvalidArgument):
 		// Before exitCoder: a bad flag value is a usage error even when another
 		// package's error, with its own exit code, wraps it. Its hint is kept.

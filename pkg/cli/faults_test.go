@@ -528,7 +528,7 @@ func runBinary(t *testing.T, f *fakeEnv, extraEnv []string, name string, args ..
 	if cmd.ProcessState == nil {
 		t.Fatalf("running %s: %v", name, err)
 	}
-	return binaryResult{name: name, stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
+	return binaryResult{name: name, stdout: out.String(), stderr: withoutHostWarning(errb.String()), code: cmd.ProcessState.ExitCode()}
 }
 
 // runWatchingStderr runs a binary and hands each stderr line to onLine as it appears.
@@ -551,7 +551,7 @@ func runWatchingStderr(t *testing.T, f *fakeEnv, onLine func(string), name strin
 		onLine(sc.Text())
 	}
 	_ = cmd.Wait()
-	return binaryResult{name: name, stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
+	return binaryResult{name: name, stdout: out.String(), stderr: withoutHostWarning(errb.String()), code: cmd.ProcessState.ExitCode()}
 }
 
 func (r binaryResult) wantExit(t *testing.T, code int) {

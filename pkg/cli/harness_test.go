@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -196,6 +197,12 @@ func (f *fakeEnv) run(t testing.TB, name string, args ...string) (stdout, stderr
 	}
 	return out.String(), errb.String(), code
 }
+
+// hostWarning matches the warning every binary prints for the fake's loopback endpoints.
+var hostWarning = regexp.MustCompile(`(?m)^entraclaw-[a-z-]+: warning: -(authority-host|graph-endpoint) \S+ (and -graph-endpoint \S+ )?(is|are) not (a )?Microsoft cloud hosts?: [^\n]*\n`)
+
+// withoutHostWarning is stderr without that warning line, for tests that count lines.
+func withoutHostWarning(stderr string) string { return hostWarning.ReplaceAllString(stderr, "") }
 
 // ---- testscript ----
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -54,8 +55,16 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 	}
 
 	now := time.Now()
-	cache := keystore.New(keystore.TokenCacheService(env.KeyringService))
-	cacheKey := func(thumb string) string { return strings.Join([]string{env.Tenant, env.Client, *scope, thumb}, "|") }
+	env.Store = env.Store.WithContext(ctx)
+	cache := keystore.New(keystore.TokenCacheService(env.KeyringService)).WithContext(ctx)
+	cacheKey := func(thumb string) string {
+		return keystore.TokenCacheKey(env.Tenant, env.Client, *scope, thumb, env.Cloud.AuthorityHost)
+	}
+	note := func(msg string) {
+		if c.Verbose {
+			fmt.Fprintf(stdio.Err, "entraclaw-provisioner-token: %s\n", msg)
+		}
+	}
 
 	// The two keyring reads are D-Bus round trips that dominate a cached call: look the
 	// cached token up under the thumbprint the state file records while the bundle is
@@ -86,12 +95,51 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 		fmt.Fprintf(stdio.Err, "entraclaw-provisioner-token: %s provisioner certificate %s expires on %s (in %d days); run `entraclaw-migrate` to rotate it\n",
 			newPainter(stdio).yellow("warning:"), thumb, bundle.Cert.NotAfter.UTC().Format("2006-01-02"), days)
 	}
+	// usable checks a cache read: a token that fails checkAccessToken (planted, or cached
+	// by an older version) is deleted and ignored; one with too little time left is ignored.
+	usable := func(h cached) (time.Time, bool) {
+		if h.err != nil {
+			if !errors.Is(h.err, keystore.ErrNotFound) {
+				if errors.Is(h.err, context.Canceled) {
+					return time.Time{}, false
+				}
+				note("token cache not read: " + h.err.Error())
+			}
+			return time.Time{}, false
+		}
+		exp, err := checkAccessToken(h.token, env.Tenant, env.Client, h.exp, time.Now())
+		if err != nil {
+			note("cached token ignored and deleted: " + err.Error())
+			if derr := cache.DeleteCachedToken(cacheKey(thumb)); derr != nil {
+				note("token cache item not deleted: " + derr.Error())
+			}
+			return time.Time{}, false
+		}
+		return exp, exp.Sub(time.Now()) >= *minValidity
+	}
 	if !*noCache {
 		if thumb != stateThumb {
 			hit.token, hit.exp, hit.err = cache.GetCachedToken(cacheKey(thumb))
 		}
-		if hit.err == nil && hit.exp.Sub(now) >= *minValidity {
-			return printToken(stdio, c, env.Tenant, hit.token, hit.exp)
+		if exp, ok := usable(hit); ok {
+			return printToken(stdio, c, env.Tenant, hit.token, exp)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// A cold (or stale) cache: one process mints, the others wait on the per-user
+		// lock and then find its token.
+		unlock, err := lockToken(ctx, cacheKey(thumb), note)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		hit.token, hit.exp, hit.err = cache.GetCachedToken(cacheKey(thumb))
+		if exp, ok := usable(hit); ok {
+			return printToken(stdio, c, env.Tenant, hit.token, exp)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 	}
 
@@ -103,19 +151,35 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 	if err != nil {
 		return err
 	}
-	if err := cache.PutCachedToken(cacheKey(thumb), at.Token, at.ExpiresOn); err != nil && c.Verbose {
-		fmt.Fprintf(stdio.Err, "entraclaw-provisioner-token: token cache not updated: %v\n", err)
+	exp, err := checkAccessToken(at.Token, env.Tenant, env.Client, at.ExpiresOn, time.Now())
+	if err != nil {
+		return badTokenError(env.Cloud.AuthorityHost, err)
 	}
-	return printToken(stdio, c, env.Tenant, at.Token, at.ExpiresOn)
+	if err := cache.PutCachedToken(cacheKey(thumb), at.Token, exp); err != nil {
+		note("token cache not updated: " + err.Error())
+	}
+	return printToken(stdio, c, env.Tenant, at.Token, exp)
 }
 
 func printToken(stdio Stdio, c *Common, tenant, token string, exp time.Time) error {
 	if c.JSON() {
-		return WriteJSON(stdio.Out, tokenOutput{
+		if err := WriteJSON(stdio.Out, tokenOutput{
 			AccessToken: token, ExpiresOn: exp.UTC().Format(time.RFC3339), ExpiresOnTS: exp.Unix(),
 			TokenType: "Bearer", Tenant: tenant,
-		})
+		}); err != nil {
+			return stdoutError(err)
+		}
+		return nil
 	}
-	_, err := fmt.Fprintln(stdio.Out, token)
-	return err
+	if _, err := fmt.Fprintln(stdio.Out, token); err != nil {
+		return stdoutError(err)
+	}
+	return nil
+}
+
+// stdoutError is a failed write of the result to stdout (closed, full disk, ...): the
+// token did not reach the caller, so the run failed.
+func stdoutError(err error) error {
+	return &Error{Code: ExitFailure, Msg: "writing the token to stdout failed: " + oneLine(err.Error()),
+		Hint: "stdout must be open and writable: run it as TOKEN=$(entraclaw-provisioner-token), not with stdout closed"}
 }
