@@ -263,10 +263,26 @@ func fakeOf(ts *testscript.TestScript) *fakeEnv {
 }
 
 var scriptCommands = map[string]func(ts *testscript.TestScript, neg bool, args []string){
-	"fake":    cmdFake,
-	"keyring": cmdKeyring,
-	"exits":   cmdExits,
-	"certgen": cmdCertgen,
+	"fake":       cmdFake,
+	"keyring":    cmdKeyring,
+	"exits":      cmdExits,
+	"certgen":    cmdCertgen,
+	"hostwarned": cmdHostWarned,
+}
+
+// cmdHostWarned asserts that the last command's stderr is exactly N warning lines about the
+// fake's loopback (non-Microsoft) hosts and nothing else: `hostwarned 1`.
+func cmdHostWarned(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: hostwarned N")
+	}
+	stderr := ts.ReadFile("stderr")
+	if n := len(hostWarning.FindAllString(stderr, -1)); n != atoi(ts, args[0]) {
+		ts.Fatalf("%d host warning lines on stderr, want %s:\n%s", n, args[0], stderr)
+	}
+	if rest := withoutHostWarning(stderr); rest != "" {
+		ts.Fatalf("stderr has more than the host warning:\n%s", rest)
+	}
 }
 
 // cmdExits runs a program like exec (same environment, stdin and saved stdout/stderr for
