@@ -23,22 +23,10 @@ type Stdio struct {
 	InTTY, ErrTTY bool
 }
 
-// OSStdio returns the process's standard streams. When the process started with stdout
-// closed, Out fails every write, so that a result nobody receives is an error, not exit 0.
+// OSStdio returns the process's standard streams.
 func OSStdio() Stdio {
-	var out io.Writer = os.Stdout
-	if stdoutWasClosed() {
-		out = closedWriter{}
-	}
-	return Stdio{In: os.Stdin, Out: out, Err: os.Stderr, InTTY: isTerminal(os.Stdin), ErrTTY: isTerminal(os.Stderr)}
+	return Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, InTTY: isTerminal(os.Stdin), ErrTTY: isTerminal(os.Stderr)}
 }
-
-// errStdoutClosed is the write error of a stdout that was closed when the process started.
-var errStdoutClosed = errors.New("stdout is closed")
-
-type closedWriter struct{}
-
-func (closedWriter) Write([]byte) (int, error) { return 0, errStdoutClosed }
 
 // isTerminal asks the terminal driver (termios / console mode), so /dev/null, which is a
 // character device too, does not count as a terminal.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -42,6 +44,10 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 	}
 	if err := DurationFlag("min-validity", *minValidity, true); err != nil {
 		return err
+	}
+	if stdio.Out == io.Writer(os.Stdout) && stdoutWasClosed() {
+		// Checked before anything is read or minted: the token would go nowhere.
+		return stdoutError(errStdoutClosed)
 	}
 	env, err := c.Resolve(NeedProvisioner)
 	if err != nil {
@@ -177,9 +183,13 @@ func printToken(stdio Stdio, c *Common, tenant, token string, exp time.Time) err
 	return nil
 }
 
+// errStdoutClosed: the process started with stdout closed (`>&-`); the Go runtime then
+// points fd 1 at /dev/null, so writes would succeed and the token would go nowhere.
+var errStdoutClosed = errors.New("stdout is closed")
+
 // stdoutError is a failed write of the result to stdout (closed, full disk, ...): the
 // token did not reach the caller, so the run failed.
 func stdoutError(err error) error {
 	return &Error{Code: ExitFailure, Msg: "writing the token to stdout failed: " + oneLine(err.Error()),
-		Hint: "stdout must be open and writable: run it as TOKEN=$(entraclaw-provisioner-token), not with stdout closed"}
+		Hint: "capture stdout, e.g. TOKEN=$(entraclaw-provisioner-token); to discard the token use >/dev/null (a closed stdout, or /dev/null opened read-write as subprocess.DEVNULL does, counts as closed)"}
 }
