@@ -756,8 +756,7 @@ func (s localState) assertUnchanged(t *testing.T, f *fakeEnv) {
 // assertNoCachedToken checks that the token binary cached nothing for the scenario.
 func assertNoCachedToken(t *testing.T, f *fakeEnv) {
 	t.Helper()
-	key := strings.Join([]string{f.Scenario.TenantID, f.Scenario.ClientID, f.Server.GraphEndpoint() + "/.default", certs.Thumbprint(f.Scenario.Bundle.Cert)}, "|")
-	_, _, err := keystore.New(keystore.TokenCacheService(f.Service)).GetCachedToken(key)
+	_, _, err := keystore.New(keystore.TokenCacheService(f.Service)).GetCachedToken(tokenCacheKey(t, f, ""))
 	switch {
 	case err == nil:
 		t.Error("a token was cached although the request failed")
