@@ -55,8 +55,8 @@ type hostileSTS struct {
 	*httptest.Server
 	mu       sync.Mutex
 	token    string
-	expires  any   // expires_in
-	huge     bool  // stream an endless token response instead
+	expires  any  // expires_in
+	huge     bool // stream an endless token response instead
 	written  atomic.Int64
 	requests atomic.Int32
 	caFile   string // the fake's CA plus this server's certificate
