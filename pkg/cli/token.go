@@ -62,7 +62,7 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 
 	now := time.Now()
 	env.Store = env.Store.WithContext(ctx)
-	cache := keystore.New(keystore.TokenCacheService(env.KeyringService)).WithContext(ctx)
+	cache := env.Store.TokenCache()
 	cacheKey := func(thumb string) string {
 		return keystore.TokenCacheKey(env.Tenant, env.Client, *scope, thumb, env.Cloud.AuthorityHost)
 	}

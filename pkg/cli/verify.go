@@ -72,6 +72,7 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 	if err != nil {
 		return err
 	}
+	env.Store = env.Store.WithContext(ctx) // keyring waits end at Ctrl-C
 	if *tokenInput != "" {
 		raw, err := readTokenInput(stdio, *tokenInput)
 		if err != nil {

@@ -15,6 +15,15 @@ func TokenCacheService(certService string) string {
 	return strings.TrimSuffix(certService, "-cert") + "-token-cache"
 }
 
+// TokenCache returns a Store for the token cache that goes with s's certificate
+// service (TokenCacheService), with s's backend, timeout, OS and context:
+// deps.Store.TokenCache().DeleteCachedTokens(tenant, client).
+func (s *Store) TokenCache() *Store {
+	c := *s
+	c.service = TokenCacheService(s.service)
+	return &c
+}
+
 // cachedToken is the JSON value of a token cache item.
 type cachedToken struct {
 	AccessToken string `json:"accessToken"`

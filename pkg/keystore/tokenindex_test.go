@@ -70,6 +70,31 @@ func TestDeleteCachedTokens(t *testing.T) {
 	}
 }
 
+// TokenCache shares the backend: what the cert Store's TokenCache() writes, a Store made
+// with New(TokenCacheService(...)) reads, and DeleteCachedTokens through it clears it.
+func TestTokenCacheFromCertStore(t *testing.T) {
+	f := newFake("linux")
+	certStore := New(testService, WithBackend(f), WithOS("linux"))
+	cache := certStore.TokenCache()
+	if cache.Service() != "entraclaw-provisioner-token-cache" {
+		t.Fatalf("service %q", cache.Service())
+	}
+	k := TokenCacheKey(idxTenant, idxClient, "s/.default", "00", "https://login.microsoftonline.com/")
+	if err := cache.PutCachedToken(k, "a.b.c", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	other := New(TokenCacheService(testService), WithBackend(f), WithOS("linux"))
+	if _, _, err := other.GetCachedToken(k); err != nil {
+		t.Fatalf("not in the shared backend: %v", err)
+	}
+	if err := certStore.TokenCache().DeleteCachedTokens(idxTenant, idxClient); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := other.GetCachedToken(k); !errors.Is(err, ErrNotFound) {
+		t.Errorf("after DeleteCachedTokens: %v", err)
+	}
+}
+
 // Items no longer pile up: beyond maxIndexedTokens keys, the oldest items are deleted.
 func TestTokenCacheIndexEvictsOldest(t *testing.T) {
 	f := newFake("windows")
