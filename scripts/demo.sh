@@ -35,6 +35,8 @@ if [ "$(uname -s)" = Linux ] && [ -z "${ENTRACLAW_DEMO_INNER:-}" ]; then
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/entraclaw-demo.XXXXXX")
+# Backups and locks go to the per-user state directory: the demo's own, inside its temp dir.
+export XDG_STATE_HOME="$tmp/state"
 fake_pid=""
 cleanup() {
   set +e
@@ -110,7 +112,7 @@ curl -sS --fail --cacert "$SSL_CERT_FILE" -H "Authorization: Bearer $(entraclaw-
   jq '.value[0] | {displayName, passwordCredentials: (.passwordCredentials | length), certificates: [.keyCredentials[] | {displayName, endDateTime}]}'
 
 say "5. Emergency rollback (loud, short-lived secret)"
-run entraclaw-rollback -yes -backup "$(ls -t .entraclaw-state.json.bak.* | head -n 1)"
+run entraclaw-rollback -yes
 note "The secret is back on disk; verify now fails, as it should:"
 entraclaw-verify -check secret-purged,no-passwords || note "(exit $? — expected)"
 

@@ -24,5 +24,5 @@ entraclaw-migrate
 say "Verify: all four checks must pass"
 entraclaw-verify -wait 2m
 
-say "Done. Delete the state backups that still hold the old secret once you are confident:"
-echo "  shred -u .entraclaw-state.json.bak.*" >&2
+say "Done. Delete the state backup that still holds the old secret once you are confident:"
+echo "  shred -u <the backup path migrate printed above>   (entraclaw-verify lists any left)" >&2

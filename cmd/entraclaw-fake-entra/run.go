@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -35,7 +36,28 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	tokenLifetime := fs.Duration("token-lifetime", time.Hour, "lifetime of the access tokens it issues")
 	throttle := fs.Int("throttle", 0, "answer the first N Graph requests with 429 Too Many Requests")
 	retryAfter := fs.Duration("retry-after", time.Second, "the Retry-After of -throttle's 429s")
+	readLag := fs.Duration("read-lag", 0, "for this long after a PATCH of an application, Graph reads of it return the previous value")
+	backing403 := fs.Bool("sp-lag-403", false, "while a new app is hidden by -replication-lag, POST /servicePrincipals answers the real replication 403 instead of 400")
+	loopLimit := fs.Int("token-loop-limit", 0, "refuse a client asking the token endpoint more than N times within -token-loop-window with AADSTS50196 (0: off)")
+	loopWindow := fs.Duration("token-loop-window", time.Minute, "the window of -token-loop-limit")
+	certCap := fs.Duration("cert-lifetime-cap", 0, "tenant policy: refuse certificates valid longer than this (e.g. 4320h for 180 days; 0: off)")
+	noPasswords := fs.Bool("block-add-pw", false, "tenant policy: refuse addPassword")
+	noDeviceCode := fs.Bool("block-device-code", false, "Conditional Access: refuse device-code sign-ins with AADSTS53003")
+	var published []string
+	fs.Func("publish-role", "publish one more Graph application permission, e.g. AgentIdentityBlueprint.UpdateBranding.All (suffix :disabled or :user; repeatable)", func(v string) error {
+		published = append(published, v)
+		return nil
+	})
 	var failures []failOnce
+	var failuresAfter []failOnce
+	fs.Func("fail-after-once", "apply the next request to a Graph route, then answer it with a failure, e.g. 'POST /v1.0/applications=504:GatewayTimeout' (repeatable)", func(v string) error {
+		f, err := parseFailOnce(v)
+		if err == nil && !strings.Contains(f.route, " /v1.0/") {
+			err = fmt.Errorf("-fail-after-once works on Graph routes (/v1.0/...), not %q", f.route)
+		}
+		failuresAfter = append(failuresAfter, f)
+		return err
+	})
 	fs.Func("fail-once", "fail the next request to a route once, e.g. 'PATCH /v1.0/applications/{id}=503:ServiceUnavailable' or 'POST /{tenant}/oauth2/v2.0/token=401:7000229' (repeatable)", func(v string) error {
 		f, err := parseFailOnce(v)
 		failures = append(failures, f)
@@ -64,11 +86,25 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		entratest.WithPropagationDelay(*propagation),
 		entratest.WithReplicationLag(*replication),
 		entratest.WithTokenLifetime(*tokenLifetime),
+		entratest.WithReadLag(*readLag),
+		entratest.WithBackingAppForbidden(*backing403),
+		entratest.WithTokenLoopLimit(*loopLimit, *loopWindow),
+		entratest.WithCertLifetimeCap(*certCap),
+		entratest.WithPasswordAdditionBlocked(*noPasswords),
+		entratest.WithDeviceCodeBlocked(*noDeviceCode),
 	)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	for _, spec := range published {
+		if _, err := srv.PublishRole(spec); err != nil {
+			return cli.UsageError("-publish-role: %v", err)
+		}
+	}
+	for _, f := range failuresAfter {
+		srv.FailAfterNext(f.route, f.failure)
+	}
 	srv.Throttle(*throttle, *retryAfter)
 	for _, f := range failures {
 		srv.FailNext(f.route, f.failure)
@@ -123,13 +159,16 @@ type failOnce struct {
 	failure entratest.Failure
 }
 
-// parseFailOnce reads "METHOD /pattern=STATUS:CODE" (CODE is a Graph error code, or the
-// AADSTS number on the token route).
+// parseFailOnce reads "METHOD /pattern=STATUS[:CODE]" (CODE is a Graph error code, or the
+// AADSTS number on the token route; without it the status text, e.g. GatewayTimeout).
 func parseFailOnce(v string) (failOnce, error) {
 	route, what, ok := strings.Cut(v, "=")
-	status, code, ok2 := strings.Cut(what, ":")
+	status, code, _ := strings.Cut(what, ":")
 	n, err := strconv.Atoi(status)
-	if !ok || !ok2 || err != nil || code == "" {
+	if err == nil && code == "" {
+		code = strings.ReplaceAll(http.StatusText(n), " ", "")
+	}
+	if !ok || err != nil || code == "" {
 		return failOnce{}, fmt.Errorf("want ROUTE=STATUS:CODE, e.g. 'PATCH /v1.0/applications/{id}=503:ServiceUnavailable', not %q", v)
 	}
 	if !slices.Contains(entratest.Routes(), route) {

@@ -49,6 +49,18 @@ type Bundle struct {
 // Generate creates a new RSA-2048 key and a self-signed client-authentication
 // certificate for it, valid from now-5m for 365 days.
 func Generate(now time.Time) (*Bundle, error) {
+	return GenerateWithLifetime(now, DefaultLifetime)
+}
+
+// DefaultLifetime is how long a generated certificate is valid by default.
+const DefaultLifetime = Validity
+
+// GenerateWithLifetime is Generate with NotAfter = NotBefore + lifetime, for tenants whose
+// app-management policy caps certificate lifetime below a year.
+func GenerateWithLifetime(now time.Time, lifetime time.Duration) (*Bundle, error) {
+	if lifetime <= 0 {
+		return nil, fmt.Errorf("certificate lifetime must be positive, not %s", lifetime)
+	}
 	key, err := rsa.GenerateKey(rand.Reader, KeyBits)
 	if err != nil {
 		return nil, fmt.Errorf("generate rsa key: %w", err)
@@ -62,7 +74,7 @@ func Generate(now time.Time) (*Bundle, error) {
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: CommonName, Organization: []string{Organization}},
 		NotBefore:             notBefore,
-		NotAfter:              notBefore.Add(Validity),
+		NotAfter:              notBefore.Add(lifetime),
 		SignatureAlgorithm:    x509.SHA256WithRSA,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},

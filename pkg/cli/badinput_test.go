@@ -286,8 +286,8 @@ func badInputCases() []badCase {
 		badCase{bin: binRollback, input: "no PROVISIONER_CLIENT_ID", state: noClient, exit: 3, msg: `no PROVISIONER_CLIENT_ID`},
 
 		// Writers in a read-only directory.
-		badCase{bin: binMigrate, input: "read-only directory", state: readOnlyDir, unprivileged: true, exit: 1, msg: `lock file .*permission denied`},
-		badCase{bin: binRollback, input: "read-only directory", state: readOnlyDir, unprivileged: true, exit: 1, msg: `lock file .*permission denied`},
+		badCase{bin: binMigrate, input: "read-only directory", state: readOnlyDir, unprivileged: true, exit: 1, msg: `state file directory .* is not writable`},
+		badCase{bin: binRollback, input: "read-only directory", state: readOnlyDir, unprivileged: true, exit: 1, msg: `state file directory .* is not writable`},
 
 		// Symlinks to a valid file work, and writers keep the link.
 		badCase{bin: binToken, input: "state file a symlink", state: symlinkedState, exit: 0, msg: `^$`, stdout: `^eyJ[^\n]+\n$`},
@@ -434,6 +434,8 @@ func runBadCase(t *testing.T, f *fakeEnv, runAs *unprivilegedRunner, c badCase) 
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, c.bin), args...)
 	if c.unprivileged {
 		cmd = runAs.command(ctx, c.bin, args...)
+		// The other user's own per-user state directory (locks and backups).
+		env = append(env, "XDG_STATE_HOME="+newRowDir(t, true))
 	}
 	cmd.Dir, cmd.Env = r.dir, env
 	var stdout, stderr bytes.Buffer

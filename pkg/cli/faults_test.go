@@ -199,7 +199,7 @@ func assertStoppedBeforeUpload(t *testing.T, f *fakeEnv) string {
 	if _, ok := doc["PROVISIONER_CERT_THUMBPRINT"]; ok {
 		t.Error("a thumbprint was recorded although the upload failed")
 	}
-	if backups, _ := filepath.Glob(filepath.Join(f.Dir, ".entraclaw-state.json.bak.*")); len(backups) != 1 {
+	if backups, _ := f.backups(); len(backups) != 1 {
 		t.Errorf("backups: %v, want one", backups)
 	}
 	thumb := keyringThumbprint(t, f, f.Scenario.TenantID)
@@ -451,7 +451,7 @@ done`
 func assertUntouched(t *testing.T, f *fakeEnv, before localState) {
 	t.Helper()
 	before.assertUnchanged(t, f)
-	if backups, _ := filepath.Glob(filepath.Join(f.Dir, ".entraclaw-state.json.bak.*")); len(backups) != 0 {
+	if backups, _ := f.backups(); len(backups) != 0 {
 		t.Errorf("backups written by a failed preflight: %v", backups)
 	}
 	if n := f.Server.WriteCalls(); n != 0 {

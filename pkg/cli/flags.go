@@ -232,3 +232,31 @@ func workingDir() string {
 	}
 	return wd
 }
+
+// days is a duration flag that also takes whole days ("365d"), the unit of
+// certificate lifetimes.
+type days time.Duration
+
+func (d *days) String() string {
+	if *d%days(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", time.Duration(*d)/(24*time.Hour))
+	}
+	return time.Duration(*d).String()
+}
+
+func (d *days) Set(s string) error {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		var v int
+		if _, err := fmt.Sscanf(n, "%d", &v); err != nil || v <= 0 || fmt.Sprint(v) != n {
+			return fmt.Errorf("want a positive number of days such as 180d, or a duration such as 4320h")
+		}
+		*d = days(time.Duration(v) * 24 * time.Hour)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return fmt.Errorf("want a positive number of days such as 180d, or a duration such as 4320h")
+	}
+	*d = days(v)
+	return nil
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entratest"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+	"github.com/entraclaw/entraclaw-cli/pkg/state"
 )
 
 // binDir holds the binaries built by TestMain.
@@ -95,7 +96,10 @@ type fakeEnv struct {
 	Dir      string
 	Env      []string
 	Service  string
-	workdir  *entratest.Workdir
+	// StateHome is the XDG_STATE_HOME of the commands: the per-user directory that
+	// holds the state file's locks and backups, outside the work tree (Dir).
+	StateHome string
+	workdir   *entratest.Workdir
 }
 
 // newFakeEnv starts a server and prepares dir (ca.pem, bin/az, env) without seeding.
@@ -104,7 +108,12 @@ func newFakeEnv(dir string) (*fakeEnv, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting the fake: %w", err)
 	}
-	f := &fakeEnv{Server: srv, Dir: dir, Service: randomService()}
+	stateHome, err := os.MkdirTemp("", "entraclaw-state-home-")
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	f := &fakeEnv{Server: srv, Dir: dir, Service: randomService(), StateHome: stateHome}
 	f.Env = f.environ()
 	return f, nil
 }
@@ -115,9 +124,11 @@ func (f *fakeEnv) environ() []string {
 		"ENTRACLAW_GRAPH_ENDPOINT=" + f.Server.GraphEndpoint(),
 		"ENTRACLAW_KEYRING_SERVICE=" + f.Service,
 		"SSL_CERT_FILE=" + filepath.Join(f.Dir, "ca.pem"),
+		"CURL_CA_BUNDLE=" + filepath.Join(f.Dir, "ca.pem"),
 		"FAKE_URL=" + f.Server.URL,
 		"PATH=" + filepath.Join(f.Dir, "bin") + string(os.PathListSeparator) + binDir + string(os.PathListSeparator) + os.Getenv("PATH"),
 		"HOME=" + f.Dir,
+		"XDG_STATE_HOME=" + f.StateHome,
 		"NO_COLOR=1",
 	}
 	return append(env, passThrough()...)
@@ -154,9 +165,21 @@ func (f *fakeEnv) seed(scenario string) error {
 	return nil
 }
 
+// backups lists the state file's backups: in the per-user directory, and any
+// an earlier version left next to the file.
+func (f *fakeEnv) backups() ([]string, error) {
+	own, err := filepath.Glob(filepath.Join(f.StateHome, "entraclaw", "*", "state.json.bak.*"))
+	if err != nil {
+		return nil, err
+	}
+	legacy, err := filepath.Glob(filepath.Join(f.Dir, state.FileName+".bak.*"))
+	return append(own, legacy...), err
+}
+
 // cleanup closes the server and removes every keyring item the run made.
 func (f *fakeEnv) cleanup() {
 	f.Server.Close()
+	_ = os.RemoveAll(f.StateHome)
 	_ = keyring.DeleteAll(f.Service)
 	_ = keyring.DeleteAll(keystore.TokenCacheService(f.Service))
 }
@@ -373,12 +396,26 @@ func cmdFake(ts *testscript.TestScript, neg bool, args []string) {
 			srv.SetReplicationLag(d)
 		case "tokenlifetime":
 			srv.SetTokenLifetime(d)
+		case "readlag":
+			srv.SetReadLag(d)
+		case "certlifetimecap":
+			srv.SetCertLifetimeCap(d)
 		default:
 			ts.Fatalf("fake set: unknown knob %q", args[1])
 		}
 	case "throttle":
 		need(2)
 		srv.Throttle(atoi(ts, args[1]), parseDuration(ts, args[2]))
+	case "tokenloop": // fake tokenloop N WINDOW: AADSTS50196 past N token requests per WINDOW
+		need(2)
+		srv.SetTokenLoopLimit(atoi(ts, args[1]), parseDuration(ts, args[2]))
+	case "publish": // fake publish ROLE[:disabled][:user]
+		need(1)
+		_, err := srv.PublishRole(args[1])
+		ts.Check(err)
+	case "failafter": // fake failafter ROUTE STATUS CODE: apply the write, then answer the failure
+		need(3)
+		srv.FailAfterNext(args[1], entratest.Failure{Status: atoi(ts, args[2]), Code: args[3]})
 	case "fail":
 		need(3)
 		srv.FailNext(args[1], entratest.Failure{Status: atoi(ts, args[2]), Code: args[3], Message: strings.Join(args[4:], " ")})

@@ -136,7 +136,7 @@ func (s *leakScan) addFiles(t *testing.T, dir string, allPrivate bool) (files in
 		}
 		rel, _ := filepath.Rel(dir, path)
 		base, perm := filepath.Base(path), info.Mode().Perm()
-		isBackup := strings.HasPrefix(base, state.FileName+".bak.")
+		isBackup := strings.HasPrefix(base, state.FileName+".bak.") || strings.HasPrefix(base, "state.json.bak.")
 		switch {
 		case strings.HasSuffix(base, ".lock"):
 			if perm&0o002 != 0 {
@@ -291,15 +291,17 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if !jwtPattern.Match(token) {
 		t.Fatalf("the token binary printed no JWT: %q", token)
 	}
-	backups, err := state.Backups(statePath)
+	backups, err := legacy.backups()
+	slices.Sort(backups)
 	if err != nil || len(backups) == 0 {
 		t.Fatalf("no state backups in %s (%v)", legacy.Dir, err)
 	}
-	if first, err := os.ReadFile(backups[len(backups)-1]); err != nil || !bytes.Contains(first, []byte(legacy.Scenario.ClientSecret)) {
+	if first, err := os.ReadFile(backups[0]); err != nil || !bytes.Contains(first, []byte(legacy.Scenario.ClientSecret)) {
 		t.Errorf("the first backup does not hold the legacy secret (%v)", err)
 	}
 
-	files := s.addFiles(t, legacy.Dir, false) + s.addFiles(t, empty.Dir, false) + s.addFiles(t, tmp, true)
+	files := s.addFiles(t, legacy.Dir, false) + s.addFiles(t, empty.Dir, false) + s.addFiles(t, tmp, true) +
+		s.addFiles(t, legacy.StateHome, true) + s.addFiles(t, empty.StateHome, true)
 	// The binaries' TMPDIR is tmp; anything new in the system temporary directory came from a
 	// hard-coded path. Go test, build and Secret Service directories (of this or concurrent
 	// test processes) are not theirs.

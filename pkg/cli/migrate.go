@@ -29,6 +29,8 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 	fs, c := NewFlagSet("entraclaw-migrate", migrateSummary, stdio)
 	rotate := fs.Bool("rotate", false, "replace this machine's certificate even if it is still valid")
 	renewBefore := fs.Duration("renew-before", provision.DefaultRenewBefore, "replace the certificate when it expires within this time")
+	certLifetime := days(provision.DefaultCertLifetime)
+	fs.Var(&certLifetime, "cert-lifetime", "lifetime of a new certificate, in days (180d) or as a duration; lower it when the tenant's app-management policy caps certificate lifetime")
 	dryRun := fs.Bool("dry-run", false, "read everything and print the plan; change nothing")
 	propagation := fs.Duration("propagation-timeout", provision.DefaultPropagationTimeout, "how long to wait for Entra ID to accept the new certificate and roles")
 	operatorAuth := fs.String("operator-auth", entra.OperatorAzureCLI, "who changes the app: azcli (`az login`), device-code, or provisioner (the app's own certificate)")
@@ -40,6 +42,9 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 	}
 	if err := DurationFlag("propagation-timeout", *propagation, false); err != nil {
 		return err
+	}
+	if time.Duration(certLifetime) <= *renewBefore {
+		return UsageError("-cert-lifetime %s must be longer than -renew-before %s (every run would rotate)", certLifetime.String(), renewBefore.String())
 	}
 	env, deps, err := provisionSetup(c, StateOptional, *operatorAuth, stdio)
 	if err != nil {
@@ -54,6 +59,7 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 		OperatorAuth:       *operatorAuth,
 		Rotate:             *rotate,
 		RenewBefore:        *renewBefore,
+		CertLifetime:       time.Duration(certLifetime),
 		PropagationTimeout: *propagation,
 		DryRun:             *dryRun,
 		Progress:           stdio.Err,

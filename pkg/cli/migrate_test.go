@@ -25,19 +25,21 @@ const killLatency = 50 * time.Millisecond
 // TestMigrateConvergesAfterKill kills entraclaw-migrate with SIGKILL right after each of
 // its progress lines in turn, runs it again to completion, and checks that every
 // interrupted run converges to the same migrated end state. The legacy scenario is
-// killed after every line, a rotation (with another machine's certificate on the app)
-// too; the empty one after the lines of the steps only it has (tenant, app, service
-// principal, permissions, consent) and the first one after them.
+// killed after every line, a rotation (with another machine's certificate on the app and
+// a propagation delay) too, while a token loop runs through the killed run and the re-run:
+// no token call may fail at any step; the empty one after the lines of the steps only it
+// has (tenant, app, service principal, permissions, consent) and the first one after them.
 func TestMigrateConvergesAfterKill(t *testing.T) {
 	requireKeyring(t)
 	cases := []struct {
 		name, scenario string
 		args           []string
-		otherMachine   bool
+		otherMachine   bool // another machine's certificate on the app
+		tokenLoop      bool // scripts ask for tokens throughout; none may fail
 	}{
-		{"legacy", entratest.ScenarioLegacy, nil, false},
-		{"empty", entratest.ScenarioEmpty, nil, false},
-		{"rotate", entratest.ScenarioMigrated, []string{"-rotate"}, true},
+		{"legacy", entratest.ScenarioLegacy, nil, false, false},
+		{"empty", entratest.ScenarioEmpty, nil, false, false},
+		{"rotate", entratest.ScenarioMigrated, []string{"-rotate"}, true, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -64,6 +66,11 @@ func TestMigrateConvergesAfterKill(t *testing.T) {
 					if c.otherMachine {
 						others = append(others, addOtherMachineCert(t, f))
 					}
+					var loop *tokenLoop
+					if c.tokenLoop {
+						f.Server.SetPropagationDelay(300 * time.Millisecond)
+						loop = startTokenLoop(t, f, 20*time.Millisecond)
+					}
 					f.Server.SetLatency(killLatency)
 					killed := killAfterLines(t, f, k, c.args...)
 					// A request the killed process had in flight still completes on the
@@ -74,6 +81,11 @@ func TestMigrateConvergesAfterKill(t *testing.T) {
 					time.Sleep(3 * killLatency)
 					f.Server.SetLatency(0)
 					_, stderr, code := f.run(t, "entraclaw-migrate")
+					if loop != nil {
+						if calls, failures, first := loop.stop(); failures != 0 {
+							t.Errorf("killed after %q: %d of %d token calls failed (first: %s)", killed, failures, calls, first)
+						}
+					}
 					if code != 0 {
 						t.Fatalf("the run after the kill (after %q) exited %d:\n%s", killed, code, stderr)
 					}
@@ -153,8 +165,10 @@ func assertConverged(t *testing.T, f *fakeEnv, others ...string) {
 	if recorded != thumb {
 		t.Errorf("PROVISIONER_CERT_THUMBPRINT %q, keyring certificate %s", recorded, thumb)
 	}
-	if has, err := store.HasBundle(tenant + provision.PreviousAccountSuffix); err != nil || has {
-		t.Errorf("keyring account %s%s is left over (%v)", tenant, provision.PreviousAccountSuffix, err)
+	for _, suffix := range []string{provision.PreviousAccountSuffix, provision.NextAccountSuffix} {
+		if has, err := store.HasBundle(tenant + suffix); err != nil || has {
+			t.Errorf("keyring account %s%s is left over (%v)", tenant, suffix, err)
+		}
 	}
 	app, ok := f.Server.App(tenant, client)
 	if !ok {

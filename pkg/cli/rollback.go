@@ -10,10 +10,12 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/provision"
 )
 
-const rollbackSummary = `entraclaw-rollback is the emergency return to secret authentication. It restores the newest
-state file backup (or -backup), adds a short-lived client secret to the provisioner app and
-writes it to the state file as PROVISIONER_CLIENT_SECRET, in plain text. -purge-cert deletes
-this machine's certificate from the keyring, -remove-app-cert removes it from the app.
+const rollbackSummary = `entraclaw-rollback is the emergency return to secret authentication. It backs up the state
+file, adds a short-lived client secret to the provisioner app and writes it to the state file as
+PROVISIONER_CLIENT_SECRET, in plain text, keeping every other key. A state file that is missing
+or corrupt is restored from the newest backup this user made (or -backup). A secret that an
+earlier rollback wrote is removed from the app. -purge-cert deletes this machine's certificates
+from the keyring, -remove-app-cert removes its certificate from the app.
 
 Return to certificate authentication as soon as possible:
 
@@ -25,7 +27,7 @@ const rollbackConfirmation = "rollback"
 // RunRollback is entraclaw-rollback.
 func RunRollback(ctx context.Context, args []string, stdio Stdio) error {
 	fs, c := NewFlagSet("entraclaw-rollback", rollbackSummary, stdio)
-	backup := fs.String("backup", "", "state file backup to restore (default: the newest .entraclaw-state.json.bak.*)")
+	backup := fs.String("backup", "", "state file backup to restore when the state file is missing or corrupt (default: the newest private backup of this user, same tenant and app)")
 	lifetime := fs.Duration("secret-lifetime", provision.DefaultSecretLifetime, "lifetime of the new client secret")
 	purgeCert := fs.Bool("purge-cert", false, "also delete this machine's certificate from the keyring")
 	removeAppCert := fs.Bool("remove-app-cert", false, "also remove this machine's certificate from the app")

@@ -81,6 +81,10 @@ func (e *STSError) Hint() string {
 		return "the scope must have the form <resource>/.default, e.g. https://graph.microsoft.com/.default"
 	case e.HasCode(700024):
 		return "the client assertion is outside its validity window: check the system clock"
+	case e.HasCode(codeClientRequestLoop), e.Status == http.StatusTooManyRequests:
+		return "Entra ID is throttling token requests from this app (too many in a short time): wait a minute and run the command again; changes already made are kept"
+	case e.HasCode(53003):
+		return "Conditional Access blocks this sign-in (many tenants block the device-code flow): use -operator-auth azcli after `az login`, or ask an administrator to exclude you from the policy"
 	case len(e.Codes) > 0:
 		return fmt.Sprintf("see https://login.microsoftonline.com/error?code=%d", e.Codes[0])
 	default:
@@ -100,6 +104,10 @@ type stsBody struct {
 // AsSTSError finds an STS rejection in err: an azidentity
 // AuthenticationFailedError whose response body is the STS's JSON error.
 func AsSTSError(err error) (*STSError, bool) {
+	var ce *capturedSTSError
+	if errors.As(err, &ce) {
+		return ce.sts, true
+	}
 	var afe *azidentity.AuthenticationFailedError
 	if !errors.As(err, &afe) || afe.RawResponse == nil {
 		return nil, false
@@ -108,12 +116,17 @@ func AsSTSError(err error) (*STSError, bool) {
 	if rerr != nil {
 		return nil, false
 	}
+	return parseSTSBody(afe.RawResponse.StatusCode, body)
+}
+
+// parseSTSBody reads the token endpoint's JSON error body.
+func parseSTSBody(status int, body []byte) (*STSError, bool) {
 	var b stsBody
 	if json.Unmarshal(body, &b) != nil || (b.Error == "" && len(b.ErrorCodes) == 0) {
 		return nil, false
 	}
 	e := &STSError{
-		Status:        afe.RawResponse.StatusCode,
+		Status:        status,
 		Codes:         b.ErrorCodes,
 		ErrorCode:     b.Error,
 		Description:   firstLine(b.ErrorDescription),

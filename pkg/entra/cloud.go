@@ -34,7 +34,8 @@ type Cloud struct {
 	AuthorityHost string
 	// GraphEndpoint is an absolute https URL without a trailing slash, e.g. https://graph.microsoft.com.
 	GraphEndpoint string
-	// Custom is true when either endpoint was overridden; instance discovery is then turned off.
+	// Custom is true when either endpoint was overridden. (Instance discovery is off on
+	// every cloud, custom or not.)
 	Custom bool
 }
 

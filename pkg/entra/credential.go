@@ -3,14 +3,19 @@ package entra
 import (
 	"context"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
@@ -24,6 +29,12 @@ const (
 	OperatorProvisioner = "provisioner"
 )
 
+// Every credential here is built with DisableInstanceDiscovery. The authority hosts of the
+// built-in clouds (public, usgov, china) are known, and a custom host is trusted by the
+// operator who named it, so MSAL's instance-discovery request (GET
+// {host}/common/discovery/instance) would add only a round trip: a cold token is 2
+// requests (OIDC metadata + token POST) on every cloud, not 3.
+
 // CredentialOptions tune the HTTP side of a credential.
 type CredentialOptions struct {
 	// Transport sends the requests; nil means azcore's default HTTP client, which
@@ -34,7 +45,7 @@ type CredentialOptions struct {
 }
 
 // NewCertificateCredential builds the provisioner app's certificate credential
-// for tenant and client. Instance discovery is off for custom clouds.
+// for tenant and client. Instance discovery is off on every cloud.
 func NewCertificateCredential(c Cloud, tenant, client string, b *certs.Bundle, o CredentialOptions) (azcore.TokenCredential, error) {
 	if err := validateIDs(tenant, client); err != nil {
 		return nil, err
@@ -44,7 +55,7 @@ func NewCertificateCredential(c Cloud, tenant, client string, b *certs.Bundle, o
 	}
 	cred, err := azidentity.NewClientCertificateCredential(tenant, client, []*x509.Certificate{b.Cert}, b.Key, &azidentity.ClientCertificateCredentialOptions{
 		ClientOptions:            c.ClientOptions(o),
-		DisableInstanceDiscovery: c.Custom,
+		DisableInstanceDiscovery: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("certificate credential: %s", firstLine(err.Error()))
@@ -53,7 +64,7 @@ func NewCertificateCredential(c Cloud, tenant, client string, b *certs.Bundle, o
 }
 
 // NewSecretCredential builds a client-secret credential for tenant and client.
-// Instance discovery is off for custom clouds.
+// Instance discovery is off on every cloud.
 func NewSecretCredential(c Cloud, tenant, client, secret string, o CredentialOptions) (azcore.TokenCredential, error) {
 	if err := validateIDs(tenant, client); err != nil {
 		return nil, err
@@ -63,7 +74,7 @@ func NewSecretCredential(c Cloud, tenant, client, secret string, o CredentialOpt
 	}
 	cred, err := azidentity.NewClientSecretCredential(tenant, client, secret, &azidentity.ClientSecretCredentialOptions{
 		ClientOptions:            c.ClientOptions(o),
-		DisableInstanceDiscovery: c.Custom,
+		DisableInstanceDiscovery: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("secret credential: %s", firstLine(err.Error()))
@@ -100,9 +111,12 @@ func NewOperatorCredential(kind string, c Cloud, tenant string, stderr io.Writer
 		if stderr == nil {
 			stderr = os.Stderr
 		}
+		capture := &stsCapture{}
+		opts := c.ClientOptions(o)
+		opts.PerCallPolicies = append(opts.PerCallPolicies, capture)
 		cred, err := azidentity.NewDeviceCodeCredential(&azidentity.DeviceCodeCredentialOptions{
-			ClientOptions:            c.ClientOptions(o),
-			DisableInstanceDiscovery: c.Custom,
+			ClientOptions:            opts,
+			DisableInstanceDiscovery: true,
 			TenantID:                 tenant,
 			UserPrompt: func(_ context.Context, m azidentity.DeviceCodeMessage) error {
 				_, err := fmt.Fprintln(stderr, m.Message)
@@ -112,11 +126,119 @@ func NewOperatorCredential(kind string, c Cloud, tenant string, stderr io.Writer
 		if err != nil {
 			return nil, fmt.Errorf("device code credential: %s", firstLine(err.Error()))
 		}
-		return cred, nil
+		return &singleSignIn{inner: cred, tenant: tenant, capture: capture}, nil
 	default:
 		return nil, invalidArgument("unknown operator credential %q for -operator-auth: valid values are %s, %s, %s",
 			kind, OperatorAzureCLI, OperatorDeviceCode, OperatorProvisioner)
 	}
+}
+
+// singleSignIn makes one interactive credential sign the user in once per run.
+// azidentity keeps separate MSAL clients and caches for CAE and non-CAE requests, and
+// azcore's bearer-token policy always asks with CAE on, so a non-CAE GetToken (FetchToken)
+// followed by Graph calls would prompt twice — and the second prompt could be completed
+// as someone else. Every request is therefore made with EnableCAE, so they share one
+// cache; and a token for another tenant than the first one (or than the -tenant-id
+// asked for) is refused.
+type singleSignIn struct {
+	inner   azcore.TokenCredential
+	tenant  string      // as configured; "" for organizations
+	capture *stsCapture // nil in tests
+
+	mu  sync.Mutex
+	tid string // the tenant of the first token
+}
+
+func (s *singleSignIn) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	o.EnableCAE = true
+	tok, err := s.inner.GetToken(ctx, o)
+	if err != nil {
+		return tok, s.capture.explain(err)
+	}
+	tid := tokenTenant(tok.Token)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case tid == "":
+	case isGUID(s.tenant) && !strings.EqualFold(tid, s.tenant):
+		return azcore.AccessToken{}, fmt.Errorf("device code: you signed in to tenant %s, but the tenant is %s: sign in with an account of tenant %s", tid, s.tenant, s.tenant)
+	case s.tid == "":
+		s.tid = tid
+	case !strings.EqualFold(tid, s.tid):
+		return azcore.AccessToken{}, fmt.Errorf("device code: the second sign-in of this run is for tenant %s, the first was for tenant %s: refusing to mix tenants; run again and sign in with one account", tid, s.tid)
+	}
+	return tok, nil
+}
+
+// stsCapture keeps the body of the last failed token-endpoint answer. MSAL's device-code
+// poller reads the error body itself (authorization_pending), so the azidentity error it
+// returns carries an empty body and AsSTSError could not tell AADSTS53003 (Conditional
+// Access) from any other failure.
+type stsCapture struct {
+	mu   sync.Mutex
+	body []byte
+}
+
+func (c *stsCapture) Do(req *policy.Request) (*http.Response, error) {
+	resp, err := req.Next()
+	if err == nil && resp.StatusCode >= 400 && strings.HasSuffix(req.Raw().URL.Path, "/token") {
+		if body, rerr := runtime.Payload(resp); rerr == nil {
+			c.mu.Lock()
+			c.body = body
+			c.mu.Unlock()
+		}
+	}
+	return resp, err
+}
+
+// explain adds the captured STS error to err when err itself has lost it.
+func (c *stsCapture) explain(err error) error {
+	if c == nil {
+		return err
+	}
+	if _, ok := AsSTSError(err); ok {
+		return err
+	}
+	c.mu.Lock()
+	body := c.body
+	c.mu.Unlock()
+	var afe *azidentity.AuthenticationFailedError
+	if !errors.As(err, &afe) || afe.RawResponse == nil {
+		return err
+	}
+	if sts, ok := parseSTSBody(afe.RawResponse.StatusCode, body); ok {
+		return &capturedSTSError{err: err, sts: sts}
+	}
+	return err
+}
+
+// capturedSTSError is an azidentity failure with the STS error it lost.
+type capturedSTSError struct {
+	err error
+	sts *STSError
+}
+
+func (e *capturedSTSError) Error() string { return "DeviceCodeCredential: " + e.sts.Error() }
+func (e *capturedSTSError) Unwrap() error { return e.err }
+
+// tokenTenant reads the tid claim of a JWT without verifying it (the tenant the
+// credential signed into); "" when it cannot be read.
+func tokenTenant(raw string) string {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		Tid string `json:"tid"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return ""
+	}
+	return claims.Tid
 }
 
 // FetchToken asks cred for one token for scope.

@@ -62,6 +62,10 @@ const (
 type Graph struct {
 	base     string
 	pipeline runtime.Pipeline
+	// once sends requests that are not idempotent (POST /applications, addPassword):
+	// retried only on 429 and 503, answers that say the request was not processed, never
+	// on 500/502/504, timeouts or resets, after which the write may have been applied.
+	once     runtime.Pipeline
 	opts     GraphOptions
 	requests atomic.Int64
 
@@ -89,20 +93,26 @@ func NewGraph(c Cloud, cred azcore.TokenCredential, o GraphOptions) (*Graph, err
 		retries = defaultGraphMaxRetries
 	}
 	g := &Graph{base: c.GraphBaseURL(), opts: o, created: map[string]time.Time{}}
-	g.pipeline = runtime.NewPipeline(graphPipelineModuleName, graphPipelineVersion, runtime.PipelineOptions{
-		PerRetry: []policy.Policy{
-			runtime.NewBearerTokenPolicy(cred, []string{c.GraphScope()}, nil),
-			policyFunc(g.countAndReport),
-		},
-	}, &policy.ClientOptions{
-		Transport: CapResponses(o.Transport, MaxGraphResponseBytes),
-		Retry: policy.RetryOptions{
-			MaxRetries:    int32(retries),
-			RetryDelay:    o.RetryDelay,
-			MaxRetryDelay: o.MaxRetryDelay,
-		},
-	})
+	// One bearer policy serves both pipelines, so they share its token.
+	perRetry := []policy.Policy{
+		runtime.NewBearerTokenPolicy(cred, []string{c.GraphScope()}, nil),
+		policyFunc(g.countAndReport),
+	}
+	transport := CapResponses(o.Transport, MaxGraphResponseBytes)
+	retry := policy.RetryOptions{MaxRetries: int32(retries), RetryDelay: o.RetryDelay, MaxRetryDelay: o.MaxRetryDelay}
+	g.pipeline = runtime.NewPipeline(graphPipelineModuleName, graphPipelineVersion, runtime.PipelineOptions{PerRetry: perRetry},
+		&policy.ClientOptions{Transport: transport, Retry: retry})
+	retry.ShouldRetry = notProcessed
+	g.once = runtime.NewPipeline(graphPipelineModuleName, graphPipelineVersion, runtime.PipelineOptions{PerRetry: perRetry},
+		&policy.ClientOptions{Transport: transport, Retry: retry})
 	return g, nil
+}
+
+// notProcessed is the retry rule for requests that are not idempotent: retry only an
+// answer that says the service did not process the request (429, 503).
+func notProcessed(resp *http.Response, err error) bool {
+	return err == nil && resp != nil &&
+		(resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable)
 }
 
 // RequestCount is the number of HTTP requests this client sent, retries included.
@@ -123,14 +133,16 @@ func (g *Graph) countAndReport(req *policy.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// markCreated records that this client created the object id just now.
-func (g *Graph) markCreated(id string) {
-	if id == "" {
-		return
-	}
+// markCreated records that this client created the objects (ids, or an app's appId)
+// just now.
+func (g *Graph) markCreated(ids ...string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.created[id] = time.Now()
+	for _, id := range ids {
+		if id != "" {
+			g.created[strings.ToLower(id)] = time.Now()
+		}
+	}
 }
 
 // recentlyCreated reports whether any of ids was created by this client within RecentWindow.
@@ -138,7 +150,7 @@ func (g *Graph) recentlyCreated(ids ...string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, id := range ids {
-		if t, ok := g.created[id]; ok && time.Since(t) < RecentWindow {
+		if t, ok := g.created[strings.ToLower(id)]; ok && time.Since(t) < RecentWindow {
 			return true
 		}
 	}
@@ -153,6 +165,8 @@ type GraphError struct {
 	Code       string // e.g. Request_ResourceNotFound
 	Message    string // one line
 	RequestID  string
+	// RetryAfter is the answer's Retry-After (retry-after-ms, x-ms-retry-after-ms), 0 when none.
+	RetryAfter time.Duration
 }
 
 // Error is one line: "graph: <METHOD> <path>: <status> <Code>: <Message>".
@@ -214,7 +228,8 @@ type graphErrorBody struct {
 }
 
 func newGraphError(method, path string, resp *http.Response, body []byte) *GraphError {
-	ge := &GraphError{Method: method, Path: path, StatusCode: resp.StatusCode, RequestID: resp.Header.Get("request-id")}
+	ge := &GraphError{Method: method, Path: path, StatusCode: resp.StatusCode, RequestID: resp.Header.Get("request-id"),
+		RetryAfter: retryAfter(resp.Header)}
 	var env graphErrorBody
 	if json.Unmarshal(body, &env) == nil {
 		ge.Code = env.Error.Code
@@ -236,6 +251,14 @@ type call struct {
 	// lagIDs are object ids the request is about: when one of them was created
 	// by this client recently, Not Found is retried as replication lag.
 	lagIDs []string
+	// existing: the object is known to exist (e.g. an upsert just answered 204), so Not
+	// Found is replication lag whatever lagIDs say.
+	existing bool
+	// header holds extra request headers, e.g. Prefer.
+	header http.Header
+	// notIdempotent sends the request through the pipeline that does not retry
+	// 500/502/504, timeouts and resets.
+	notIdempotent bool
 }
 
 // do sends c, retrying replication lag, and decodes the answer.
@@ -246,7 +269,7 @@ func (g *Graph) do(ctx context.Context, c call) error {
 func (g *Graph) doURL(ctx context.Context, c call, fullURL string) error {
 	for attempt := 0; ; attempt++ {
 		err := g.send(ctx, c, fullURL)
-		if err == nil || attempt >= g.opts.NotFoundRetries || !isReplicationLag(err) || !g.recentlyCreated(c.lagIDs...) {
+		if err == nil || attempt >= g.opts.NotFoundRetries || !IsReplicationLag(err) || !(c.existing || g.recentlyCreated(c.lagIDs...)) {
 			return err
 		}
 		if werr := g.waitForReplication(ctx, c, attempt); werr != nil {
@@ -274,10 +297,13 @@ func (g *Graph) waitForReplication(ctx context.Context, c call, attempt int) err
 	}
 }
 
-// isReplicationLag reports whether err is how Graph answers for an object it
-// does not see yet: 404 Request_ResourceNotFound, or 400 "does not exist" /
-// "does not reference".
-func isReplicationLag(err error) bool {
+// IsReplicationLag reports whether err is how Graph answers for an object its replica
+// does not see yet: 404 Request_ResourceNotFound, or 400 "does not exist" / "does not
+// reference" / "Not a valid reference update." (a grant to a service principal that has
+// not replicated; terraform-provider-azuread retries the same message). It is lag only
+// for an object the caller knows it created moments ago; the Graph client retries it
+// for those by itself.
+func IsReplicationLag(err error) bool {
 	var ge *GraphError
 	if !errors.As(err, &ge) {
 		return false
@@ -286,9 +312,20 @@ func isReplicationLag(err error) bool {
 	case http.StatusNotFound:
 		return true
 	case http.StatusBadRequest:
-		return strings.Contains(ge.Message, "does not exist") || strings.Contains(ge.Message, "does not reference")
+		return strings.Contains(ge.Message, "does not exist") || strings.Contains(ge.Message, "does not reference") ||
+			strings.Contains(ge.Message, "Not a valid reference update")
 	}
 	return false
+}
+
+// isBackingAppNotReplicated reports whether err is the 403 Graph answers to POST
+// /servicePrincipals while the application it names has not replicated yet ("When
+// using this permission, the backing application of the service principal being
+// created must in the local tenant"); terraform-provider-azuread retries it as lag.
+func isBackingAppNotReplicated(err error) bool {
+	var ge *GraphError
+	return errors.As(err, &ge) && ge.StatusCode == http.StatusForbidden &&
+		strings.Contains(ge.Message, "backing application of the service principal")
 }
 
 // send makes one attempt (azcore retries inside it) and decodes the answer.
@@ -299,12 +336,19 @@ func (g *Graph) send(ctx context.Context, c call, fullURL string) error {
 	}
 	req.Raw().Header.Set("Accept", "application/json")
 	req.Raw().Header.Set("client-request-id", newUUID())
+	for k, v := range c.header {
+		req.Raw().Header[k] = v
+	}
 	if c.body != nil {
 		if err := runtime.MarshalAsJSON(req, c.body); err != nil {
 			return fmt.Errorf("graph: %s %s: encoding the request: %w", c.method, c.path, err)
 		}
 	}
-	resp, err := g.pipeline.Do(req)
+	pipeline := g.pipeline
+	if c.notIdempotent {
+		pipeline = g.once
+	}
+	resp, err := pipeline.Do(req)
 	if err != nil {
 		return &RequestError{Method: c.method, Path: c.path, Err: err}
 	}

@@ -61,17 +61,19 @@ func (g *Graph) GetApplicationByAppID(ctx context.Context, appID string) (*Appli
 	return &app, nil
 }
 
-// CreateApplication registers a single-tenant (AzureADMyOrg) application.
+// CreateApplication registers a single-tenant (AzureADMyOrg) application. POST is not
+// idempotent: a 500/502/504, timeout or reset is not retried (the app may have been
+// created), so prefer UpsertApplication, which is safe to retry.
 func (g *Graph) CreateApplication(ctx context.Context, displayName string) (*Application, error) {
 	var app Application
 	body := map[string]string{"displayName": displayName, "signInAudience": SignInAudienceMyOrg}
-	if err := g.do(ctx, call{method: http.MethodPost, path: "/applications", body: body, out: &app}); err != nil {
+	if err := g.do(ctx, call{method: http.MethodPost, path: "/applications", body: body, out: &app, notIdempotent: true}); err != nil {
 		return nil, err
 	}
 	if app.ID == "" || app.AppID == "" {
 		return nil, errors.New("graph: POST /applications: the response has no id or appId")
 	}
-	g.markCreated(app.ID)
+	g.markCreated(app.ID, app.AppID)
 	return &app, nil
 }
 
@@ -99,7 +101,10 @@ func (g *Graph) SetRequiredResourceAccess(ctx context.Context, objectID string, 
 }
 
 // AddPassword adds a client secret that expires at end (Graph's default when
-// end is zero). The answer's SecretText holds the only copy of the secret.
+// end is zero). The answer's SecretText holds the only copy of the secret. It is not
+// retried after a 500/502/504, timeout or reset (a second secret could be left behind):
+// on such an error the caller lists the app's passwords and removes an unknown one
+// named displayName, or reports it.
 func (g *Graph) AddPassword(ctx context.Context, objectID, displayName string, end time.Time) (*PasswordCredential, error) {
 	cred := map[string]string{}
 	if displayName != "" {
@@ -112,6 +117,7 @@ func (g *Graph) AddPassword(ctx context.Context, objectID, displayName string, e
 	err := g.do(ctx, call{
 		method: http.MethodPost, path: objectPath("applications", objectID, "addPassword"),
 		body: map[string]any{"passwordCredential": cred}, out: &pc, lagIDs: []string{objectID},
+		notIdempotent: true,
 	})
 	if err != nil {
 		return nil, err
@@ -130,10 +136,18 @@ func (g *Graph) RemovePassword(ctx context.Context, objectID, keyID string) erro
 	})
 }
 
+// servicePrincipalSelect names what ServicePrincipal models. Without it Graph's own
+// service principal is about a megabyte (hundreds of app roles, a thousand delegated
+// scopes, resource-specific permissions); Microsoft's permissions reference selects too.
+const servicePrincipalSelect = "id,appId,displayName,appRoles"
+
 // FindServicePrincipal returns the service principal of appID with its app
-// roles, or nil, nil when the tenant has none.
+// roles, or nil, nil when the tenant has none. It reads only the properties
+// ServicePrincipal models ($select).
 func (g *Graph) FindServicePrincipal(ctx context.Context, appID string) (*ServicePrincipal, error) {
-	sps, err := list[ServicePrincipal](ctx, g, call{method: http.MethodGet, path: "/servicePrincipals", query: filterEq("appId", appID)})
+	q := filterEq("appId", appID)
+	q.Set("$select", servicePrincipalSelect)
+	sps, err := list[ServicePrincipal](ctx, g, call{method: http.MethodGet, path: "/servicePrincipals", query: q})
 	if err != nil || len(sps) == 0 {
 		return nil, err
 	}
@@ -143,7 +157,9 @@ func (g *Graph) FindServicePrincipal(ctx context.Context, appID string) (*Servic
 // CreateServicePrincipal creates the service principal of appID. When it
 // already exists (409) the existing one is returned. "does not reference a
 // valid application object" right after the app was created is replication
-// lag and is retried with backoff.
+// lag and is retried with backoff; so is the 403 "backing application ... must
+// in the local tenant", but only when this client created the app (appID) in the
+// last RecentWindow — otherwise a 403 is a missing role.
 func (g *Graph) CreateServicePrincipal(ctx context.Context, appID string) (*ServicePrincipal, error) {
 	c := call{method: http.MethodPost, path: "/servicePrincipals", body: map[string]string{"appId": appID}}
 	for attempt := 0; ; attempt++ {
@@ -166,7 +182,8 @@ func (g *Graph) CreateServicePrincipal(ctx context.Context, appID string) (*Serv
 				return nil, err
 			}
 			return existing, nil
-		case attempt < g.opts.NotFoundRetries && hasStatus(err, http.StatusBadRequest) && strings.Contains(graphMessage(err), "does not reference"):
+		case attempt < g.opts.NotFoundRetries && (hasStatus(err, http.StatusBadRequest) && strings.Contains(graphMessage(err), "does not reference") ||
+			isBackingAppNotReplicated(err) && g.recentlyCreated(appID)):
 			if werr := g.waitForReplication(ctx, c, attempt); werr != nil {
 				return nil, err
 			}

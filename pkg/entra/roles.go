@@ -18,3 +18,22 @@ var BaseProvisionerRoles = []string{
 func IsAgentIDRole(value string) bool {
 	return strings.Contains(value, "AgentIdentity") || strings.Contains(value, "AgentIdUser")
 }
+
+// IsGrantableAppRole reports whether an app role can be granted to an application: it
+// is enabled and its allowedMemberTypes name Application (an empty list counts as
+// allowed). Graph keeps disabled and user-only roles on its service principal; neither
+// may be declared or required.
+func IsGrantableAppRole(r AppRole) bool {
+	if !r.IsEnabled {
+		return false
+	}
+	if len(r.AllowedMemberTypes) == 0 {
+		return true
+	}
+	for _, m := range r.AllowedMemberTypes {
+		if strings.EqualFold(m, "Application") {
+			return true
+		}
+	}
+	return false
+}

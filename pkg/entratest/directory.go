@@ -47,6 +47,11 @@ type application struct {
 	keyCredentials         []*keyCredential
 	passwordCredentials    []*passwordCredential
 	requiredResourceAccess []resourceAccessEntry
+	uniqueName             string   // alternate key set by an upsert; "" when none
+	owners                 []string // object ids of the users owning the app
+	// stale is the value before the last PATCH, served to reads until staleUntil (read lag).
+	stale      *application
+	staleUntil time.Time
 }
 
 // keyCredential is an uploaded certificate. activeAt is when the STS starts accepting it
@@ -95,6 +100,7 @@ type servicePrincipal struct {
 	appRoles               []graphRole
 	createdAt              time.Time
 	visibleAt              time.Time
+	isGraph                bool // Microsoft Graph's own: carries the large scope catalogue
 }
 
 // appRoleAssignment is an application-permission grant. activeAt is when tokens start to
@@ -113,8 +119,9 @@ func newDirectory() *directory {
 	return &directory{tenants: map[string]*tenant{}}
 }
 
-// addTenant creates a tenant holding the Microsoft Graph service principal. Caller holds mu.
-func (d *directory) addTenant(now time.Time) *tenant {
+// addTenant creates a tenant holding the Microsoft Graph service principal (the built-in
+// roles, the realistic filler and any published roles). Caller holds mu.
+func (d *directory) addTenant(now time.Time, published []graphRole) *tenant {
 	id := newGUID()
 	t := &tenant{
 		id:        id,
@@ -130,8 +137,9 @@ func (d *directory) addTenant(now time.Time) *tenant {
 			GraphAppID + "/ags.windows.net", GraphAppID,
 			"https://canary.graph.microsoft.com", "https://graph.microsoft.com",
 		},
-		appRoles:  graphRoles,
+		appRoles:  graphSPRoles(published),
 		createdAt: now.Add(-365 * 24 * time.Hour),
+		isGraph:   true,
 	}
 	t.graphSP.visibleAt = t.graphSP.createdAt
 	t.sps = append(t.sps, t.graphSP)
@@ -145,12 +153,36 @@ func (d *directory) tenant(id string) *tenant {
 	return d.tenants[strings.ToLower(id)]
 }
 
+// tenantByName returns the tenant with the given id or domain name (case-insensitive), as
+// the STS accepts either. Caller holds mu.
+func (d *directory) tenantByName(name string) *tenant {
+	if t := d.tenant(name); t != nil {
+		return t
+	}
+	for _, t := range d.order {
+		if strings.EqualFold(t.domain, name) {
+			return t
+		}
+	}
+	return nil
+}
+
 func visible(visibleAt, now time.Time) bool { return !now.Before(visibleAt) }
 
 // appByAppID finds an application by appId regardless of replication lag.
 func (t *tenant) appByAppID(appID string) *application {
 	for _, a := range t.apps {
 		if strings.EqualFold(a.appID, appID) {
+			return a
+		}
+	}
+	return nil
+}
+
+// appByUniqueName finds an application by its uniqueName regardless of replication lag.
+func (t *tenant) appByUniqueName(name string) *application {
+	for _, a := range t.apps {
+		if a.uniqueName != "" && strings.EqualFold(a.uniqueName, name) {
 			return a
 		}
 	}
@@ -198,8 +230,10 @@ func (t *tenant) grantedRoleValues(spID string, now time.Time, activeOnly bool) 
 		if activeOnly && now.Before(a.activeAt) {
 			continue
 		}
-		if r, ok := graphRoleByID(a.appRoleID); ok {
-			values = append(values, r.value)
+		for _, r := range t.graphSP.appRoles {
+			if strings.EqualFold(r.id, a.appRoleID) {
+				values = append(values, r.value)
+			}
 		}
 	}
 	return values

@@ -100,9 +100,15 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, req request
 	if !ok {
 		return false
 	}
+	s.writeFault(w, r, req, f)
+	return true
+}
+
+// writeFault answers the request with the failure f.
+func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, req request, f Failure) {
 	if f.Status == 0 && f.Code == CodeReset {
 		resetConnection(w)
-		return true
+		return
 	}
 	if f.Status == 0 {
 		f.Status = http.StatusInternalServerError
@@ -112,7 +118,7 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, req request
 	}
 	if req.area == areaSTS {
 		s.writeSTSError(w, r, injectedSTSError(f))
-		return true
+		return
 	}
 	code, message := f.Code, f.Message
 	if code == "" {
@@ -122,7 +128,6 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, req request
 		message = "Injected failure."
 	}
 	s.writeGraphError(w, r, &graphError{status: f.Status, code: code, message: message})
-	return true
 }
 
 // setRetryAfter sets Retry-After (whole seconds, rounded up, at least 1) and

@@ -31,6 +31,7 @@ type graphPath struct {
 	id         string // object id, when addressed by id
 	byAppID    bool   // addressed by the alternate key (appId='...')
 	appID      string // the alternate key's value
+	uniqueName string // addressed by the alternate key (uniqueName='...')
 	action     string // "", "addPassword", "removePassword", "appRoleAssignedTo", "appRoleAssignments"
 }
 
@@ -50,6 +51,9 @@ func (p graphPath) pattern() string {
 func (p graphPath) key() string {
 	if p.byAppID {
 		return p.appID
+	}
+	if p.uniqueName != "" {
+		return p.uniqueName
 	}
 	return p.id
 }
@@ -72,16 +76,29 @@ func parseGraphPath(rest string) (graphPath, string) {
 		p.collection = "applications"
 	case "serviceprincipals":
 		p.collection = "servicePrincipals"
+	case "organization":
+		p.collection = "organization"
+		if rest != head {
+			return p, fmt.Sprintf("Resource not found for the segment '%s'.", rest[len(head):])
+		}
+		return p, ""
 	default:
 		return p, fmt.Sprintf("Resource not found for the segment '%s'.", head)
 	}
 	rest = rest[len(head):]
 	if strings.HasPrefix(rest, "(") {
-		value, after, ok := parseAlternateKey(rest)
+		value, after, ok := parseAlternateKey(rest, "appid")
+		switch {
+		case ok:
+			p.single, p.byAppID, p.appID = true, true, value
+		case p.collection == "applications":
+			if value, after, ok = parseAlternateKey(rest, "uniquename"); ok {
+				p.single, p.uniqueName = true, value
+			}
+		}
 		if !ok {
 			return p, fmt.Sprintf("Bad Request - Error in query syntax: invalid key segment '%s'.", rest)
 		}
-		p.single, p.byAppID, p.appID = true, true, value
 		rest = after
 	}
 	var segs []string
@@ -115,10 +132,11 @@ func parseGraphPath(rest string) (graphPath, string) {
 	return p, ""
 }
 
-// parseAlternateKey parses "(appId='value')" at the start of s and returns the value
-// (with doubled quotes undone) and the rest of s.
-func parseAlternateKey(s string) (string, string, bool) {
-	const prefix = "(appid='"
+// parseAlternateKey parses "(<name>='value')" at the start of s (name in lowercase,
+// matched case-insensitively) and returns the value (with doubled quotes undone) and the
+// rest of s.
+func parseAlternateKey(s, name string) (string, string, bool) {
+	prefix := "(" + name + "='"
 	if len(s) < len(prefix) || !strings.EqualFold(s[:len(prefix)], prefix) {
 		return "", "", false
 	}
@@ -212,6 +230,7 @@ func (s *Server) writeGraphError(w http.ResponseWriter, r *http.Request, e *grap
 // caller is the authenticated principal behind a Graph request.
 type caller struct {
 	tenantID string
+	oid      string
 	isApp    bool
 	roles    map[string]bool // app tokens
 	wids     map[string]bool // delegated tokens
@@ -224,6 +243,7 @@ const (
 	accessRead  access = iota // read applications, service principals, assignments
 	accessWrite               // create or change applications and service principals
 	accessGrant               // grant an app role (appRoleAssignedTo)
+	accessOrg                 // read the organization
 )
 
 // may reports whether the caller is allowed the access. App tokens are judged by their
@@ -235,6 +255,9 @@ func (c caller) may(a access) bool {
 		switch a {
 		case accessRead:
 			return read
+		case accessOrg:
+			return c.roles["Organization.Read.All"] || c.roles["Organization.ReadWrite.All"] ||
+				c.roles["Directory.Read.All"] || c.roles["Directory.ReadWrite.All"]
 		case accessWrite:
 			return c.roles["Application.ReadWrite.All"]
 		default:
@@ -243,12 +266,12 @@ func (c caller) may(a access) bool {
 	}
 	admin := c.wids[roleGlobalAdministrator]
 	switch a {
-	case accessRead:
+	case accessRead, accessOrg:
 		return true
 	case accessWrite:
 		return admin || c.wids[roleApplicationAdministrator] || c.wids[roleCloudAppAdministrator]
 	default:
-		return admin
+		return admin || c.wids[rolePrivilegedRoleAdministrator]
 	}
 }
 
@@ -289,7 +312,8 @@ func (s *Server) authenticate(r *http.Request, now time.Time) (caller, *graphErr
 	if iss, _ := claims.GetIssuer(); tid == "" || iss != stsIssuer(tid) {
 		return caller{}, unauthenticated("Access token validation failure. Invalid issuer.")
 	}
-	c := caller{tenantID: tid, roles: map[string]bool{}, wids: map[string]bool{}}
+	oid, _ := claims["oid"].(string)
+	c := caller{tenantID: tid, oid: oid, roles: map[string]bool{}, wids: map[string]bool{}}
 	idtyp, _ := claims["idtyp"].(string)
 	_, hasScp := claims["scp"]
 	c.isApp = idtyp == "app" || (idtyp == "" && !hasScp)
@@ -360,6 +384,56 @@ var graphHandlers = map[string]graphHandler{
 	RouteListAssignedTo:    {accessRead, listOptions, (*Server).listAppRoleAssignedTo},
 	RouteGrant:             {accessGrant, nil, (*Server).grantAppRole},
 	RouteListAssignments:   {accessRead, listOptions, (*Server).listAppRoleAssignments},
+	RouteOrganization:      {accessOrg, singleOptions, (*Server).listOrganization},
+}
+
+// ownerMay reports whether a delegated caller without an admin role may still write
+// because it owns the application the request changes (or whose service principal it
+// creates): Graph lets an app's owners update it.
+func (c *graphCall) ownerMay(a access) bool {
+	if a != accessWrite || c.caller.isApp || c.caller.oid == "" {
+		return false
+	}
+	var app *application
+	switch {
+	case c.path.collection == "applications" && c.path.single && c.path.byAppID:
+		app = c.t.appByAppID(c.path.appID)
+	case c.path.collection == "applications" && c.path.single && c.path.uniqueName != "":
+		app = c.t.appByUniqueName(c.path.uniqueName)
+	case c.path.collection == "applications" && c.path.single:
+		app = c.t.appByObjectID(c.path.id)
+	case c.path.collection == "servicePrincipals" && !c.path.single:
+		var body struct {
+			AppID string `json:"appId"`
+		}
+		if json.Unmarshal(c.body, &body) == nil {
+			app = c.t.appByAppID(body.AppID)
+		}
+	}
+	return app != nil && containsString(app.owners, c.caller.oid)
+}
+
+// listOrganization serves GET /organization: the caller's tenant.
+func (s *Server) listOrganization(c *graphCall) graphResult {
+	org := object{
+		{"id", c.t.id},
+		{"deletedDateTime", nil},
+		{"countryLetterCode", "NL"},
+		{"displayName", "EntraClaw fake tenant"},
+		{"tenantType", "AAD"},
+		{"verifiedDomains", []object{{
+			{"capabilities", "Email, OfficeCommunicationsOnline"},
+			{"isDefault", true}, {"isInitial", true}, {"name", c.t.domain}, {"type", "Managed"},
+		}}},
+	}
+	sel, e := parseSelect(c.query.Get("$select"), org, "organization")
+	if e != nil {
+		return failed(e)
+	}
+	return graphResult{status: http.StatusOK, body: object{
+		{"@odata.context", s.metadata("organization")},
+		{"value", []object{selected(org, sel)}},
+	}}
 }
 
 // serveGraph authenticates, authorises and serves a Graph request.
@@ -410,7 +484,7 @@ func (s *Server) serveLocked(c *graphCall, h graphHandler) graphResult {
 	if c.t == nil {
 		return failed(unauthenticated("Access token validation failure. Invalid tenant."))
 	}
-	if !c.caller.may(h.access) {
+	if !c.caller.may(h.access) && !c.ownerMay(h.access) {
 		return failed(errInsufficientPrivileges)
 	}
 	return h.serve(s, c)

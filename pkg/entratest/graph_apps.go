@@ -40,6 +40,7 @@ func applicationJSON(t *tenant, a *application, withKeys bool) object {
 		{"publisherDomain", t.domain},
 		{"signInAudience", a.signInAudience},
 		{"tags", []string{}},
+		{"uniqueName", nullable(a.uniqueName)},
 		{"appRoles", []object{}},
 		{"keyCredentials", keys},
 		{"passwordCredentials", passwords},
@@ -88,9 +89,12 @@ func passwordCredentialJSON(p *passwordCredential, withSecret bool) object {
 // lookupApplication resolves the application a path names, honouring replication lag.
 func (c *graphCall) lookupApplication() (*application, *graphError) {
 	var a *application
-	if c.path.byAppID {
+	switch {
+	case c.path.byAppID:
 		a = c.t.appByAppID(c.path.appID)
-	} else {
+	case c.path.uniqueName != "":
+		a = c.t.appByUniqueName(c.path.uniqueName)
+	default:
 		a = c.t.appByObjectID(c.path.id)
 	}
 	if a == nil || !visible(a.visibleAt, c.now) {
@@ -112,7 +116,11 @@ func (s *Server) listApplications(c *graphCall) graphResult {
 	}
 	items := []object{}
 	for _, a := range c.t.apps {
-		if visible(a.visibleAt, c.now) && f.matches(map[string]string{"displayName": a.displayName, "appId": a.appID}) {
+		if !visible(a.visibleAt, c.now) {
+			continue
+		}
+		a = c.readView(a)
+		if f.matches(map[string]string{"displayName": a.displayName, "appId": a.appID}) {
 			items = append(items, selected(applicationJSON(c.t, a, false), sel))
 		}
 	}
@@ -126,6 +134,7 @@ func (s *Server) getApplication(c *graphCall) graphResult {
 	if e != nil {
 		return failed(e)
 	}
+	a = c.readView(a)
 	sel, e := parseSelect(c.query.Get("$select"), applicationJSON(c.t, a, false), "application")
 	if e != nil {
 		return failed(e)
@@ -170,6 +179,9 @@ func parseAppChanges(c *graphCall, a *application, props map[string]json.RawMess
 			}
 			keys, e := parseKeyCredentials(raw, existing, c.now, c.knobs.propagationDelay)
 			if e != nil {
+				return nil, e
+			}
+			if e := checkCertLifetime(keys, existing, c.knobs.certLifetimeCap); e != nil {
 				return nil, e
 			}
 			ch.keyCredentials, ch.setKeys = keys, true
@@ -234,12 +246,20 @@ func (s *Server) createApplication(c *graphCall) graphResult {
 }
 
 // patchApplication serves PATCH /applications/{id}: each collection sent replaces the
-// stored one; 204 with no body.
+// stored one; 204 with no body. PATCH /applications(uniqueName='x') with "Prefer:
+// create-if-missing" is Graph's upsert: it creates the application (201 with the object)
+// when none has that uniqueName, else updates it (204); without the header a missing
+// uniqueName is 404.
 func (s *Server) patchApplication(c *graphCall) graphResult {
 	a, e := c.lookupApplication()
+	if e != nil && c.path.uniqueName != "" && c.t.appByUniqueName(c.path.uniqueName) == nil &&
+		strings.Contains(strings.ToLower(c.r.Header.Get("Prefer")), "create-if-missing") {
+		return s.upsertCreate(c)
+	}
 	if e != nil {
 		return failed(e)
 	}
+	c.beforePatch(a)
 	props, e := decodeObject(c.body)
 	if e != nil {
 		return failed(e)
@@ -251,6 +271,57 @@ func (s *Server) patchApplication(c *graphCall) graphResult {
 	ch.apply(a)
 	return graphResult{status: http.StatusNoContent}
 }
+
+// upsertCreate creates the application an upsert names: 201 with the full object.
+func (s *Server) upsertCreate(c *graphCall) graphResult {
+	if !c.caller.may(accessWrite) {
+		return failed(errInsufficientPrivileges)
+	}
+	props, e := decodeObject(c.body)
+	if e != nil {
+		return failed(e)
+	}
+	if _, ok := props["displayName"]; !ok {
+		return failed(invalidProperty("displayName", "Application"))
+	}
+	ch, e := parseAppChanges(c, nil, props)
+	if e != nil {
+		return failed(e)
+	}
+	audience := defaultSignInAudience
+	if ch.signInAudience != nil {
+		audience = *ch.signInAudience
+	}
+	a := c.t.addApplication(*ch.displayName, audience, c.now, c.now.Add(c.knobs.replicationLag))
+	a.uniqueName = c.path.uniqueName
+	ch.apply(a)
+	body := object{{"@odata.context", s.metadata("applications/$entity")}}
+	body = append(body, applicationJSON(c.t, a, false)...)
+	return graphResult{status: http.StatusCreated, body: body}
+}
+
+// checkCertLifetime applies the tenant's asymmetricKeyLifetime policy to the new
+// certificates in keys (those not already stored).
+func checkCertLifetime(keys, existing []*keyCredential, max time.Duration) *graphError {
+	if max <= 0 {
+		return nil
+	}
+	for _, k := range keys {
+		stored := false
+		for _, old := range existing {
+			stored = stored || old == k
+		}
+		if !stored && k.end.Sub(k.start) > max {
+			return badRequest("Request_BadRequest",
+				"Credential lifetime exceeds the max value allowed as per assigned policy '%s'. The maximum lifetime for asymmetric keys (certificates) in this tenant is %d days.",
+				appManagementPolicyID, int(max.Hours()/24))
+		}
+	}
+	return nil
+}
+
+// appManagementPolicyID names the fake tenant's app-management policy in policy errors.
+const appManagementPolicyID = "00000000-0000-0000-0000-00000000a11c"
 
 // keyCredentialInput is one element of keyCredentials in a request.
 type keyCredentialInput struct {
@@ -493,6 +564,10 @@ func (s *Server) addPassword(c *graphCall) graphResult {
 	a, e := c.lookupApplication()
 	if e != nil {
 		return failed(e)
+	}
+	if c.knobs.passwordAdditionBlocked {
+		return failed(badRequest("Request_BadRequest",
+			"Credential type not allowed as per assigned policy '%s'. Adding passwords (client secrets) to applications is blocked in this tenant.", appManagementPolicyID))
 	}
 	start, end, displayName := c.now, time.Time{}, ""
 	if len(bytes.TrimSpace(c.body)) > 0 {

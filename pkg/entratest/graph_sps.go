@@ -10,12 +10,16 @@ import (
 const defaultAccessRoleID = "00000000-0000-0000-0000-000000000000"
 
 func appRoleJSON(r graphRole) object {
+	members := []string{"Application"}
+	if r.userOnly {
+		members = []string{"User"}
+	}
 	return object{
-		{"allowedMemberTypes", []string{"Application"}},
+		{"allowedMemberTypes", members},
 		{"description", "Allows the app to " + strings.ToLower(r.displayName[:1]) + r.displayName[1:] + " without a signed-in user."},
 		{"displayName", r.displayName},
 		{"id", r.id},
-		{"isEnabled", true},
+		{"isEnabled", !r.disabled},
 		{"origin", "Application"},
 		{"value", r.value},
 	}
@@ -45,8 +49,11 @@ func servicePrincipalJSON(t *tenant, sp *servicePrincipal) object {
 		{"signInAudience", audience},
 		{"tags", []string{}},
 		{"appRoles", roles},
+		{"info", spInfo(sp)},
 		{"keyCredentials", []object{}},
 		{"passwordCredentials", []object{}},
+		{"oauth2PermissionScopes", spScopes(sp)},
+		{"resourceSpecificApplicationPermissions", spRSCPermissions(sp)},
 	}
 }
 
@@ -150,6 +157,10 @@ func (s *Server) createServicePrincipal(c *graphCall) graphResult {
 			message: "The service principal cannot be created, updated, or restored because the service principal name " + appID + " is already in use."})
 	}
 	a := c.t.appByAppID(appID)
+	if a != nil && !visible(a.visibleAt, c.now) && c.knobs.backingAppForbidden {
+		return failed(&graphError{status: http.StatusForbidden, code: "Authorization_RequestDenied",
+			message: "When using this permission, the backing application of the service principal being created must in the local tenant"})
+	}
 	if a == nil || !visible(a.visibleAt, c.now) {
 		message := "The appId '" + appID + "' of the service principal does not reference a valid application object."
 		e := badRequest("Request_BadRequest", "%s", message)
@@ -187,7 +198,9 @@ func (s *Server) grantAppRole(c *graphCall) graphResult {
 	}
 	principal := c.t.spByObjectID(ids["principalId"])
 	if principal == nil || !visible(principal.visibleAt, c.now) {
-		return failed(notFound(ids["principalId"]))
+		// What Graph answers for a principal its replica does not see yet (terraform
+		// azuread's app_role_assignment_resource retries exactly this message).
+		return failed(badRequest("Request_BadRequest", "Not a valid reference update."))
 	}
 	if !resourceHasRole(resource, ids["appRoleId"]) {
 		return failed(badRequest("Request_BadRequest", "Permission being assigned was not found on application '%s'.", resource.appID))

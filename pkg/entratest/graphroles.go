@@ -17,6 +17,8 @@ type graphRole struct {
 	id          string
 	value       string
 	displayName string
+	disabled    bool // isEnabled false
+	userOnly    bool // allowedMemberTypes ["User"]: not an application permission
 }
 
 // Role ids: the five the design notes confirm are real Graph ids; every other id is a
@@ -24,47 +26,47 @@ type graphRole struct {
 // Graph service principal at run time, as they must against the real service.
 var graphRoles = []graphRole{
 	// The five base permissions the provisioner needs.
-	{"1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9", "Application.ReadWrite.All", "Read and write all applications"},
-	{roleID("DelegatedPermissionGrant.ReadWrite.All"), "DelegatedPermissionGrant.ReadWrite.All", "Manage all delegated permission grants"},
-	{roleID("LicenseAssignment.ReadWrite.All"), "LicenseAssignment.ReadWrite.All", "Manage all license assignments"},
-	{roleID("Organization.Read.All"), "Organization.Read.All", "Read organization information"},
-	{roleID("User.ReadWrite.All"), "User.ReadWrite.All", "Read and write all users' full profiles"},
+	{"1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9", "Application.ReadWrite.All", "Read and write all applications", false, false},
+	{roleID("DelegatedPermissionGrant.ReadWrite.All"), "DelegatedPermissionGrant.ReadWrite.All", "Manage all delegated permission grants", false, false},
+	{roleID("LicenseAssignment.ReadWrite.All"), "LicenseAssignment.ReadWrite.All", "Manage all license assignments", false, false},
+	{roleID("Organization.Read.All"), "Organization.Read.All", "Read organization information", false, false},
+	{roleID("User.ReadWrite.All"), "User.ReadWrite.All", "Read and write all users' full profiles", false, false},
 
 	// Agent ID permissions.
-	{roleID("AgentIdentity.ReadWrite.All"), "AgentIdentity.ReadWrite.All", "Read and write all agent identities"},
-	{roleID("AgentIdentity.Create.All"), "AgentIdentity.Create.All", "Create agent identities"},
-	{roleID("AgentIdentity.CreateAsManager"), "AgentIdentity.CreateAsManager", "Create agent identities as manager"},
-	{roleID("AgentIdentity.Read.All"), "AgentIdentity.Read.All", "Read all agent identities"},
-	{roleID("AgentIdentity.DeleteRestore.All"), "AgentIdentity.DeleteRestore.All", "Delete and restore agent identities"},
-	{roleID("AgentIdentity.EnableDisable.All"), "AgentIdentity.EnableDisable.All", "Enable and disable agent identities"},
-	{roleID("AgentIdentityBlueprint.Create"), "AgentIdentityBlueprint.Create", "Create agent identity blueprints"},
-	{roleID("AgentIdentityBlueprint.ReadWrite.All"), "AgentIdentityBlueprint.ReadWrite.All", "Read and write all agent identity blueprints"},
-	{roleID("AgentIdentityBlueprint.Read.All"), "AgentIdentityBlueprint.Read.All", "Read all agent identity blueprints"},
-	{roleID("AgentIdentityBlueprint.AddRemoveCreds.All"), "AgentIdentityBlueprint.AddRemoveCreds.All", "Add and remove credentials of agent identity blueprints"},
-	{roleID("AgentIdentityBlueprint.UpdateAuthProperties.All"), "AgentIdentityBlueprint.UpdateAuthProperties.All", "Update authentication properties of agent identity blueprints"},
-	{roleID("AgentIdentityBlueprint.DeleteRestore.All"), "AgentIdentityBlueprint.DeleteRestore.All", "Delete and restore agent identity blueprints"},
-	{roleID("AgentIdentityBlueprintPrincipal.Create"), "AgentIdentityBlueprintPrincipal.Create", "Create agent identity blueprint principals"},
-	{roleID("AgentIdentityBlueprintPrincipal.ReadWrite.All"), "AgentIdentityBlueprintPrincipal.ReadWrite.All", "Read and write all agent identity blueprint principals"},
-	{roleID("AgentIdentityBlueprintPrincipal.Read.All"), "AgentIdentityBlueprintPrincipal.Read.All", "Read all agent identity blueprint principals"},
-	{roleID("AgentIdentityBlueprintPrincipal.DeleteRestore.All"), "AgentIdentityBlueprintPrincipal.DeleteRestore.All", "Delete and restore agent identity blueprint principals"},
-	{roleID("AgentIdUser.ReadWrite.All"), "AgentIdUser.ReadWrite.All", "Read and write all agent users"},
-	{roleID("AgentIdUser.ReadWrite.IdentityParentedBy"), "AgentIdUser.ReadWrite.IdentityParentedBy", "Read and write agent users parented by an agent identity"},
-	{roleID("AgentIdUser.Read.All"), "AgentIdUser.Read.All", "Read all agent users"},
-	{roleID("AgentIdentity.Create"), "AgentIdentity.Create", "Create agent identities (legacy)"},
+	{roleID("AgentIdentity.ReadWrite.All"), "AgentIdentity.ReadWrite.All", "Read and write all agent identities", false, false},
+	{roleID("AgentIdentity.Create.All"), "AgentIdentity.Create.All", "Create agent identities", false, false},
+	{roleID("AgentIdentity.CreateAsManager"), "AgentIdentity.CreateAsManager", "Create agent identities as manager", false, false},
+	{roleID("AgentIdentity.Read.All"), "AgentIdentity.Read.All", "Read all agent identities", false, false},
+	{roleID("AgentIdentity.DeleteRestore.All"), "AgentIdentity.DeleteRestore.All", "Delete and restore agent identities", false, false},
+	{roleID("AgentIdentity.EnableDisable.All"), "AgentIdentity.EnableDisable.All", "Enable and disable agent identities", false, false},
+	{roleID("AgentIdentityBlueprint.Create"), "AgentIdentityBlueprint.Create", "Create agent identity blueprints", false, false},
+	{roleID("AgentIdentityBlueprint.ReadWrite.All"), "AgentIdentityBlueprint.ReadWrite.All", "Read and write all agent identity blueprints", false, false},
+	{roleID("AgentIdentityBlueprint.Read.All"), "AgentIdentityBlueprint.Read.All", "Read all agent identity blueprints", false, false},
+	{roleID("AgentIdentityBlueprint.AddRemoveCreds.All"), "AgentIdentityBlueprint.AddRemoveCreds.All", "Add and remove credentials of agent identity blueprints", false, false},
+	{roleID("AgentIdentityBlueprint.UpdateAuthProperties.All"), "AgentIdentityBlueprint.UpdateAuthProperties.All", "Update authentication properties of agent identity blueprints", false, false},
+	{roleID("AgentIdentityBlueprint.DeleteRestore.All"), "AgentIdentityBlueprint.DeleteRestore.All", "Delete and restore agent identity blueprints", false, false},
+	{roleID("AgentIdentityBlueprintPrincipal.Create"), "AgentIdentityBlueprintPrincipal.Create", "Create agent identity blueprint principals", false, false},
+	{roleID("AgentIdentityBlueprintPrincipal.ReadWrite.All"), "AgentIdentityBlueprintPrincipal.ReadWrite.All", "Read and write all agent identity blueprint principals", false, false},
+	{roleID("AgentIdentityBlueprintPrincipal.Read.All"), "AgentIdentityBlueprintPrincipal.Read.All", "Read all agent identity blueprint principals", false, false},
+	{roleID("AgentIdentityBlueprintPrincipal.DeleteRestore.All"), "AgentIdentityBlueprintPrincipal.DeleteRestore.All", "Delete and restore agent identity blueprint principals", false, false},
+	{roleID("AgentIdUser.ReadWrite.All"), "AgentIdUser.ReadWrite.All", "Read and write all agent users", false, false},
+	{roleID("AgentIdUser.ReadWrite.IdentityParentedBy"), "AgentIdUser.ReadWrite.IdentityParentedBy", "Read and write agent users parented by an agent identity", false, false},
+	{roleID("AgentIdUser.Read.All"), "AgentIdUser.Read.All", "Read all agent users", false, false},
+	{roleID("AgentIdentity.Create"), "AgentIdentity.Create", "Create agent identities (legacy)", false, false},
 
 	// Unrelated permissions, so that clients must pick the right ones.
-	{roleID("Mail.Read"), "Mail.Read", "Read mail in all mailboxes"},
-	{roleID("Sites.Read.All"), "Sites.Read.All", "Read items in all site collections"},
-	{"06b708a9-e830-4db3-a914-8e69da51d44f", "AppRoleAssignment.ReadWrite.All", "Manage app permission grants and app role assignments"},
-	{"9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30", "Application.Read.All", "Read all applications"},
-	{"7ab1d382-f21e-4acd-a863-ba3e13f7da61", "Directory.Read.All", "Read directory data"},
-	{"18a4783c-866b-4cc7-a460-3d5e5662c884", "Application.ReadWrite.OwnedBy", "Manage apps that this app creates or owns"},
-	{roleID("Group.Read.All"), "Group.Read.All", "Read all groups"},
-	{roleID("Calendars.Read"), "Calendars.Read", "Read calendars in all mailboxes"},
-	{roleID("Files.Read.All"), "Files.Read.All", "Read files in all site collections"},
-	{roleID("User.Read.All"), "User.Read.All", "Read all users' full profiles"},
-	{roleID("Directory.ReadWrite.All"), "Directory.ReadWrite.All", "Read and write directory data"},
-	{roleID("Mail.Send"), "Mail.Send", "Send mail as any user"},
+	{roleID("Mail.Read"), "Mail.Read", "Read mail in all mailboxes", false, false},
+	{roleID("Sites.Read.All"), "Sites.Read.All", "Read items in all site collections", false, false},
+	{"06b708a9-e830-4db3-a914-8e69da51d44f", "AppRoleAssignment.ReadWrite.All", "Manage app permission grants and app role assignments", false, false},
+	{"9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30", "Application.Read.All", "Read all applications", false, false},
+	{"7ab1d382-f21e-4acd-a863-ba3e13f7da61", "Directory.Read.All", "Read directory data", false, false},
+	{"18a4783c-866b-4cc7-a460-3d5e5662c884", "Application.ReadWrite.OwnedBy", "Manage apps that this app creates or owns", false, false},
+	{roleID("Group.Read.All"), "Group.Read.All", "Read all groups", false, false},
+	{roleID("Calendars.Read"), "Calendars.Read", "Read calendars in all mailboxes", false, false},
+	{roleID("Files.Read.All"), "Files.Read.All", "Read files in all site collections", false, false},
+	{roleID("User.Read.All"), "User.Read.All", "Read all users' full profiles", false, false},
+	{roleID("Directory.ReadWrite.All"), "Directory.ReadWrite.All", "Read and write directory data", false, false},
+	{roleID("Mail.Send"), "Mail.Send", "Send mail as any user", false, false},
 }
 
 // baseRoleValues are the five non-Agent-ID permissions the provisioner requires.
@@ -90,24 +92,20 @@ func RequiredRoleValues() []string {
 }
 
 // GraphRoleID returns the id of the Graph app role with the given value, as the fake's
-// Graph service principal lists it.
+// Graph service principal lists it (built-in and filler roles; a role published later
+// has the id PublishRole returned).
 func GraphRoleID(value string) (string, bool) {
 	for _, r := range graphRoles {
 		if r.value == value {
 			return r.id, true
 		}
 	}
-	return "", false
-}
-
-// graphRoleByID returns the Graph app role with the given id.
-func graphRoleByID(id string) (graphRole, bool) {
-	for _, r := range graphRoles {
-		if strings.EqualFold(r.id, id) {
-			return r, true
+	for _, r := range fillerRoles() {
+		if r.value == value {
+			return r.id, true
 		}
 	}
-	return graphRole{}, false
+	return "", false
 }
 
 // roleID derives a fixed, version-5-shaped GUID from a role value, for roles whose real

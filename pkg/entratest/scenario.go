@@ -62,9 +62,10 @@ func (s *Server) Seed(name string) (*Scenario, error) {
 		return nil, fmt.Errorf("entratest: unknown scenario %q (want legacy, migrated or empty)", name)
 	}
 
+	published := s.currentKnobs().publishedRoles
 	s.dir.mu.Lock()
 	defer s.dir.mu.Unlock()
-	t := s.dir.addTenant(now)
+	t := s.dir.addTenant(now, published)
 	sc := &Scenario{Name: name, TenantID: t.id, Bundle: bundle}
 	if name == ScenarioEmpty {
 		return sc, nil
@@ -78,6 +79,10 @@ func (s *Server) Seed(name string) (*Scenario, error) {
 		graphAccess.ResourceAccess = append(graphAccess.ResourceAccess, resourceAccess{ID: id, Type: "Role"})
 	}
 	a.requiredResourceAccess = []resourceAccessEntry{graphAccess}
+	// The runbook's operator "already owns the Provisioner app": the operator kind "owner".
+	ownerID := newGUID()
+	t.operators["owner"] = ownerID
+	a.owners = []string{ownerID}
 	sp := t.addServicePrincipal(a, past, past)
 	for _, ra := range graphAccess.ResourceAccess {
 		t.addAssignment(sp.id, t.graphSP.id, ra.ID, past, past, past)

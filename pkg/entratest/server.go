@@ -46,6 +46,10 @@ type Server struct {
 	throttleLeft  int
 	throttleAfter time.Duration
 	failures      map[string][]*pendingFailure
+	failuresAfter map[string][]*pendingFailure
+	tokenCalls    map[string][]time.Time // token requests per tenant+client, for loop detection
+	deviceCodes   map[string]*deviceCode // by device_code
+	refreshTokens map[string]*deviceCode // by refresh_token
 }
 
 // knobs are the adjustable behaviours of the server.
@@ -56,6 +60,7 @@ type knobs struct {
 	tokenLifetime    time.Duration
 	pageSize         int
 	clock            func() time.Time
+	fidelity
 }
 
 // Option configures a Server at construction.
@@ -110,13 +115,17 @@ func NewServer(opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		URL:      "https://" + ln.Addr().String(),
-		caPEM:    caPEM,
-		signer:   signer,
-		dir:      newDirectory(),
-		knobs:    k,
-		counts:   map[string]int{},
-		failures: map[string][]*pendingFailure{},
+		URL:           "https://" + ln.Addr().String(),
+		caPEM:         caPEM,
+		signer:        signer,
+		dir:           newDirectory(),
+		knobs:         k,
+		counts:        map[string]int{},
+		failures:      map[string][]*pendingFailure{},
+		failuresAfter: map[string][]*pendingFailure{},
+		tokenCalls:    map[string][]time.Time{},
+		deviceCodes:   map[string]*deviceCode{},
+		refreshTokens: map[string]*deviceCode{},
 	}
 	s.client = &http.Client{Transport: &http.Transport{
 		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
@@ -253,6 +262,8 @@ const (
 	RouteOpenIDConfiguration = "GET /{tenant}/v2.0/.well-known/openid-configuration"
 	RouteKeys                = "GET /{tenant}/discovery/v2.0/keys"
 	RouteToken               = "POST /{tenant}/oauth2/v2.0/token"
+	RouteDeviceCode          = "POST /{tenant}/oauth2/v2.0/devicecode"
+	RouteOrganization        = "GET /v1.0/organization"
 	RouteListApplications    = "GET /v1.0/applications"
 	RouteCreateApplication   = "POST /v1.0/applications"
 	RouteGetApplication      = "GET /v1.0/applications/{id}"
@@ -266,16 +277,17 @@ const (
 	RouteGrant               = "POST /v1.0/servicePrincipals/{id}/appRoleAssignedTo"
 	RouteListAssignments     = "GET /v1.0/servicePrincipals/{id}/appRoleAssignments"
 	RouteFakeState           = "GET /_fake/state"
+	RouteFakeAzAppShow       = "GET /_fake/az/ad/app/show"
 )
 
 // Routes lists every route name the server serves.
 func Routes() []string {
 	return []string{
-		RouteOpenIDConfiguration, RouteKeys, RouteToken,
+		RouteOpenIDConfiguration, RouteKeys, RouteToken, RouteDeviceCode, RouteOrganization,
 		RouteListApplications, RouteCreateApplication, RouteGetApplication, RoutePatchApplication,
 		RouteAddPassword, RouteRemovePassword,
 		RouteListSPs, RouteCreateSP, RouteGetSP, RouteListAssignedTo, RouteGrant, RouteListAssignments,
-		RouteFakeState,
+		RouteFakeState, RouteFakeAzAppShow,
 	}
 }
 
@@ -313,6 +325,8 @@ func match(method, path string) request {
 	switch {
 	case trimmed == "_fake/state":
 		return request{name: method + " /_fake/state", area: areaFake}
+	case trimmed == "_fake/az/ad/app/show":
+		return request{name: method + " /_fake/az/ad/app/show", area: areaFake}
 	case trimmed == "v1.0" || strings.HasPrefix(trimmed, "v1.0/"):
 		gp, err := parseGraphPath(strings.TrimPrefix(strings.TrimPrefix(trimmed, "v1.0"), "/"))
 		if err != "" {
@@ -327,6 +341,8 @@ func match(method, path string) request {
 			return request{name: method + " /{tenant}/v2.0/.well-known/openid-configuration", area: areaSTS, tenant: segs[0]}
 		case "oauth2/v2.0/token":
 			return request{name: method + " /{tenant}/oauth2/v2.0/token", area: areaSTS, tenant: segs[0]}
+		case "oauth2/v2.0/devicecode":
+			return request{name: method + " /{tenant}/oauth2/v2.0/devicecode", area: areaSTS, tenant: segs[0]}
 		case "discovery/v2.0/keys":
 			return request{name: method + " /{tenant}/discovery/v2.0/keys", area: areaSTS, tenant: segs[0]}
 		}
@@ -352,10 +368,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch req.area {
 	case areaFake:
+		if req.name == RouteFakeAzAppShow {
+			s.serveAzAppShow(w, r)
+			return
+		}
 		s.serveState(w, r)
 	case areaSTS:
 		s.serveSTS(w, r, req)
 	case areaGraph:
+		if f, ok := s.takeFaultAfter(req); ok {
+			// The write is applied, then the answer is lost: a gateway timeout or a reset
+			// after the directory committed it.
+			s.serveGraph(discardWriter{header: http.Header{}}, r, req)
+			s.writeFault(w, r, req, f)
+			return
+		}
 		s.serveGraph(w, r, req)
 	default:
 		http.NotFound(w, r)

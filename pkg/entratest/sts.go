@@ -23,6 +23,9 @@ const (
 	roleApplicationAdministrator = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3"
 	roleCloudAppAdministrator    = "158c047a-c907-4556-b7ef-446551a6b5f7"
 	roleDefaultUser              = "b79fbf4d-3ef9-4689-8143-76b194e85509"
+	// Privileged Role Administrator may grant application permissions of any API
+	// (serviceprincipal-post-approleassignedto; Entra create-blueprint prerequisites).
+	rolePrivilegedRoleAdministrator = "e8611ab8-c189-46e8-94e1-60213ab1f814"
 )
 
 // azureCLIAppID is the public client the az CLI signs users in with.
@@ -49,6 +52,8 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, req request) {
 		s.serveKeys(w, r, req.tenant)
 	case RouteToken:
 		s.serveToken(w, r, req.tenant)
+	case RouteDeviceCode:
+		s.serveDeviceCode(w, r, req.tenant)
 	case r.Method + " /{tenant}/oauth2/v2.0/token":
 		s.writeSTSError(w, r, stsError{http.StatusBadRequest, "invalid_request", 900561,
 			fmt.Sprintf("The endpoint only accepts POST requests. Received a %s request.", r.Method)})
@@ -57,15 +62,16 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, req request) {
 	}
 }
 
-// checkTenant validates the tenant segment of an STS path and returns the tenant id.
+// checkTenant validates the tenant segment of an STS path — a tenant id or one of the
+// tenant's domain names, as Entra accepts either — and returns the tenant id.
 func (s *Server) checkTenant(raw string) (string, *stsError) {
-	if !isGUID(raw) {
+	if !isGUID(raw) && !strings.Contains(raw, ".") {
 		return "", &stsError{http.StatusBadRequest, "invalid_request", 900023,
 			fmt.Sprintf("Specified tenant identifier '%s' is neither a valid DNS name, nor a valid external domain.", raw)}
 	}
 	s.dir.mu.Lock()
 	defer s.dir.mu.Unlock()
-	t := s.dir.tenant(raw)
+	t := s.dir.tenantByName(raw)
 	if t == nil {
 		return "", &stsError{http.StatusBadRequest, "invalid_request", 90002,
 			fmt.Sprintf("Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.", raw)}
@@ -80,10 +86,14 @@ func (s *Server) tokenEndpoint(tenantID string) string {
 }
 
 func (s *Server) serveOpenIDConfiguration(w http.ResponseWriter, r *http.Request, rawTenant string) {
-	tid, e := s.checkTenant(rawTenant)
-	if e != nil {
-		s.writeSTSError(w, r, *e)
-		return
+	tid, issuerTid := strings.ToLower(rawTenant), "{tenantid}"
+	if !orgTenant(rawTenant) {
+		var e *stsError
+		if tid, e = s.checkTenant(rawTenant); e != nil {
+			s.writeSTSError(w, r, *e)
+			return
+		}
+		issuerTid = tid
 	}
 	base := s.URL + "/" + tid
 	doc := object{
@@ -95,7 +105,7 @@ func (s *Server) serveOpenIDConfiguration(w http.ResponseWriter, r *http.Request
 		{"id_token_signing_alg_values_supported", []string{"RS256"}},
 		{"response_types_supported", []string{"code", "id_token", "code id_token", "id_token token"}},
 		{"scopes_supported", []string{"openid", "profile", "email", "offline_access"}},
-		{"issuer", base + "/v2.0"},
+		{"issuer", s.URL + "/" + issuerTid + "/v2.0"},
 		{"request_uri_parameter_supported", false},
 		{"userinfo_endpoint", s.URL + "/oidc/userinfo"},
 		{"authorization_endpoint", base + "/oauth2/v2.0/authorize"},
@@ -137,9 +147,27 @@ func (s *Server) serveKeys(w http.ResponseWriter, r *http.Request, rawTenant str
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rawTenant string) {
 	k := s.currentKnobs()
 	now := k.clock()
-	tid, e := s.checkTenant(rawTenant)
-	if e != nil {
+	_ = r.ParseForm()
+	grant := r.PostForm.Get("grant_type")
+	userGrant := grant == "device_code" || grant == "urn:ietf:params:oauth:grant-type:device_code" || grant == "refresh_token"
+	tid := ""
+	if !userGrant || !orgTenant(rawTenant) {
+		var e *stsError
+		if tid, e = s.checkTenant(rawTenant); e != nil {
+			s.writeSTSError(w, r, *e)
+			return
+		}
+	}
+	if e := s.checkTokenLoop(strings.ToLower(rawTenant), r.PostForm.Get("client_id"), now); e != nil {
 		s.writeSTSError(w, r, *e)
+		return
+	}
+	switch {
+	case grant == "refresh_token":
+		s.grantRefreshToken(w, r, k)
+		return
+	case userGrant:
+		s.grantDeviceCode(w, r, k)
 		return
 	}
 	tok, expiresIn, e := s.grantClientCredentials(r, tid, now, k.tokenLifetime)
@@ -162,11 +190,8 @@ func missingParameter(name string) *stsError {
 		fmt.Sprintf("The request body must contain the following parameter: '%s'.", name)}
 }
 
-// grantClientCredentials validates a token request and mints the token.
+// grantClientCredentials validates a token request (form already parsed) and mints the token.
 func (s *Server) grantClientCredentials(r *http.Request, tid string, now time.Time, lifetime time.Duration) (string, int, *stsError) {
-	if err := r.ParseForm(); err != nil {
-		return "", 0, missingParameter("grant_type")
-	}
 	form := r.PostForm
 	switch grant := form.Get("grant_type"); grant {
 	case "":
@@ -227,7 +252,7 @@ func (s *Server) grantClientCredentials(r *http.Request, tid string, now time.Ti
 			fmt.Sprintf("The resource principal named %s was not found in the tenant named %s. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.", resource, tid)}
 	}
 	roles := t.grantedRoleValues(sp.id, now, true)
-	tok, expiresIn, err := s.mintAppToken(t, app, sp, resource, acr, roles, now, lifetime)
+	tok, expiresIn, err := s.mintAppToken(t, app, sp, resource, acr, roles, now, lifetime, strings.Contains(form.Get("claims"), "xms_cc"))
 	if err != nil {
 		return "", 0, &stsError{http.StatusInternalServerError, "server_error", 50000, "There was an error issuing a token."}
 	}
@@ -395,7 +420,7 @@ func stsIssuer(tid string) string { return "https://sts.windows.net/" + tid + "/
 
 // mintAppToken signs an app-only access token with the claims of a real Graph token.
 // The roles claim is absent when no role is granted (and propagated).
-func (s *Server) mintAppToken(t *tenant, app *application, sp *servicePrincipal, resource, acr string, roles []string, now time.Time, lifetime time.Duration) (string, int, error) {
+func (s *Server) mintAppToken(t *tenant, app *application, sp *servicePrincipal, resource, acr string, roles []string, now time.Time, lifetime time.Duration, cae bool) (string, int, error) {
 	expiresIn := int(lifetime/time.Second) - 1
 	if expiresIn < 1 {
 		expiresIn = 1
@@ -420,26 +445,32 @@ func (s *Server) mintAppToken(t *tenant, app *application, sp *servicePrincipal,
 	if len(roles) > 0 {
 		claims["roles"] = roles
 	}
-	tok, err := s.sign(claims)
+	addRealisticAppClaims(claims, t.id, cae)
+	tok, err := s.signWithNonce(claims)
 	return tok, expiresIn, err
 }
 
 // operatorKinds maps an operator kind to the directory roles its token carries.
 var operatorKinds = map[string][]string{
-	"admin":    {roleGlobalAdministrator, roleDefaultUser},
-	"appadmin": {roleApplicationAdministrator, roleDefaultUser},
-	"user":     {roleDefaultUser},
+	"admin":         {roleGlobalAdministrator, roleDefaultUser},
+	"appadmin":      {roleApplicationAdministrator, roleDefaultUser},
+	"privroleadmin": {rolePrivilegedRoleAdministrator, roleDefaultUser},
+	"owner":         {roleDefaultUser},
+	"user":          {roleDefaultUser},
 }
 
 // OperatorToken mints the delegated token an operator's "az login" would give for Graph
 // in the tenant. kind is "admin" (Global Administrator: may do everything), "appadmin"
 // (Application Administrator: may create and change applications and service principals
-// but not grant app roles) or "user" (no admin role: read only). The token is valid for 12
-// hours and verifies with SigningPublicKey.
+// but not grant app roles), "privroleadmin" (Privileged Role Administrator: may grant app
+// roles, and not create or change applications), "owner" (no admin role, but the owner of
+// the seeded provisioner app: may change that app and create its service principal) or
+// "user" (no admin role: read only). The token is valid for 12 hours and verifies with
+// SigningPublicKey.
 func (s *Server) OperatorToken(tenantID, kind string) (string, error) {
 	wids, ok := operatorKinds[kind]
 	if !ok {
-		return "", fmt.Errorf("entratest: unknown operator kind %q (want admin, appadmin or user)", kind)
+		return "", fmt.Errorf("entratest: unknown operator kind %q (want admin, appadmin, privroleadmin, owner or user)", kind)
 	}
 	now := s.now()
 	s.dir.mu.Lock()

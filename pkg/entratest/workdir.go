@@ -47,7 +47,7 @@ func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*W
 			return nil, err
 		}
 	}
-	az, err := fakeAzScript(srv, sc.TenantID)
+	az, err := fakeAzScript(srv, sc.TenantID, w.CAFile)
 	if err != nil {
 		return nil, err
 	}
@@ -59,6 +59,9 @@ func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*W
 		"ENTRACLAW_GRAPH_ENDPOINT=" + srv.GraphEndpoint(),
 		"ENTRACLAW_FAKE_URL=" + srv.URL,
 		"SSL_CERT_FILE=" + w.CAFile,
+		// curl does not read SSL_CERT_FILE everywhere: the README's headline
+		// `curl -H "Authorization: Bearer $TOKEN" …/v1.0/organization` needs this.
+		"CURL_CA_BUNDLE=" + w.CAFile,
 	}
 	env = append(env, extraEnv...)
 	var b strings.Builder
@@ -77,11 +80,14 @@ func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*W
 // fakeAzScript is a POSIX sh stand-in for the Azure CLI. It answers
 // `az account get-access-token` (what azidentity's AzureCLICredential runs) and
 // `az account show`. ENTRACLAW_FAKE_AZ_ACCOUNT picks who is logged in: admin (Global
-// Administrator, the default), appadmin (Application Administrator), user, or loggedout.
+// Administrator, the default), appadmin (Application Administrator), privroleadmin
+// (Privileged Role Administrator), owner (owner of the provisioner app, no admin role),
+// user, or loggedout. It also answers `az ad app show --id APPID [--query PROP] [-o json]`
+// through curl (the runbook's check 2).
 // The tokens are the fake's own delegated tokens, meaningless outside this fake.
-func fakeAzScript(srv *Server, tenantID string) (string, error) {
+func fakeAzScript(srv *Server, tenantID, caFile string) (string, error) {
 	tokens := map[string]string{}
-	for _, kind := range []string{"admin", "appadmin", "user"} {
+	for _, kind := range []string{"admin", "appadmin", "privroleadmin", "owner", "user"} {
 		tok, err := srv.OperatorToken(tenantID, kind)
 		if err != nil {
 			return "", err
@@ -96,8 +102,25 @@ case "$account" in
   admin)    tok='%[2]s'; upn='admin@fake.entraclaw.test' ;;
   appadmin) tok='%[3]s'; upn='appadmin@fake.entraclaw.test' ;;
   user)     tok='%[4]s'; upn='user@fake.entraclaw.test' ;;
+  privroleadmin) tok='%[7]s'; upn='privroleadmin@fake.entraclaw.test' ;;
+  owner)    tok='%[8]s'; upn='owner@fake.entraclaw.test' ;;
   *) echo "ERROR: Please run 'az login' to setup account." >&2; exit 1 ;;
 esac
+if [ "$1 $2 $3" = "ad app show" ]; then
+  shift 3; id=; query=
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --id) id=$2; shift 2 ;;
+      --query) query=$2; shift 2 ;;
+      -o|--output) shift 2 ;;
+      *) echo "fake az: unsupported argument: $1" >&2; exit 2 ;;
+    esac
+  done
+  [ -n "$id" ] || { echo "ERROR: the following arguments are required: --id" >&2; exit 2; }
+  command -v curl >/dev/null 2>&1 || { echo "fake az: curl is needed for 'az ad app show'" >&2; exit 2; }
+  exec curl -sS --fail-with-body --cacert '%[10]s' -H "Authorization: Bearer $tok" \
+    "%[9]s/_fake/az/ad/app/show?id=$id&query=$query"
+fi
 case "$1 $2" in
   "account get-access-token")
     printf '{"accessToken":"%%s","expiresOn":"%[5]s","expires_on":%[6]d,"subscription":"00000000-0000-0000-0000-000000000000","tenant":"%[1]s","tokenType":"Bearer"}\n' "$tok" ;;
@@ -105,7 +128,8 @@ case "$1 $2" in
     printf '{"name":"EntraClaw fake","tenantId":"%[1]s","user":{"name":"%%s","type":"user"}}\n' "$upn" ;;
   *) echo "fake az: unsupported command: $*" >&2; exit 2 ;;
 esac
-`, tenantID, tokens["admin"], tokens["appadmin"], tokens["user"], exp.Local().Format("2006-01-02 15:04:05.000000"), exp.Unix()), nil
+`, tenantID, tokens["admin"], tokens["appadmin"], tokens["user"], exp.Local().Format("2006-01-02 15:04:05.000000"), exp.Unix(),
+		tokens["privroleadmin"], tokens["owner"], srv.URL, caFile), nil
 }
 
 func shellQuote(s string) string {

@@ -14,15 +14,14 @@ import (
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
-	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
 )
 
 // migration is one run of Migrate.
 type migration struct {
+	run
 	cfg  Config
 	deps Deps
-	out  io.Writer
 	sum  Summary
 
 	// From the state file as read by the preflight ("" when absent).
@@ -36,9 +35,18 @@ type migration struct {
 	appKeys                              []entra.KeyCredential // the app's certificates as step 4 read them, bodies included
 	clientSP, graphSP                    *entra.ServicePrincipal
 	required                             []entra.AppRole
-	bundle                               *certs.Bundle // this machine's certificate once step 5 ran
-	previous                             *certs.Bundle // the <tenant>.previous item once step 5 read it; nil when none
-	needsProof, proven                   bool
+	granted, missingRoles                []entra.AppRole // of required: granted (before or by this run); left ungranted with a warning
+	// This machine's certificates in the keyring, as step 5 read them (nil when absent):
+	// current serves tokens (<tenant>), next is a rotation's new certificate until it
+	// is proven (<tenant>.next), previous the certificate a rotation replaced until it
+	// is off the app (<tenant>.previous).
+	current, next, previous *certs.Bundle
+	// bundle is the certificate this run proves: next during a rotation, else current.
+	bundle *certs.Bundle
+	// uploaded lists the thumbprints this run put on the app: a read of the app
+	// that lacks one of them is stale and must not be written back.
+	uploaded           []string
+	needsProof, proven bool
 }
 
 // Migrate moves the provisioner app to certificate authentication, or rotates its
@@ -57,26 +65,47 @@ func Migrate(ctx context.Context, cfg Config, deps Deps) (*Summary, error) {
 		}
 		defer unlock()
 	}
+	steps := m.steps()
 	if err := m.preflight(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil, m.interrupted(stepNames(steps))
+		}
 		return nil, err
 	}
-	steps := []func(context.Context) error{
-		m.purgeSecret,
-		m.ensureApp,
-		m.ensurePermissions,
-		m.removePasswords,
-		m.ensureCertificate,
-		m.recordThumbprint,
-		m.awaitPropagation,
-		m.removePreviousCert,
-	}
-	for _, step := range steps {
-		if err := step(ctx); err != nil {
-			return nil, err
-		}
+	if err := m.runSteps(ctx, steps); err != nil {
+		return nil, err
 	}
 	m.sum.Changed = !cfg.DryRun && len(m.sum.Actions) > 0
 	return &m.sum, nil
+}
+
+// finish says how to complete a run interrupted before the steps in pending.
+func (m *migration) finish(pending []string) string {
+	if len(pending) > 0 && pending[0] == stepPropagation && m.next == nil && (m.previous == nil || m.current == nil || sameCert(m.previous, m.current)) {
+		return "only Entra ID's propagation is pending: run `entraclaw-verify -wait 2m` to confirm it (or `entraclaw-migrate` again)"
+	}
+	if m.next != nil {
+		return "run `entraclaw-migrate` again to finish the rotation: it picks up where it stopped; the current certificate keeps serving tokens meanwhile"
+	}
+	return "run `entraclaw-migrate` again to finish: it picks up where it stopped"
+}
+
+// stepPropagation names the propagation wait.
+const stepPropagation = "wait for propagation"
+
+// steps are the runbook's steps in order.
+func (m *migration) steps() []step {
+	return []step{
+		{"purge the legacy secret", m.purgeSecret},
+		{"find or create the app", m.ensureApp},
+		{"permissions and consent", m.ensurePermissions},
+		{"remove password credentials", m.removePasswords},
+		{"certificate", m.ensureCertificate},
+		{"record the thumbprint", m.recordThumbprint},
+		{stepPropagation, m.awaitPropagation},
+		{"make the new certificate current", m.promoteNext},
+		{"remove the previous certificate", m.removePreviousCert},
+	}
 }
 
 func newMigration(cfg Config, deps Deps) (*migration, error) {
@@ -101,39 +130,22 @@ func newMigration(cfg Config, deps Deps) (*migration, error) {
 	if cfg.ReplicationWait <= 0 {
 		cfg.ReplicationWait = DefaultReplicationWait
 	}
+	if cfg.CertLifetime <= 0 {
+		cfg.CertLifetime = DefaultCertLifetime
+	}
+	if cfg.ReadInterval <= 0 {
+		cfg.ReadInterval = DefaultReadInterval
+	}
 	if cfg.OperatorAuth == "" {
 		cfg.OperatorAuth = OperatorAzureCLI
 	}
-	m := &migration{cfg: cfg, deps: deps, out: cfg.Progress}
+	m := &migration{cfg: cfg, deps: deps}
 	if m.deps.GraphOptions.Progress == nil {
 		m.deps.GraphOptions.Progress = func(line string) { m.say("%s", line) }
 	}
 	m.sum = Summary{DryRun: cfg.DryRun, KeyringBackend: deps.Store.BackendName(), Actions: []string{}, Warnings: []string{}, PropagationWait: "0s"}
+	m.run = run{out: cfg.Progress, dryRun: cfg.DryRun, actions: &m.sum.Actions, warnings: &m.sum.Warnings, finish: m.finish}
 	return m, nil
-}
-
-// say prints one progress line.
-func (m *migration) say(format string, args ...any) {
-	fmt.Fprintf(m.out, format+"\n", args...)
-}
-
-// did records an action taken.
-func (m *migration) did(format string, args ...any) {
-	m.sum.Actions = append(m.sum.Actions, fmt.Sprintf(format, args...))
-}
-
-// plan records and prints an action a dry run would take.
-func (m *migration) plan(format string, args ...any) {
-	action := fmt.Sprintf(format, args...)
-	m.sum.Actions = append(m.sum.Actions, action)
-	m.say("dry run: would %s", action)
-}
-
-// warn records and prints a warning.
-func (m *migration) warn(format string, args ...any) {
-	w := fmt.Sprintf(format, args...)
-	m.sum.Warnings = append(m.sum.Warnings, w)
-	m.say("WARNING: %s", w)
 }
 
 // ---- preflight ----
@@ -145,13 +157,13 @@ func (m *migration) preflight(ctx context.Context) error {
 	if err := m.readState(); err != nil {
 		return err
 	}
-	if m.cfg.DryRun {
-		// A real run proved this by creating its lock file.
-		if err := checkDirWritable(filepath.Dir(m.cfg.StatePath)); err != nil {
-			return err
+	if err := checkDirWritable(filepath.Dir(m.cfg.StatePath)); err != nil {
+		return err
+	}
+	if !m.cfg.DryRun {
+		if err := m.deps.Store.Probe(); err != nil {
+			return wrapf(err, "", "keyring preflight")
 		}
-	} else if err := m.deps.Store.Probe(); err != nil {
-		return wrapf(err, "", "keyring preflight")
 	}
 	if err := m.signInOperator(ctx); err != nil {
 		return err
@@ -367,666 +379,3 @@ func (m *migration) setState(key, value string) (bool, error) {
 }
 
 var errUnchanged = errors.New("unchanged")
-
-// ---- step 1: the legacy secret ----
-
-func (m *migration) purgeSecret(context.Context) error {
-	if !m.stateHasSecret {
-		return nil
-	}
-	if m.cfg.DryRun {
-		m.plan("back up %s and purge PROVISIONER_CLIENT_SECRET from it", m.cfg.StatePath)
-		return nil
-	}
-	backup, err := state.Backup(m.cfg.StatePath, m.cfg.Now())
-	if err != nil {
-		return wrapf(err, hintRerun, "back up the state file before purging the secret")
-	}
-	m.say("Backed up state file to %s (it still holds the secret; delete it once the migration is verified).", backup)
-	m.say("WARNING: legacy PROVISIONER_CLIENT_SECRET found in state file. Cert-auth supersedes secret-auth; purging the secret from disk.")
-	if _, err := state.Update(m.cfg.StatePath, false, func(d *state.Doc) error {
-		d.Delete(state.KeyClientSecret)
-		return nil
-	}); err != nil {
-		return wrapf(err, hintRerun, "purge PROVISIONER_CLIENT_SECRET")
-	}
-	m.did("purged PROVISIONER_CLIENT_SECRET from %s (backup %s)", m.cfg.StatePath, backup)
-	m.sum.Warnings = append(m.sum.Warnings, fmt.Sprintf("backup %s still holds the legacy secret: delete it once the migration is verified", backup))
-	return nil
-}
-
-// ---- step 2: tenant, app, service principal ----
-
-func (m *migration) ensureApp(ctx context.Context) error {
-	if m.stateTenant == "" {
-		if m.cfg.DryRun {
-			m.plan("record TENANT_ID %s in %s", m.tenant, m.cfg.StatePath)
-		} else if changed, err := m.setState(state.KeyTenantID, m.tenant); err != nil {
-			return wrapf(err, hintRerun, "record TENANT_ID")
-		} else if changed {
-			m.say("Recorded TENANT_ID %s in %s.", m.tenant, m.cfg.StatePath)
-			m.did("recorded TENANT_ID %s", m.tenant)
-		}
-	}
-	if m.app == nil {
-		if m.cfg.DryRun {
-			m.plan("create the app %q (signInAudience %s) and its service principal", entra.ProvisionerDisplayName, entra.SignInAudienceMyOrg)
-			m.needsProof = true
-			return nil
-		}
-		m.say("Creating Provisioner app '%s'...", entra.ProvisionerDisplayName)
-		app, err := m.graph.CreateApplication(ctx, entra.ProvisionerDisplayName)
-		if err != nil {
-			return graphFailure(err, hintCreateAdmin, "create the provisioner app")
-		}
-		m.setApp(app)
-		m.appCreated, m.needsProof = true, true
-		m.did("created the app %s (object id %s)", app.AppID, app.ID)
-		if err := m.recordClientID(); err != nil {
-			return err
-		}
-		m.say("Created Provisioner app %s; recorded PROVISIONER_CLIENT_ID in %s.", app.AppID, m.cfg.StatePath)
-	} else {
-		m.say("Using Provisioner app %s (object id %s).", m.app.AppID, m.app.ID)
-		if m.stateClient != m.app.AppID {
-			if m.cfg.DryRun {
-				m.plan("record PROVISIONER_CLIENT_ID %s in %s", m.app.AppID, m.cfg.StatePath)
-			} else if err := m.recordClientID(); err != nil {
-				return err
-			}
-		}
-	}
-
-	sp, err := m.graph.FindServicePrincipal(ctx, m.app.AppID)
-	if err != nil {
-		return graphFailure(err, hintCreateAdmin, "look up the provisioner app's service principal")
-	}
-	if sp == nil {
-		if m.cfg.DryRun {
-			m.plan("create the service principal of the app %s", m.app.AppID)
-			m.needsProof = true
-			return nil
-		}
-		if sp, err = m.graph.CreateServicePrincipal(ctx, m.app.AppID); err != nil {
-			return graphFailure(err, hintCreateAdmin, "create the provisioner app's service principal")
-		}
-		m.needsProof = true
-		m.did("created the service principal %s", sp.ID)
-		m.say("Created the service principal of the Provisioner app.")
-	}
-	m.clientSP = sp
-	return nil
-}
-
-func (m *migration) recordClientID() error {
-	changed, err := m.setState(state.KeyClientID, m.app.AppID)
-	if err != nil {
-		return wrapf(err, hintRerun, "record PROVISIONER_CLIENT_ID %s", m.app.AppID)
-	}
-	if changed {
-		m.did("recorded PROVISIONER_CLIENT_ID %s", m.app.AppID)
-	}
-	return nil
-}
-
-// ---- step 3: permissions and admin consent ----
-
-// requiredRoles resolves the permissions the provisioner needs from the Graph
-// service principal's app roles: the base ones, then every role whose value
-// contains AgentIdentity or AgentIdUser, in the order Graph lists them.
-func requiredRoles(graphSP *entra.ServicePrincipal) ([]entra.AppRole, error) {
-	byValue := map[string]entra.AppRole{}
-	for _, r := range graphSP.AppRoles {
-		byValue[r.Value] = r
-	}
-	var roles []entra.AppRole
-	seen := map[string]bool{}
-	add := func(r entra.AppRole) {
-		if !seen[r.ID] {
-			seen[r.ID] = true
-			roles = append(roles, r)
-		}
-	}
-	for _, v := range entra.BaseProvisionerRoles {
-		r, ok := byValue[v]
-		if !ok {
-			return nil, failf("", "the Microsoft Graph service principal of this tenant has no app role %s", v)
-		}
-		add(r)
-	}
-	for _, r := range graphSP.AppRoles {
-		if entra.IsAgentIDRole(r.Value) {
-			add(r)
-		}
-	}
-	return roles, nil
-}
-
-func (m *migration) ensurePermissions(ctx context.Context) error {
-	graphSP, err := m.graph.FindServicePrincipal(ctx, entra.GraphAppID)
-	if err != nil {
-		return graphFailure(err, hintCreateAdmin, "read the Microsoft Graph service principal")
-	}
-	if graphSP == nil {
-		return failf("", "tenant %s has no Microsoft Graph service principal (appId %s)", m.tenant, entra.GraphAppID)
-	}
-	if m.required, err = requiredRoles(graphSP); err != nil {
-		return err
-	}
-	m.graphSP = graphSP
-	n := len(m.required)
-	m.say("Ensuring %d Graph application permissions on provisioner app...", n)
-	if m.app == nil {
-		m.plan("add %d Graph application permissions to the app and grant admin consent for them", n)
-		return nil
-	}
-
-	rra, added := withRequiredRoles(m.app.RequiredResourceAccess, m.required)
-	switch {
-	case added == 0:
-		m.say("Provisioner app already has the required Graph permissions")
-	case m.cfg.DryRun:
-		m.plan("add %d Graph application permission(s) to the app", added)
-		m.needsProof = true
-	default:
-		if err := m.graph.SetRequiredResourceAccess(ctx, m.app.ID, rra); err != nil {
-			return graphFailure(err, hintCreateAdmin, "add the Graph permissions to the provisioner app")
-		}
-		m.app.RequiredResourceAccess = rra
-		m.sum.PermissionsAdded = added
-		m.needsProof = true
-		m.did("added %d Graph application permission(s) to the app", added)
-		m.say("Added %d Graph application permission(s) to the Provisioner app.", added)
-	}
-
-	if m.clientSP == nil {
-		m.plan("grant admin consent for %d Graph application permissions", n)
-		return nil
-	}
-	assignments, err := m.graph.ListAppRoleAssignments(ctx, m.clientSP.ID)
-	if err != nil {
-		return graphFailure(err, hintConsentAdmin, "list the provisioner's granted permissions")
-	}
-	granted := map[string]bool{}
-	for _, a := range assignments {
-		if strings.EqualFold(a.ResourceID, graphSP.ID) {
-			granted[strings.ToLower(a.AppRoleID)] = true
-		}
-	}
-	var missing []entra.AppRole
-	for _, r := range m.required {
-		if !granted[strings.ToLower(r.ID)] {
-			missing = append(missing, r)
-		}
-	}
-	switch {
-	case len(missing) == 0:
-		m.say("Admin consent already granted for all %d permissions.", n)
-		return nil
-	case m.cfg.DryRun:
-		m.plan("grant admin consent for %d Graph application permission(s)", len(missing))
-		m.needsProof = true
-		return nil
-	}
-	created := 0
-	for _, r := range missing {
-		isNew, err := m.graph.GrantAppRole(ctx, graphSP.ID, m.clientSP.ID, r.ID)
-		if err != nil {
-			return graphFailure(err, hintConsentAdmin, "grant admin consent for %s (%d of %d granted)", r.Value, created, len(missing))
-		}
-		if isNew {
-			created++
-		}
-	}
-	if created > 0 {
-		m.sum.GrantsAdded = created
-		m.needsProof = true
-		m.did("granted admin consent for %d Graph application permission(s)", created)
-		m.say("Admin consent granted (%d new grant(s)).", created)
-	} else {
-		m.say("Admin consent already granted for all %d permissions.", n)
-	}
-	return nil
-}
-
-// withRequiredRoles returns rra with every role of roles declared as an
-// application permission on Microsoft Graph, keeping everything else as it
-// was, and how many roles it added.
-func withRequiredRoles(rra []entra.RequiredResourceAccess, roles []entra.AppRole) ([]entra.RequiredResourceAccess, int) {
-	out := make([]entra.RequiredResourceAccess, len(rra))
-	copy(out, rra)
-	idx := -1
-	for i, r := range out {
-		if strings.EqualFold(r.ResourceAppID, entra.GraphAppID) {
-			idx = i
-			break
-		}
-	}
-	if idx < 0 {
-		out = append(out, entra.RequiredResourceAccess{ResourceAppID: entra.GraphAppID})
-		idx = len(out) - 1
-	}
-	entry := out[idx]
-	have := map[string]bool{}
-	for _, a := range entry.ResourceAccess {
-		if a.Type == entra.ResourceAccessRole {
-			have[strings.ToLower(a.ID)] = true
-		}
-	}
-	access := append([]entra.ResourceAccess(nil), entry.ResourceAccess...)
-	added := 0
-	for _, r := range roles {
-		if !have[strings.ToLower(r.ID)] {
-			access = append(access, entra.ResourceAccess{ID: r.ID, Type: entra.ResourceAccessRole})
-			added++
-		}
-	}
-	entry.ResourceAccess = access
-	out[idx] = entry
-	return out, added
-}
-
-// ---- step 4: password credentials ----
-
-func (m *migration) removePasswords(ctx context.Context) error {
-	if m.app == nil {
-		return nil
-	}
-	// Read the app again unless this run just created it: a secret added since the
-	// preflight is removed too, and step 5 works from these certificates.
-	app := m.app
-	if !m.appCreated {
-		fresh, err := m.graph.GetApplication(ctx, m.app.ID)
-		if err != nil {
-			return graphFailure(err, hintCreateAdmin, "read the provisioner app's credentials")
-		}
-		app = fresh
-	}
-	m.appKeys = app.KeyCredentials
-	n := len(app.PasswordCredentials)
-	switch {
-	case n == 0:
-		return nil
-	case m.cfg.DryRun:
-		m.plan("remove %d password credential(s) from the app", n)
-		return nil
-	}
-	for i, pw := range app.PasswordCredentials {
-		if err := m.graph.RemovePassword(ctx, app.ID, pw.KeyID); err != nil {
-			return graphFailure(err, hintCreateAdmin, "remove password credential %s from the provisioner app (%d of %d removed; stopped before uploading a certificate)", pw.KeyID, i, n)
-		}
-	}
-	m.sum.PasswordsRemoved = n
-	m.did("removed %d password credential(s) from the app", n)
-	m.say("Removed %d legacy password credential(s) from Provisioner app (cert-auth only from here on).", n)
-	return nil
-}
-
-// ---- step 5: this machine's certificate ----
-
-func (m *migration) ensureCertificate(ctx context.Context) error {
-	store := m.deps.Store
-	now := m.cfg.Now()
-	if !m.cfg.DryRun {
-		moved, err := store.MigrateLegacy(m.tenant)
-		if err != nil {
-			return wrapf(err, "", "move the legacy certificate file into the %s", m.sum.KeyringBackend)
-		}
-		if moved {
-			m.say("Moved the legacy certificate file %s into the %s.", store.LegacyFile(m.tenant), m.sum.KeyringBackend)
-			m.did("moved the legacy certificate file into the %s", m.sum.KeyringBackend)
-		}
-	}
-	current, err := m.readCurrent()
-	if err != nil {
-		return err
-	}
-	if err := m.readPrevious(); err != nil {
-		return err
-	}
-	reason := ""
-	switch {
-	case current == nil:
-		reason = "none in the keyring"
-	case certs.Expired(current.Cert, now):
-		reason = "the certificate in the keyring expired on " + day(current.Cert.NotAfter)
-	case certs.ExpiresWithin(current.Cert, now, m.cfg.RenewBefore):
-		reason = "the certificate in the keyring expires on " + day(current.Cert.NotAfter)
-	case m.cfg.Rotate:
-		reason = "-rotate"
-	}
-
-	keys := m.appKeys
-	if reason == "" {
-		m.bundle = current
-		thumb := certs.Thumbprint(current.Cert)
-		if hasKey(keys, thumb) {
-			m.say("Provisioner certificate %s in the %s is already on the app (expires %s).", thumb, m.sum.KeyringBackend, day(current.Cert.NotAfter))
-			return nil
-		}
-		if m.cfg.DryRun {
-			m.plan("upload the keyring certificate %s to the app", thumb)
-			m.needsProof = true
-			return nil
-		}
-		return m.upload(ctx, keys, current)
-	}
-
-	if m.cfg.DryRun {
-		m.plan("generate a new certificate (%s), store it in the %s and upload it to the app", reason, m.sum.KeyringBackend)
-		if current != nil {
-			m.plan("remove this machine's previous certificate %s from the app once the new one gets a token", certs.Thumbprint(current.Cert))
-		}
-		m.needsProof = true
-		return nil
-	}
-	if current != nil {
-		if keys, err = m.keepAsPrevious(current, keys); err != nil {
-			return err
-		}
-	}
-	m.say("Generating cert for Provisioner (RSA 2048, 365 days)...")
-	b, err := certs.Generate(now)
-	if err != nil {
-		return err
-	}
-	if err := store.PutBundle(m.tenant, b.PEM()); err != nil {
-		return wrapf(err, "", "store the new certificate in the %s", m.sum.KeyringBackend)
-	}
-	m.say("Cert private key stored in %s (service='%s', account=%s).", m.sum.KeyringBackend, m.cfg.KeyringService, m.tenant)
-	m.did("generated certificate %s (%s) and stored it in the %s", certs.Thumbprint(b.Cert), reason, m.sum.KeyringBackend)
-	m.sum.Rotated = current != nil
-	return m.upload(ctx, keys, b)
-}
-
-// keepAsPrevious saves this machine's current certificate under the
-// <tenant>.previous item, so that a run interrupted mid-rotation still knows it
-// and removes it from the app later. An older previous certificate whose key
-// this drops is removed from keys (the list to upload) at the same time: with
-// its private key gone nobody can use it any more.
-func (m *migration) keepAsPrevious(current *certs.Bundle, keys []entra.KeyCredential) ([]entra.KeyCredential, error) {
-	account := m.tenant + PreviousAccountSuffix
-	if older := m.previous; older != nil {
-		if thumb := certs.Thumbprint(older.Cert); thumb != certs.Thumbprint(current.Cert) && hasKey(keys, thumb) {
-			keys = withoutKey(keys, thumb)
-			m.did("dropped this machine's older certificate %s from the app", thumb)
-			m.say("Dropping this machine's older certificate %s from the app (its key is being replaced).", thumb)
-		}
-	}
-	if err := m.deps.Store.PutBundle(account, current.PEM()); err != nil {
-		return nil, wrapf(err, "", "keep the current certificate in the %s as %s", m.sum.KeyringBackend, account)
-	}
-	m.previous = current
-	return keys, nil
-}
-
-// upload adds b's certificate to the app's certificates (the list as read, so
-// every other certificate stays).
-func (m *migration) upload(ctx context.Context, keys []entra.KeyCredential, b *certs.Bundle) error {
-	thumb := certs.Thumbprint(b.Cert)
-	m.say("Uploading public cert to app (SHA-1 thumb: %s)...", thumb)
-	creds := append(append([]entra.KeyCredential(nil), keys...), entra.NewKeyCredential(b.Cert, keyDisplayName()))
-	if err := m.graph.SetKeyCredentials(ctx, m.app.ID, creds); err != nil {
-		return graphFailure(err, hintCreateAdmin, "upload certificate %s to the provisioner app", thumb)
-	}
-	m.bundle = b
-	m.sum.CertUploaded = true
-	m.needsProof = true
-	m.did("uploaded certificate %s to the app", thumb)
-	return nil
-}
-
-// readCurrent reads and parses this machine's certificate bundle; nil when there
-// is none. An item that does not parse is reported as a warning and treated as
-// absent (a new certificate replaces it).
-func (m *migration) readCurrent() (*certs.Bundle, error) {
-	account := m.tenant
-	pem, err := m.deps.Store.GetBundle(account)
-	if errors.Is(err, keystore.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, wrapf(err, "", "read the certificate from the %s", m.sum.KeyringBackend)
-	}
-	b, err := certs.ParseBundle(pem)
-	if err != nil {
-		m.warn("keyring item service=%q account=%s is not a usable certificate bundle (%v); it will be replaced", m.cfg.KeyringService, account, err)
-		return nil, nil
-	}
-	return b, nil
-}
-
-// readPrevious reads this machine's previous certificate (the <tenant>.previous
-// item) into m.previous, once per run. An item that does not parse holds no
-// usable key: it is deleted (a dry run plans that), so no run reports it again.
-func (m *migration) readPrevious() error {
-	account := m.tenant + PreviousAccountSuffix
-	pem, err := m.deps.Store.GetBundle(account)
-	if errors.Is(err, keystore.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return wrapf(err, "", "read this machine's previous certificate from the %s", m.sum.KeyringBackend)
-	}
-	b, parseErr := certs.ParseBundle(pem)
-	if parseErr == nil {
-		m.previous = b
-		return nil
-	}
-	if m.cfg.DryRun {
-		m.plan("delete keyring account %s: it is not a usable certificate bundle (%v)", account, parseErr)
-		return nil
-	}
-	if err := m.deps.Store.DeleteBundle(account); err != nil && !errors.Is(err, keystore.ErrNotFound) {
-		return wrapf(err, "", "delete the unusable keyring account %s", account)
-	}
-	m.did("deleted keyring account %s: it was not a usable certificate bundle", account)
-	m.say("Deleted keyring item service='%s' account=%s: it was not a usable certificate bundle (%v).", m.cfg.KeyringService, account, parseErr)
-	return nil
-}
-
-// keyDisplayName names this machine's certificate on the app.
-func keyDisplayName() string {
-	name := "CN=" + certs.CommonName
-	if host, err := os.Hostname(); err == nil && host != "" {
-		name += " (" + host + ")"
-	}
-	if len(name) > 90 {
-		name = name[:90]
-	}
-	return name
-}
-
-func hasKey(keys []entra.KeyCredential, thumb string) bool {
-	for _, k := range keys {
-		if k.MatchesThumbprint(thumb) {
-			return true
-		}
-	}
-	return false
-}
-
-func withoutKey(keys []entra.KeyCredential, thumb string) []entra.KeyCredential {
-	var out []entra.KeyCredential
-	for _, k := range keys {
-		if !k.MatchesThumbprint(thumb) {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-func day(t time.Time) string { return t.UTC().Format("2006-01-02") }
-
-// ---- step 6: the thumbprint in the state file ----
-
-func (m *migration) recordThumbprint(context.Context) error {
-	if m.bundle == nil {
-		return nil
-	}
-	thumb := certs.Thumbprint(m.bundle.Cert)
-	m.sum.Thumbprint = thumb
-	m.sum.CertNotAfter = m.bundle.Cert.NotAfter.UTC().Format(time.RFC3339)
-	if m.cfg.DryRun {
-		if m.stateThumb != thumb {
-			m.plan("record PROVISIONER_CERT_THUMBPRINT %s in %s", thumb, m.cfg.StatePath)
-		}
-		return nil
-	}
-	changed, err := m.setState(state.KeyThumbprint, thumb)
-	if err != nil {
-		return wrapf(err, hintRerun, "record PROVISIONER_CERT_THUMBPRINT")
-	}
-	if changed {
-		m.did("recorded PROVISIONER_CERT_THUMBPRINT %s", thumb)
-		m.say("Recorded PROVISIONER_CERT_THUMBPRINT %s in %s.", thumb, m.cfg.StatePath)
-	}
-	return nil
-}
-
-// ---- step 7: propagation ----
-
-// stsNotYet are the AADSTS codes that mean "Entra ID does not know this yet":
-// the certificate (700027), the service principal (7000229) or the app (700016).
-var stsNotYet = []int{700027, 7000229, 700016}
-
-func (m *migration) awaitPropagation(ctx context.Context) error {
-	pending := m.previousPending()
-	if m.cfg.DryRun {
-		if m.needsProof || pending != nil {
-			m.plan("wait up to %s for Entra ID to accept the certificate with all %d roles", m.cfg.PropagationTimeout, len(m.required))
-		}
-		return nil
-	}
-	if !m.needsProof && pending == nil {
-		return nil
-	}
-	m.say("Waiting for Entra ID to accept the new certificate and roles...")
-	start := time.Now()
-	pollCtx, cancel := context.WithTimeout(ctx, m.cfg.PropagationTimeout)
-	defer cancel()
-	var b backoff
-	notYet := ""
-	for {
-		reason, err := m.tryToken(pollCtx)
-		if err != nil && pollCtx.Err() == nil {
-			return err
-		}
-		if err == nil && reason == "" {
-			wait := time.Since(start)
-			m.proven, m.sum.Propagated = true, true
-			m.sum.PropagationWait = wait.Round(time.Millisecond).String()
-			m.say("Propagation complete after %.1fs.", wait.Seconds())
-			return nil
-		}
-		if reason != "" {
-			notYet = reason
-		}
-		if sleep(pollCtx, b.delay()) != nil {
-			break
-		}
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	m.sum.PropagationWait = time.Since(start).Round(time.Millisecond).String()
-	if notYet == "" {
-		notYet = "no answer in time"
-	}
-	m.warn("Entra ID had not accepted the new certificate with all %d roles after %s (%s); the migration itself is complete: run `entraclaw-verify -wait 2m` to confirm", len(m.required), m.cfg.PropagationTimeout, notYet)
-	return nil
-}
-
-// tryToken asks for a token with a fresh certificate credential. It returns
-// a reason when Entra ID is not there yet, and an error for any other failure.
-func (m *migration) tryToken(ctx context.Context) (notYet string, err error) {
-	cred, err := m.deps.CertCredential(m.tenant, m.app.AppID, m.bundle)
-	if err != nil {
-		return "", err
-	}
-	tok, err := entra.FetchToken(ctx, cred, m.cfg.Cloud.GraphScope())
-	if err != nil {
-		if sts, ok := entra.AsSTSError(err); ok {
-			for _, code := range stsNotYet {
-				if sts.HasCode(code) {
-					return fmt.Sprintf("last answer AADSTS%d", code), nil
-				}
-			}
-		}
-		return "", wrapf(err, "", "the new certificate could not get a token")
-	}
-	claims, err := decodeToken(tok.Token)
-	if err != nil {
-		return "", err
-	}
-	have := map[string]bool{}
-	if roles, ok := claims["roles"].([]any); ok {
-		for _, r := range roles {
-			if s, ok := r.(string); ok {
-				have[s] = true
-			}
-		}
-	}
-	missing := 0
-	for _, r := range m.required {
-		if !have[r.Value] {
-			missing++
-		}
-	}
-	if missing > 0 {
-		return fmt.Sprintf("the last token lacked %d of the roles", missing), nil
-	}
-	return "", nil
-}
-
-// ---- step 8: this machine's previous certificate ----
-
-// previousPending returns this machine's previous certificate when it is a
-// different one than the current (a rotation not yet finished).
-func (m *migration) previousPending() *certs.Bundle {
-	prev := m.previous
-	if m.bundle == nil || prev == nil || certs.Thumbprint(prev.Cert) == certs.Thumbprint(m.bundle.Cert) {
-		return nil
-	}
-	return prev
-}
-
-func (m *migration) removePreviousCert(ctx context.Context) error {
-	prev := m.previous
-	if m.bundle == nil || prev == nil {
-		return nil
-	}
-	account := m.tenant + PreviousAccountSuffix
-	thumb := certs.Thumbprint(prev.Cert)
-	if thumb != certs.Thumbprint(m.bundle.Cert) {
-		if m.cfg.DryRun {
-			m.plan("remove this machine's previous certificate %s from the app once the current one gets a token", thumb)
-			return nil
-		}
-		if !m.proven {
-			m.warn("kept this machine's previous certificate %s on the app (and as keyring account %s): the new certificate has not produced a token yet; run entraclaw-migrate again later to remove it", thumb, account)
-			return nil
-		}
-		app, err := m.graph.GetApplication(ctx, m.app.ID)
-		if err != nil {
-			return graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
-		}
-		if keys := app.KeyCredentials; hasKey(keys, thumb) {
-			if err := m.graph.SetKeyCredentials(ctx, m.app.ID, withoutKey(keys, thumb)); err != nil {
-				return graphFailure(err, hintCreateAdmin, "remove this machine's previous certificate %s from the provisioner app", thumb)
-			}
-			m.sum.PreviousCertRemoved = true
-			m.did("removed this machine's previous certificate %s from the app", thumb)
-			m.say("Removed this machine's previous certificate %s from the app.", thumb)
-		}
-	} else if m.cfg.DryRun {
-		m.plan("delete the stale keyring account %s", account)
-		return nil
-	}
-	if err := m.deps.Store.DeleteBundle(account); err != nil && !errors.Is(err, keystore.ErrNotFound) {
-		return wrapf(err, "", "delete keyring account %s", account)
-	}
-	m.previous = nil
-	m.did("deleted keyring account %s", account)
-	return nil
-}

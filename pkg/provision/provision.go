@@ -28,6 +28,8 @@ const (
 	DefaultPropagationTimeout = 3 * time.Minute
 	DefaultReplicationWait    = 30 * time.Second
 	DefaultSecretLifetime     = 24 * time.Hour
+	DefaultCertLifetime       = certs.DefaultLifetime
+	DefaultReadInterval       = time.Second
 )
 
 // Operator authentication kinds of Config.OperatorAuth.
@@ -37,9 +39,14 @@ const (
 	OperatorProvisioner = entra.OperatorProvisioner
 )
 
-// PreviousAccountSuffix is appended to the tenant id to name the keyring item that
-// holds this machine's previous certificate while a rotation is in progress.
-const PreviousAccountSuffix = ".previous"
+// Suffixes of the tenant id that name the keyring items of a rotation in progress
+// (see migrate_certificate.go): NextAccountSuffix holds the new certificate until
+// it has produced a token, PreviousAccountSuffix the replaced one until it is off
+// the app.
+const (
+	NextAccountSuffix     = ".next"
+	PreviousAccountSuffix = ".previous"
+)
 
 // Config is the input of Migrate.
 type Config struct {
@@ -62,6 +69,12 @@ type Config struct {
 	// ReplicationWait bounds how long a recorded client id that Graph does not list
 	// is looked up again (replication lag) before the app is looked up by name.
 	ReplicationWait time.Duration
+	// CertLifetime is how long a new certificate is valid (DefaultCertLifetime when 0);
+	// a tenant's app-management policy may cap it below a year.
+	CertLifetime time.Duration
+	// ReadInterval is the pause between the re-reads that wait for Graph's reads to
+	// show this run's writes (DefaultReadInterval when 0).
+	ReadInterval time.Duration
 	// DryRun reads everything and reports the plan without changing anything.
 	DryRun bool
 	// Progress receives the progress lines for people (stderr); nil discards them.
@@ -93,6 +106,7 @@ type Summary struct {
 	Thumbprint          string   `json:"thumbprint"`
 	CertNotAfter        string   `json:"certNotAfter"`
 	KeyringBackend      string   `json:"keyringBackend"`
+	Backup              string   `json:"backup,omitempty"`
 	Actions             []string `json:"actions"`
 	PasswordsRemoved    int      `json:"passwordsRemoved"`
 	PermissionsAdded    int      `json:"permissionsAdded"`
@@ -171,7 +185,9 @@ const (
 // Graph answered 403.
 func graphFailure(err error, adminHint string, format string, args ...any) *Error {
 	hint := hintRerun
-	if entra.IsForbidden(err) {
+	if policy, ok := entra.PolicyHint(err); ok {
+		hint = policy
+	} else if entra.IsForbidden(err) {
 		hint = adminHint
 	}
 	return wrapf(err, hint, format, args...)
@@ -190,19 +206,30 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // backoff yields the delays of the propagation and replication polls: 250 ms,
-// growing by half each time, capped at 2 s.
-type backoff struct{ next time.Duration }
+// growing by half each time, capped at max (2 s when zero).
+type backoff struct{ next, max time.Duration }
 
 const (
 	backoffStart = 250 * time.Millisecond
 	backoffMax   = 2 * time.Second
+	// propagationBackoffMax caps the propagation poll: Entra ID answers clients that ask
+	// for the same token in a tight loop with AADSTS50196, and propagation takes minutes.
+	propagationBackoffMax = 10 * time.Second
 )
 
 func (b *backoff) delay() time.Duration {
 	if b.next == 0 {
 		b.next = backoffStart
 	}
+	if b.max == 0 {
+		b.max = backoffMax
+	}
 	d := b.next
-	b.next = min(b.next*3/2, backoffMax)
+	b.next = min(b.next*3/2, b.max)
 	return d
+}
+
+// atLeast makes the next delay at least d (a throttled answer's Retry-After).
+func (b *backoff) atLeast(d time.Duration) {
+	b.next = max(b.next, d)
 }

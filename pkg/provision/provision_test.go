@@ -25,6 +25,18 @@ import (
 
 const testService = "entraclaw-provision-test"
 
+func TestMain(m *testing.M) {
+	// Locks and backups go to the per-user state directory: keep this run's out of the real one.
+	stateHome, err := os.MkdirTemp("", "entraclaw-state-home-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_STATE_HOME", stateHome)
+	code := m.Run()
+	os.RemoveAll(stateHome)
+	os.Exit(code)
+}
+
 // staticCredential hands out one fixed token (the operator's).
 type staticCredential struct{ token string }
 
@@ -551,23 +563,59 @@ func TestMigratePropagationTimeoutIsAWarning(t *testing.T) {
 	}
 }
 
-func TestMigrateRotationKeepsPreviousCertWithoutProof(t *testing.T) {
+// TestMigrateRotationIsMakeBeforeBreak: until the new certificate has produced a
+// token, the old one stays current (keyring item, state file, app); the new one
+// waits as <tenant>.next, and a plain re-run finishes the rotation.
+func TestMigrateRotationIsMakeBeforeBreak(t *testing.T) {
 	f := newFixture(t, entratest.ScenarioMigrated, entratest.WithPropagationDelay(time.Second))
+	oldThumb := certs.Thumbprint(f.sc.Bundle.Cert)
 	cfg := f.config()
 	cfg.Rotate = true
 	cfg.PropagationTimeout = 200 * time.Millisecond
-	sum, _ := f.mustMigrate(cfg)
+	sum, progress := f.mustMigrate(cfg)
 	if sum.PreviousCertRemoved || len(f.app(f.sc.ClientID).KeyCredentials) != 2 {
-		t.Errorf("the previous certificate was removed without proof that the new one works: %+v", sum)
+		t.Errorf("the old certificate was removed without proof that the new one works: %+v", sum)
 	}
-	if !f.hasKeyringItem(f.sc.TenantID + provision.PreviousAccountSuffix) {
-		t.Fatal("the previous certificate was forgotten")
+	if got := certs.Thumbprint(f.keyringCert(f.sc.TenantID).Cert); got != oldThumb {
+		t.Fatalf("the current keyring item holds %s before the new certificate got a token, want the old %s", got, oldThumb)
 	}
+	if !strings.Contains(string(f.readState()), oldThumb) {
+		t.Errorf("the state file no longer records the serving certificate %s:\n%s", oldThumb, f.readState())
+	}
+	next := f.keyringCert(f.sc.TenantID + provision.NextAccountSuffix)
+	if next == nil || certs.Thumbprint(next.Cert) == oldThumb {
+		t.Fatal("the new certificate is not pending as <tenant>.next")
+	}
+	if !strings.Contains(progress, "rotation pending") {
+		t.Errorf("progress does not say the rotation is pending:\n%s", progress)
+	}
+	// The old certificate still gets tokens.
+	cred, err := f.deps().CertCredential(f.sc.TenantID, f.sc.ClientID, f.keyringCert(f.sc.TenantID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := entra.FetchToken(context.Background(), cred, f.cloud.GraphScope()); err != nil {
+		t.Fatalf("the serving certificate no longer gets a token mid-rotation: %v", err)
+	}
+
 	// A plain re-run waits until Entra ID accepts the new certificate and finishes the rotation.
 	sum, _ = f.mustMigrate(f.config())
-	if !sum.PreviousCertRemoved || len(f.app(f.sc.ClientID).KeyCredentials) != 1 || f.hasKeyringItem(f.sc.TenantID+provision.PreviousAccountSuffix) {
+	newThumb := certs.Thumbprint(next.Cert)
+	if !sum.PreviousCertRemoved || len(f.app(f.sc.ClientID).KeyCredentials) != 1 {
 		t.Errorf("the re-run did not finish the rotation: %+v", sum)
 	}
+	for _, suffix := range []string{provision.NextAccountSuffix, provision.PreviousAccountSuffix} {
+		if f.hasKeyringItem(f.sc.TenantID + suffix) {
+			t.Errorf("keyring item %s left after the rotation", f.sc.TenantID+suffix)
+		}
+	}
+	if got := certs.Thumbprint(f.keyringCert(f.sc.TenantID).Cert); got != newThumb {
+		t.Errorf("current keyring item %s, want the new %s", got, newThumb)
+	}
+	if !strings.Contains(string(f.readState()), newThumb) {
+		t.Errorf("state file does not record %s", newThumb)
+	}
+	f.assertMigrated(f.sc.ClientID)
 }
 
 func TestMigrateRefusesSeveralAppsWithTheName(t *testing.T) {
@@ -778,5 +826,43 @@ func TestConcurrentMigratesSerialise(t *testing.T) {
 	f.assertMigrated(f.sc.ClientID)
 	if n := len(f.app(f.sc.ClientID).KeyCredentials); n != 1 {
 		t.Errorf("%d certificates on the app, want 1", n)
+	}
+}
+
+// TestRotationSurvivesReadLag: Graph reads lag behind the upload's PATCH. Removing the
+// previous certificate from a stale read (PATCH replaces the list) would drop the new
+// certificate too, leaving the app with none; the migration re-reads until the new
+// one shows, and only then removes the old one.
+func TestRotationSurvivesReadLag(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioMigrated, entratest.WithReadLag(1500*time.Millisecond))
+	cfg := f.config()
+	cfg.Rotate = true
+	cfg.ReadInterval = 100 * time.Millisecond
+	cfg.ReplicationWait = 10 * time.Second
+	sum, progress := f.mustMigrate(cfg)
+	if !strings.Contains(progress, "reads lag behind writes") {
+		t.Errorf("the run did not meet a stale read (the test proves nothing):\n%s", progress)
+	}
+	keys := f.app(f.sc.ClientID).KeyCredentials
+	current := certs.Thumbprint(f.keyringCert(f.sc.TenantID).Cert)
+	if len(keys) != 1 || keys[0].Thumbprint != current || !sum.PreviousCertRemoved {
+		t.Fatalf("after a rotation under read lag the app holds %+v, want only the current certificate %s", keys, current)
+	}
+	f.assertMigrated(f.sc.ClientID)
+}
+
+// TestPropagationPollThrottledIsNotYet: Entra ID answers a tight token loop with
+// AADSTS50196; the propagation poll treats it as "not yet" and backs off.
+func TestPropagationPollThrottledIsNotYet(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioMigrated, entratest.WithPropagationDelay(800*time.Millisecond), entratest.WithTokenLoopLimit(2, time.Second))
+	cfg := f.config()
+	cfg.Rotate = true
+	cfg.PropagationTimeout = 8 * time.Second // throttled waits are capped at a quarter of it
+	sum, progress := f.mustMigrate(cfg)
+	if !sum.Propagated || !sum.PreviousCertRemoved {
+		t.Fatalf("the rotation did not finish under throttling: %+v\n%s", sum, progress)
+	}
+	if n := f.srv.Counts()[entratest.RouteToken]; n < 3 {
+		t.Errorf("%d token requests: the loop limit was never reached", n)
 	}
 }

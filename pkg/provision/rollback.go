@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
@@ -17,20 +21,24 @@ import (
 // RerunCommand is how to return to certificate authentication after a rollback.
 const RerunCommand = "entraclaw-migrate && entraclaw-verify -wait 2m"
 
+// rollbackSecretName prefixes the display name of the client secrets Rollback adds.
+const rollbackSecretName = "entraclaw rollback"
+
 // RollbackConfig is the input of Rollback.
 type RollbackConfig struct {
-	// StatePath is the state file to restore.
+	// StatePath is the state file to roll back.
 	StatePath string
-	// Backup is the backup to restore; "" means the newest <StatePath>.bak.*.
+	// Backup is the backup to restore when the state file is missing or corrupt, or
+	// lacks the tenant or app; "" means the newest trusted backup (see Rollback).
 	Backup string
-	// TenantID and ClientID override the restored file's TENANT_ID and PROVISIONER_CLIENT_ID.
+	// TenantID and ClientID override the state file's TENANT_ID and PROVISIONER_CLIENT_ID.
 	TenantID, ClientID string
 	Cloud              entra.Cloud
 	KeyringService     string
 	OperatorAuth       string
 	// SecretLifetime is how long the new client secret is valid (DefaultSecretLifetime when 0).
 	SecretLifetime time.Duration
-	// PurgeCert deletes this machine's certificate from the keyring.
+	// PurgeCert deletes this machine's certificates from the keyring.
 	PurgeCert bool
 	// RemoveAppCert removes this machine's certificate from the app.
 	RemoveAppCert bool
@@ -40,26 +48,56 @@ type RollbackConfig struct {
 
 // RollbackSummary is what Rollback did. It never holds the secret.
 type RollbackSummary struct {
-	TenantID          string   `json:"tenantId"`
-	ClientID          string   `json:"clientId"`
-	AppObjectID       string   `json:"appObjectId"`
-	RestoredFrom      string   `json:"restoredFrom"`
-	SecretKeyID       string   `json:"secretKeyId"`
-	SecretExpires     string   `json:"secretExpires"`
-	CertPurged        bool     `json:"certPurged"`
-	AppCertRemoved    bool     `json:"appCertRemoved"`
-	RemovedThumbprint string   `json:"removedThumbprint,omitempty"`
-	RerunCommand      string   `json:"rerunCommand"`
-	Actions           []string `json:"actions"`
-	Warnings          []string `json:"warnings"`
+	TenantID    string `json:"tenantId"`
+	ClientID    string `json:"clientId"`
+	AppObjectID string `json:"appObjectId"`
+	// Backup is the copy of the state file made before the rollback changed it.
+	Backup string `json:"backup,omitempty"`
+	// RestoredFrom is the backup whose keys were restored ("" when none was needed).
+	RestoredFrom        string   `json:"restoredFrom,omitempty"`
+	SecretKeyID         string   `json:"secretKeyId"`
+	SecretExpires       string   `json:"secretExpires"`
+	ReplacedSecretKeyID string   `json:"replacedSecretKeyId,omitempty"`
+	CertPurged          bool     `json:"certPurged"`
+	AppCertRemoved      bool     `json:"appCertRemoved"`
+	RemovedThumbprint   string   `json:"removedThumbprint,omitempty"`
+	RerunCommand        string   `json:"rerunCommand"`
+	Actions             []string `json:"actions"`
+	Warnings            []string `json:"warnings"`
 }
 
-// Rollback returns the provisioner app to secret authentication in an emergency:
-// it restores the state file from a backup (validated first, written atomically),
-// adds a short-lived client secret to the app and writes it to the state file as
-// PROVISIONER_CLIENT_SECRET, and optionally deletes this machine's certificate
-// from the keyring and from the app. Everything that can fail is read before
-// the first change.
+// rollback is one run of Rollback.
+type rollback struct {
+	run
+	cfg  RollbackConfig
+	deps Deps
+	sum  *RollbackSummary
+
+	doc          *state.Doc // the state file to write: the current one, or a backup when it is broken
+	current      bool       // doc is the current state file (else a restored backup)
+	oldSecret    string     // the PROVISIONER_CLIENT_SECRET the current file holds, "" when none
+	tenant       string
+	graph        *entra.Graph
+	app          *entra.Application
+	machineCert  *certs.Bundle
+	secret       *entra.PasswordCredential
+	replaceables []entra.PasswordCredential // earlier rollback secrets the new one replaces
+}
+
+// Rollback returns the provisioner app to secret authentication in an emergency.
+// It reads everything first (the state file, a backup when the file is broken,
+// the app); then backs up the current file, adds a short-lived client secret to
+// the app, and writes it to the state file as PROVISIONER_CLIENT_SECRET, keeping
+// every other key of the current file (a backup is read only to repair a missing
+// or corrupt file, or one without the tenant or app). The rollback secret that
+// the file held before (a repeated rollback) is removed from the app, so none is
+// left valid in no file. Optionally it deletes this machine's certificate from
+// the app and the keyring.
+//
+// The backup used is -backup, else the newest one that a planted or foreign file
+// cannot win: a regular file owned by this user, readable by nobody else, that
+// parses, and names the same tenant and app as the current file; those in the
+// per-user directory before those that earlier versions left next to the file.
 func Rollback(ctx context.Context, cfg RollbackConfig, deps Deps) (*RollbackSummary, error) {
 	if cfg.StatePath == "" {
 		return nil, errors.New("rollback: no state file path")
@@ -79,178 +117,391 @@ func Rollback(ctx context.Context, cfg RollbackConfig, deps Deps) (*RollbackSumm
 	if cfg.OperatorAuth == "" {
 		cfg.OperatorAuth = OperatorAzureCLI
 	}
-	out := cfg.Progress
-	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	sum := &RollbackSummary{RerunCommand: RerunCommand, Actions: []string{}, Warnings: []string{}}
-	warn := func(format string, args ...any) {
-		w := fmt.Sprintf(format, args...)
-		sum.Warnings = append(sum.Warnings, w)
-		say("WARNING: %s", w)
-	}
+	r := &rollback{cfg: cfg, deps: deps, sum: sum}
+	r.run = run{out: cfg.Progress, actions: &sum.Actions, warnings: &sum.Warnings,
+		finish: func([]string) string {
+			return "run `entraclaw-rollback` again: it reads the state file afresh (a secret it added but did not write is replaced)"
+		}}
 
-	unlock, err := lockRun(ctx, cfg.StatePath, "entraclaw-migrate or entraclaw-rollback", out)
+	unlock, err := lockRun(ctx, cfg.StatePath, "entraclaw-migrate or entraclaw-rollback", r.out)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 
-	// Read everything first.
-	source, data, err := rollbackSource(cfg)
-	if err != nil {
+	steps := []step{
+		{"back up the state file", r.backUp},
+		{"add a client secret to the app", r.addSecret},
+		{"write the state file", r.writeState},
+		{"remove the replaced rollback secret", r.removeReplacedSecret},
+		{"remove the certificate", r.removeCertificate},
+	}
+	if err := r.preflight(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil, r.interrupted(stepNames(steps))
+		}
 		return nil, err
 	}
-	sum.RestoredFrom = source
-	doc, err := state.Parse(data)
-	switch {
-	case err != nil && source == cfg.StatePath:
-		// No backup, and the state file itself is broken: say what Load would say.
-		_, err = state.Load(source)
-		return nil, wrapf(err, "there is no backup to restore either: pass -backup with a good one", "")
-	case err != nil:
-		return nil, wrapf(err, "pass -backup with a good backup", "%s is not a usable state file", source)
-	case source == cfg.StatePath:
-		warn("no backup of %s found: keeping the state file as it is", cfg.StatePath)
+	if err := r.runSteps(ctx, steps); err != nil {
+		return nil, err
 	}
-	tenant, client := cfg.TenantID, cfg.ClientID
+	r.warn("ROLLED BACK TO SECRET AUTH: PROVISIONER_CLIENT_SECRET is back in %s in plain text", cfg.StatePath)
+	r.warn("the secret expires at %s; re-run the migration before then: %s", sum.SecretExpires, RerunCommand)
+	return sum, nil
+}
+
+// ---- preflight: everything that can fail is read before the first change ----
+
+func (r *rollback) preflight(ctx context.Context) error {
+	if err := checkDirWritable(filepath.Dir(r.cfg.StatePath)); err != nil {
+		return err
+	}
+	if err := r.readState(); err != nil {
+		return err
+	}
+	tenant, client := r.cfg.TenantID, r.cfg.ClientID
 	if tenant == "" {
-		tenant, _, _ = doc.String(state.KeyTenantID)
+		tenant, _, _ = r.doc.String(state.KeyTenantID)
 	}
 	if client == "" {
-		client, _, _ = doc.String(state.KeyClientID)
+		client, _, _ = r.doc.String(state.KeyClientID)
 	}
 	if client == "" {
-		return nil, &Error{code: exitNotSetUp, msg: fmt.Sprintf("%s has no PROVISIONER_CLIENT_ID: there is no provisioner app to roll back", source),
+		return &Error{code: exitNotSetUp, msg: fmt.Sprintf("%s has no PROVISIONER_CLIENT_ID: there is no provisioner app to roll back", r.cfg.StatePath),
 			hint: "pass -client-id, or -backup with a backup that has it"}
 	}
-	if cfg.PurgeCert {
-		if err := deps.Store.Probe(); err != nil {
-			return nil, wrapf(err, "", "keyring preflight")
+	if r.cfg.PurgeCert {
+		if err := r.deps.Store.Probe(); err != nil {
+			return wrapf(err, "", "keyring preflight")
 		}
 	}
-	tenant, graph, err := signIn(ctx, cfg.Cloud, cfg.OperatorAuth, tenant, cfg.StatePath, deps)
-	if err != nil {
-		return nil, err
+	var err error
+	if r.tenant, r.graph, err = signIn(ctx, r.cfg.Cloud, r.cfg.OperatorAuth, tenant, r.cfg.StatePath, r.deps); err != nil {
+		return err
 	}
-	sum.TenantID, sum.ClientID = tenant, client
-	app, err := graph.FindApplicationByAppID(ctx, client)
-	if err != nil {
-		return nil, graphFailure(err, hintCreateAdmin, "look up the provisioner app %s", client)
+	r.sum.TenantID, r.sum.ClientID = r.tenant, client
+	if r.app, err = r.graph.FindApplicationByAppID(ctx, client); err != nil {
+		return graphFailure(err, hintCreateAdmin, "look up the provisioner app %s", client)
 	}
-	if app == nil {
-		return nil, failf("check -client-id, -tenant-id and the backup", "no application with client id %s in tenant %s", client, tenant)
+	if r.app == nil {
+		return failf("check -client-id, -tenant-id and the backup", "no application with client id %s in tenant %s", client, r.tenant)
 	}
-	sum.AppObjectID = app.ID
-	var machineCert *certs.Bundle
-	if cfg.RemoveAppCert {
-		pem, err := deps.Store.GetBundle(tenant)
+	r.sum.AppObjectID = r.app.ID
+	if r.oldSecret != "" {
+		app, err := r.graph.GetApplication(ctx, r.app.ID)
+		if err != nil {
+			return graphFailure(err, hintCreateAdmin, "read the provisioner app's client secrets")
+		}
+		for _, pw := range app.PasswordCredentials {
+			if strings.HasPrefix(pw.DisplayName, rollbackSecretName) && pw.Hint != "" && strings.HasPrefix(r.oldSecret, pw.Hint) {
+				r.replaceables = append(r.replaceables, pw)
+			}
+		}
+	}
+	if r.cfg.RemoveAppCert {
+		pem, err := r.deps.Store.GetBundle(r.tenant)
 		switch {
 		case errors.Is(err, keystore.ErrNotFound):
-			warn("-remove-app-cert: no certificate for tenant %s in the %s, so none is removed from the app", tenant, deps.Store.BackendName())
+			r.warn("-remove-app-cert: no certificate for tenant %s in the %s, so none is removed from the app", r.tenant, r.deps.Store.BackendName())
 		case err != nil:
-			return nil, wrapf(err, "", "read this machine's certificate")
+			return wrapf(err, "", "read this machine's certificate")
 		default:
-			if machineCert, err = certs.ParseBundle(pem); err != nil {
-				return nil, wrapf(err, "", "keyring item service=%q account=%s", cfg.KeyringService, tenant)
+			if r.machineCert, err = certs.ParseBundle(pem); err != nil {
+				return wrapf(err, "", "keyring item service=%q account=%s", r.cfg.KeyringService, r.tenant)
 			}
 		}
 	}
+	return nil
+}
 
-	// The secret first: the app must stay usable whatever fails later.
-	now := cfg.Now()
-	end := now.Add(cfg.SecretLifetime)
-	pw, err := graph.AddPassword(ctx, app.ID, "entraclaw rollback "+now.UTC().Format(time.RFC3339), end)
+// readState reads the current state file and, when it is missing or broken or
+// lacks the tenant or app, the backup that repairs it.
+func (r *rollback) readState() error {
+	doc, loadErr := state.Load(r.cfg.StatePath)
+	switch {
+	case loadErr == nil:
+		r.doc, r.current = doc, true
+		r.oldSecret, _, _ = doc.String(state.KeyClientSecret)
+		tenant, _, _ := doc.String(state.KeyTenantID)
+		client, _, _ := doc.String(state.KeyClientID)
+		if r.cfg.Backup == "" && (tenant != "" || r.cfg.TenantID != "") && (client != "" || r.cfg.ClientID != "") {
+			return nil // nothing to restore
+		}
+	case errors.Is(loadErr, state.ErrNotFound), errors.Is(loadErr, state.ErrCorrupt):
+	default:
+		return loadErr
+	}
+
+	source, backup, err := r.chooseBackup()
 	if err != nil {
-		return nil, graphFailure(err, hintCreateAdmin, "add a client secret to the provisioner app")
+		return err
 	}
-	sum.SecretKeyID = pw.KeyID
-	sum.SecretExpires = end.UTC().Format(time.RFC3339)
-	if expires := pw.End(); !expires.IsZero() {
-		sum.SecretExpires = expires.UTC().Format(time.RFC3339)
-	}
-	sum.Actions = append(sum.Actions, fmt.Sprintf("added client secret %s (expires %s) to the app", pw.KeyID, sum.SecretExpires))
-	lost := fmt.Sprintf("the new client secret %s is on the app but not in the state file: remove it (az ad app credential delete --id %s --key-id %s) and run entraclaw-rollback again", pw.KeyID, client, pw.KeyID)
-	// One atomic write restores the backup and adds the new secret: the file never
-	// holds the backup's secret, deleted from the app by the migration, on its own.
-	doc.Set(state.KeyClientSecret, pw.SecretText.Reveal())
-	if err := state.WriteFile(cfg.StatePath, doc.Marshal()); err != nil {
-		if source != cfg.StatePath {
-			return nil, wrapf(err, lost, "restore %s from %s with the new PROVISIONER_CLIENT_SECRET", cfg.StatePath, source)
+	if backup == nil {
+		if r.doc != nil {
+			return nil // the current file, as it is: preflight says what it lacks
 		}
-		return nil, wrapf(err, lost, "write PROVISIONER_CLIENT_SECRET")
+		if errors.Is(loadErr, state.ErrNotFound) {
+			return &Error{code: exitNotSetUp, msg: fmt.Sprintf("nothing to roll back: neither %s nor a usable backup of it exists", r.cfg.StatePath),
+				hint: "pass -state-file, or -backup with the backup to restore"}
+		}
+		return wrapf(loadErr, "there is no backup to restore either: pass -backup with a good one", "")
 	}
-	if source != cfg.StatePath {
-		say("Restored %s from %s.", cfg.StatePath, source)
-		sum.Actions = append(sum.Actions, "restored the state file from "+source)
+	r.sum.RestoredFrom = source
+	if r.doc == nil {
+		r.doc = backup
+		r.warn("%s is missing or corrupt: restoring it from %s", r.cfg.StatePath, source)
+		return nil
 	}
-	sum.Actions = append(sum.Actions, "wrote PROVISIONER_CLIENT_SECRET to "+cfg.StatePath)
-	say("Added client secret %s to the Provisioner app and wrote it to %s as PROVISIONER_CLIENT_SECRET.", pw.KeyID, cfg.StatePath)
+	for _, key := range []string{state.KeyTenantID, state.KeyClientID} {
+		if v, ok, _ := backup.String(key); ok && !r.doc.Has(key) {
+			r.doc.Set(key, v)
+		}
+	}
+	return nil
+}
 
-	if machineCert != nil {
-		thumb := certs.Thumbprint(machineCert.Cert)
-		fresh, err := graph.GetApplication(ctx, app.ID)
-		if err != nil {
-			return nil, graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
+// chooseBackup returns the backup to restore and its content: cfg.Backup as
+// given, else the newest trusted one (nil when there is none). Every backup it
+// passes over is a warning that says why.
+func (r *rollback) chooseBackup() (string, *state.Doc, error) {
+	if r.cfg.Backup != "" {
+		data, err := os.ReadFile(r.cfg.Backup)
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", nil, failf("pass -backup with an existing file", "backup %s does not exist", r.cfg.Backup)
 		}
-		if keys := fresh.KeyCredentials; hasKey(keys, thumb) {
-			if err := graph.SetKeyCredentials(ctx, app.ID, withoutKey(keys, thumb)); err != nil {
-				return nil, graphFailure(err, hintCreateAdmin, "remove certificate %s from the provisioner app", thumb)
+		if err != nil {
+			return "", nil, err
+		}
+		doc, err := state.Parse(data)
+		if err != nil {
+			return "", nil, wrapf(err, "pass -backup with a good backup", "%s is not a usable state file", r.cfg.Backup)
+		}
+		return r.cfg.Backup, doc, nil
+	}
+	backups, err := state.Backups(r.cfg.StatePath)
+	if err != nil {
+		return "", nil, err
+	}
+	// The per-user directory's backups first: only this tool writes there. Those
+	// that earlier versions left next to the state file, in the work tree, after.
+	slices.SortStableFunc(backups, func(a, b string) int {
+		la, lb := state.IsLegacyBackup(r.cfg.StatePath, a), state.IsLegacyBackup(r.cfg.StatePath, b)
+		switch {
+		case la == lb:
+			return 0
+		case lb:
+			return -1
+		}
+		return 1
+	})
+	for _, b := range backups {
+		doc, why := r.trust(b)
+		if why == "" {
+			return b, doc, nil
+		}
+		r.warn("not restoring %s: %s (pass -backup to use it anyway)", b, why)
+	}
+	return "", nil, nil
+}
+
+// trust reads a backup and says why it must not be restored ("" when it may).
+func (r *rollback) trust(path string) (*state.Doc, string) {
+	info, err := os.Lstat(path)
+	switch {
+	case err != nil:
+		return nil, err.Error()
+	case !info.Mode().IsRegular():
+		return nil, "not a regular file"
+	case !state.OwnedByMe(info):
+		return nil, "it belongs to another user"
+	case !state.PrivateMode(info):
+		return nil, fmt.Sprintf("mode %#o: others can read or write it (a backup is 0600)", info.Mode().Perm())
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err.Error()
+	}
+	doc, err := state.Parse(data)
+	if err != nil {
+		return nil, "it is not a valid state file"
+	}
+	if _, ok, _ := doc.String(state.KeyClientID); !ok {
+		return nil, "it has no PROVISIONER_CLIENT_ID"
+	}
+	if r.doc != nil {
+		for _, key := range []string{state.KeyTenantID, state.KeyClientID} {
+			want, ok, _ := r.doc.String(key)
+			got, _, _ := doc.String(key)
+			if ok && want != "" && got != want {
+				return nil, fmt.Sprintf("its %s %s is not the state file's %s", key, got, want)
 			}
-			sum.AppCertRemoved, sum.RemovedThumbprint = true, thumb
-			sum.Actions = append(sum.Actions, "removed certificate "+thumb+" from the app")
-			say("Removed this machine's certificate %s from the Provisioner app.", thumb)
-		} else {
-			warn("-remove-app-cert: certificate %s is not on the app", thumb)
 		}
 	}
-	if cfg.PurgeCert {
+	return doc, ""
+}
+
+// ---- the changes ----
+
+func (r *rollback) backUp(context.Context) error {
+	if _, err := os.Lstat(r.cfg.StatePath); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return r.change("back up "+r.cfg.StatePath, func() error {
+		backup, err := state.Backup(r.cfg.StatePath, r.cfg.Now())
+		if err != nil {
+			return wrapf(err, "", "back up the state file before the rollback")
+		}
+		r.sum.Backup = backup
+		r.say("Backed up %s to %s.", r.cfg.StatePath, backup)
+		return nil
+	})
+}
+
+// addSecret comes first among the changes to the app: it must stay usable whatever fails later.
+func (r *rollback) addSecret(ctx context.Context) error {
+	now := r.cfg.Now()
+	end := now.Add(r.cfg.SecretLifetime)
+	return r.change("add a client secret to the app", func() error {
+		name := rollbackSecretName + " " + now.UTC().Format(time.RFC3339)
+		if host, err := os.Hostname(); err == nil && host != "" {
+			name = rollbackSecretName + " (" + host + ") " + now.UTC().Format(time.RFC3339)
+		}
+		pw, err := r.graph.AddPassword(ctx, r.app.ID, name, end)
+		if err != nil {
+			r.removeUnanswered(name)
+			return graphFailure(err, hintCreateAdmin, "add a client secret to the provisioner app")
+		}
+		r.secret = pw
+		r.sum.SecretKeyID = pw.KeyID
+		r.sum.SecretExpires = end.UTC().Format(time.RFC3339)
+		if expires := pw.End(); !expires.IsZero() {
+			r.sum.SecretExpires = expires.UTC().Format(time.RFC3339)
+		}
+		return nil
+	})
+}
+
+// removeUnanswered removes a secret named name that an addPassword whose answer was
+// lost (a 5xx or a reset after Graph applied it) may have left on the app: its text
+// never reached us, so it would stay valid in no file. Best effort.
+func (r *rollback) removeUnanswered(name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	app, err := r.graph.GetApplication(ctx, r.app.ID)
+	if err != nil {
+		return
+	}
+	for _, pw := range app.PasswordCredentials {
+		if pw.DisplayName == name && r.graph.RemovePassword(ctx, r.app.ID, pw.KeyID) == nil {
+			r.say("Removed client secret %s: it was added, but its text never arrived.", pw.KeyID)
+		}
+	}
+}
+
+// writeState sets PROVISIONER_CLIENT_SECRET (and what a restore must bring back)
+// in one atomic write. A current file is updated under its lock, so keys other
+// tools wrote meanwhile stay; a broken one is replaced by the restored backup.
+func (r *rollback) writeState(context.Context) error {
+	pw := r.secret
+	lost := fmt.Sprintf("the new client secret %s is on the app but not in the state file: remove it (az ad app credential delete --id %s --key-id %s) and run entraclaw-rollback again", pw.KeyID, r.sum.ClientID, pw.KeyID)
+	own := func(d *state.Doc) {
+		for _, key := range []string{state.KeyTenantID, state.KeyClientID} {
+			if v, ok, _ := r.doc.String(key); ok && !d.Has(key) {
+				d.Set(key, v)
+			}
+		}
+		d.Set(state.KeyClientSecret, pw.SecretText.Reveal())
+		if r.cfg.PurgeCert {
+			d.Delete(state.KeyThumbprint) // the certificate it names is being deleted
+		}
+	}
+	return r.change("write PROVISIONER_CLIENT_SECRET to "+r.cfg.StatePath, func() error {
+		var err error
+		if r.current {
+			_, err = state.Update(r.cfg.StatePath, false, func(d *state.Doc) error { own(d); return nil })
+		} else {
+			own(r.doc)
+			err = state.WriteFile(r.cfg.StatePath, r.doc.Marshal())
+		}
+		if err != nil {
+			return wrapf(err, lost, "write PROVISIONER_CLIENT_SECRET to %s", r.cfg.StatePath)
+		}
+		if r.sum.RestoredFrom != "" {
+			r.say("Restored %s from %s.", r.cfg.StatePath, r.sum.RestoredFrom)
+		}
+		r.say("Added client secret %s to the Provisioner app and wrote it to %s as PROVISIONER_CLIENT_SECRET.", pw.KeyID, r.cfg.StatePath)
+		return nil
+	})
+}
+
+// removeReplacedSecret removes the rollback secret the state file held before:
+// it is in no file any more, and must not stay valid on the app.
+func (r *rollback) removeReplacedSecret(ctx context.Context) error {
+	for _, pw := range r.replaceables {
+		if pw.KeyID == r.secret.KeyID {
+			continue
+		}
+		err := r.change(fmt.Sprintf("remove the replaced rollback secret %s from the app", pw.KeyID), func() error {
+			if err := r.graph.RemovePassword(ctx, r.app.ID, pw.KeyID); err != nil {
+				return graphFailure(err, hintCreateAdmin, "remove the replaced rollback secret %s (the state file holds the new one already)", pw.KeyID)
+			}
+			r.sum.ReplacedSecretKeyID = pw.KeyID
+			r.say("Removed the rollback secret %s that the state file held before from the Provisioner app.", pw.KeyID)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *rollback) removeCertificate(ctx context.Context) error {
+	if b := r.machineCert; b != nil {
+		thumb := certs.Thumbprint(b.Cert)
+		err := r.change("remove certificate "+thumb+" from the app", func() error {
+			fresh, err := r.graph.GetApplication(ctx, r.app.ID)
+			if err != nil {
+				return graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
+			}
+			keys := fresh.KeyCredentials
+			if !hasKey(keys, thumb) {
+				r.warn("-remove-app-cert: certificate %s is not on the app", thumb)
+				return nil
+			}
+			if err := r.graph.SetKeyCredentials(ctx, r.app.ID, withoutKey(keys, thumb)); err != nil {
+				return graphFailure(err, hintCreateAdmin, "remove certificate %s from the provisioner app", thumb)
+			}
+			r.sum.AppCertRemoved, r.sum.RemovedThumbprint = true, thumb
+			r.say("Removed this machine's certificate %s from the Provisioner app.", thumb)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if !r.cfg.PurgeCert {
+		return nil
+	}
+	backend := r.deps.Store.BackendName()
+	return r.change("delete this machine's certificates from the "+backend, func() error {
 		purged := false
-		for _, account := range []string{tenant, tenant + PreviousAccountSuffix} {
-			err := deps.Store.DeleteBundle(account)
+		for _, account := range []string{r.tenant, r.tenant + NextAccountSuffix, r.tenant + PreviousAccountSuffix} {
+			err := r.deps.Store.DeleteBundle(account)
 			switch {
 			case err == nil:
 				purged = true
 			case !errors.Is(err, keystore.ErrNotFound):
-				return nil, wrapf(err, "", "delete keyring account %s", account)
+				return wrapf(err, "", "delete keyring account %s", account)
 			}
 		}
-		sum.CertPurged = purged
+		r.sum.CertPurged = purged
 		if purged {
-			sum.Actions = append(sum.Actions, "deleted this machine's certificate from the "+deps.Store.BackendName())
-			say("Deleted this machine's certificate from the %s (service='%s', account=%s).", deps.Store.BackendName(), cfg.KeyringService, tenant)
+			r.say("Deleted this machine's certificate from the %s (service='%s', account=%s).", backend, r.cfg.KeyringService, r.tenant)
 		} else {
-			warn("-purge-cert: the %s held no certificate for tenant %s", deps.Store.BackendName(), tenant)
+			r.warn("-purge-cert: the %s held no certificate for tenant %s", backend, r.tenant)
 		}
-	}
-
-	warn("ROLLED BACK TO SECRET AUTH: PROVISIONER_CLIENT_SECRET is back in %s in plain text", cfg.StatePath)
-	warn("the secret expires at %s; re-run the migration before then: %s", sum.SecretExpires, RerunCommand)
-	return sum, nil
-}
-
-// rollbackSource picks the file to restore and reads it: cfg.Backup, else the
-// newest backup, else the state file itself.
-func rollbackSource(cfg RollbackConfig) (string, []byte, error) {
-	source := cfg.Backup
-	if source == "" {
-		backups, err := state.Backups(cfg.StatePath)
-		if err != nil {
-			return "", nil, err
-		}
-		source = cfg.StatePath
-		if len(backups) > 0 {
-			source = backups[0]
-		}
-	}
-	data, err := os.ReadFile(source)
-	if errors.Is(err, os.ErrNotExist) {
-		if source == cfg.StatePath {
-			return "", nil, &Error{code: exitNotSetUp, msg: fmt.Sprintf("nothing to roll back: neither %s nor a backup of it exists", cfg.StatePath),
-				hint: "pass -state-file, or -backup with the backup to restore"}
-		}
-		return "", nil, failf("pass -backup with an existing file", "backup %s does not exist", source)
-	}
-	if err != nil {
-		return "", nil, err
-	}
-	return source, data, nil
+		return nil
+	})
 }

@@ -2,7 +2,9 @@
 // EntraClaw tools share. It keeps every key it does not own, with its value and
 // its position, byte for byte, writes the file in the format the Python tools
 // used (json.dumps with indent=2 and a trailing newline), and makes every write
-// atomic and serialised by a lock file next to the state file.
+// atomic and serialised by a lock in the user's own per-user state directory (see
+// UserDir), where the backups live too: nothing but the state file is written to
+// the work tree.
 package state
 
 import (

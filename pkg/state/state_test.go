@@ -24,7 +24,18 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	// Locks and backups go to the per-user state directory: keep this run's out of
+	// the real one. Helper processes inherit it, so they share the test's locks.
+	stateHome, err := os.MkdirTemp("", "entraclaw-state-home-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("XDG_STATE_HOME", stateHome)
+	os.Setenv("LOCALAPPDATA", stateHome)
+	code := m.Run()
+	os.RemoveAll(stateHome)
+	os.Exit(code)
 }
 
 // updatesPerWriter is how many keys each concurrent writer adds, one Update each.

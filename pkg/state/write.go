@@ -23,7 +23,7 @@ const lockTimeout = 30 * time.Second
 const maxBackupsPerSecond = 1000
 
 // Update changes the state file at path under an exclusive lock. It locks the
-// sibling file path+".lock", re-reads the file, and calls fn with its content.
+// file's WriteLock (in its per-user directory, keyed by the resolved path), re-reads the file, and calls fn with its content.
 // A missing file is an error wrapping ErrNotFound unless create is true, in which
 // case fn starts from an empty Doc. When fn returns an error nothing is written
 // and that error is returned as is. Otherwise, when the marshalled bytes differ
@@ -88,15 +88,23 @@ func WriteFile(path string, data []byte) error {
 	return writeAtomic(path, target, data)
 }
 
-// Backup copies the state file at path to path+".bak.<unix seconds of now>" with
-// mode 0600 and returns the new file's name. It never overwrites: when that name
-// is taken it appends ".1", ".2", ... instead.
+// backupPrefix names the backups in a state file's per-user directory:
+// state.json.bak.<unix seconds>[.<counter>].
+const backupPrefix = "state.json.bak."
+
+// Backup copies the state file at path into its per-user directory (see UserDir)
+// as state.json.bak.<unix seconds of now>, mode 0600, and returns the new file's
+// name. It never overwrites: when that name is taken it appends ".1", ".2", ...
 func Backup(path string, now time.Time) (string, error) {
 	data, err := readFile(path, path)
 	if err != nil {
 		return "", err
 	}
-	base := path + ".bak." + strconv.FormatInt(now.Unix(), 10)
+	dir, err := EnsureUserDir(path)
+	if err != nil {
+		return "", fmt.Errorf("back up state file %s: %w", path, err)
+	}
+	base := filepath.Join(dir, backupPrefix+strconv.FormatInt(now.Unix(), 10))
 	for i := range maxBackupsPerSecond {
 		name := base
 		if i > 0 {
@@ -121,29 +129,46 @@ func Backup(path string, now time.Time) (string, error) {
 	return "", fmt.Errorf("back up state file %s: %s and %d numbered variants already exist", path, base, maxBackupsPerSecond-1)
 }
 
-// Backups lists the backups of the state file at path that Backup made, newest
-// first: by the unix seconds in the name, then by the ".N" counter.
+// Backups lists the backups of the state file at path, newest first (by the unix
+// seconds in the name, then the ".N" counter): those Backup made in the per-user
+// directory, and those earlier versions left next to the file
+// (<name>.bak.<unix>). Which of them to trust is the caller's decision: a file
+// next to the state file may have been planted (see IsLegacyBackup, OwnedByMe,
+// PrivateMode).
 func Backups(path string) ([]string, error) {
-	dir, prefix := filepath.Dir(path), filepath.Base(path)+".bak."
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("list backups of state file %s: %w", path, err)
-	}
 	type backup struct {
 		name             string
 		seconds, counter int64
 	}
 	var found []backup
-	for _, e := range entries {
-		suffix, ok := strings.CutPrefix(e.Name(), prefix)
-		if !ok || !e.Type().IsRegular() {
-			continue
+	scan := func(dir, prefix string, missingOK bool) error {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			if missingOK && errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return fmt.Errorf("list backups of state file %s: %w", path, err)
 		}
-		if seconds, counter, ok := parseBackupSuffix(suffix); ok {
-			found = append(found, backup{filepath.Join(dir, e.Name()), seconds, counter})
+		for _, e := range entries {
+			suffix, ok := strings.CutPrefix(e.Name(), prefix)
+			if !ok || !e.Type().IsRegular() {
+				continue
+			}
+			if seconds, counter, ok := parseBackupSuffix(suffix); ok {
+				found = append(found, backup{filepath.Join(dir, e.Name()), seconds, counter})
+			}
+		}
+		return nil
+	}
+	if err := scan(filepath.Dir(path), filepath.Base(path)+".bak.", false); err != nil {
+		return nil, err
+	}
+	if dir, err := UserDir(path); err == nil {
+		if err := scan(dir, backupPrefix, true); err != nil {
+			return nil, err
 		}
 	}
-	slices.SortFunc(found, func(a, b backup) int {
+	slices.SortStableFunc(found, func(a, b backup) int {
 		if a.seconds != b.seconds {
 			return cmpDesc(a.seconds, b.seconds)
 		}
@@ -154,6 +179,12 @@ func Backups(path string) ([]string, error) {
 		names[i] = b.name
 	}
 	return names, nil
+}
+
+// IsLegacyBackup reports whether backup, one of Backups(path), lies next to the
+// state file (made by an earlier version) rather than in the per-user directory.
+func IsLegacyBackup(path, backup string) bool {
+	return filepath.Dir(backup) == filepath.Dir(path)
 }
 
 func cmpDesc(a, b int64) int {
@@ -208,10 +239,14 @@ func resolveTarget(path string) (string, error) {
 	return target, nil
 }
 
-// lock takes the exclusive lock on target+".lock", waiting up to lockTimeout,
-// and returns the function that releases it. Errors name the file as display.
+// lock takes the exclusive write lock of the state file target (its WriteLock in
+// the per-user directory), waiting up to lockTimeout, and returns the function
+// that releases it. Errors name the file as display.
 func lock(display, target string) (unlock func(), err error) {
-	lockPath := target + ".lock"
+	lockPath, err := LockPath(target, WriteLock)
+	if err != nil {
+		return nil, fmt.Errorf("lock state file %s: %w", display, err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), lockTimeout)
 	defer cancel()
 	unlock, err = LockFile(ctx, lockPath, nil)

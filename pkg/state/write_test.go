@@ -232,7 +232,11 @@ func TestUpdateReadOnlyDirectory(t *testing.T) {
 			path := filepath.Join(dir, FileName)
 			writeFile(t, path, pythonStyle)
 			if withLockFile {
-				writeFile(t, path+".lock", "")
+				lockPath, err := LockPath(path, WriteLock)
+				if err != nil {
+					t.Fatal(err)
+				}
+				writeFile(t, lockPath, "")
 			}
 			if err := os.Chmod(dir, 0o555); err != nil {
 				t.Fatal(err)
@@ -378,7 +382,11 @@ func TestBackup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := path + ".bak.1700000000" + suffix; name != want {
+		dir, err := UserDir(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := filepath.Join(dir, "state.json.bak.1700000000"+suffix); name != want {
 			t.Fatalf("Backup = %q, want %q", name, want)
 		}
 		if got := readString(t, name); got != content {
@@ -392,6 +400,9 @@ func TestBackup(t *testing.T) {
 	}
 	if got := readString(t, path); got != content {
 		t.Fatal("Backup changed the original")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("the state file's directory holds %d entries, want only the state file", len(entries))
 	}
 
 	_, err := Backup(filepath.Join(dir, "missing.json"), now)
@@ -416,13 +427,26 @@ func TestBackups(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	made, err := Backup(path, time.Unix(1750000000, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
 	got, err := Backups(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var want []string
-	for _, suffix := range []string{"1800000000", "1700000005", "1700000000.10", "1700000000.2", "1700000000.1", "1700000000", "900000000"} {
+	for _, suffix := range []string{"1800000000", "1750000000", "1700000005", "1700000000.10", "1700000000.2", "1700000000.1", "1700000000", "900000000"} {
+		if suffix == "1750000000" {
+			want = append(want, made)
+			continue
+		}
 		want = append(want, path+".bak."+suffix)
+	}
+	for _, b := range got {
+		if legacy := IsLegacyBackup(path, b); legacy == (b == made) {
+			t.Errorf("IsLegacyBackup(%s) = %v", b, legacy)
+		}
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("Backups =\n%q\nwant\n%q", got, want)
@@ -448,5 +472,93 @@ func TestBackupThenBackupsFindsIt(t *testing.T) {
 	got, err := Backups(path)
 	if err != nil || !slices.Equal(got, []string{newer, older}) {
 		t.Fatalf("Backups = %q, %v; want %q", got, err, []string{newer, older})
+	}
+}
+
+// TestWorkTreeHoldsOnlyTheStateFile: updates, backups and locks leave nothing but
+// the state file in its directory; the per-user directory is private.
+func TestWorkTreeHoldsOnlyTheStateFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	if _, err := Update(path, true, func(d *Doc) error { d.Set(KeyTenantID, "t"); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Backup(path, time.Unix(1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(path, []byte("{}\n")); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != FileName {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("directory holds %q, want only %s", names, FileName)
+	}
+	userDir, err := UserDir(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runtime.GOOS != "windows" {
+		for _, d := range []string{userDir, filepath.Dir(userDir)} {
+			info, err := os.Stat(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Mode().Perm() != 0o700 {
+				t.Errorf("%s has mode %#o, want 0700", d, info.Mode().Perm())
+			}
+		}
+	}
+	if got := strings.TrimSpace(readString(t, filepath.Join(userDir, "state-file"))); got != mustResolve(t, path) {
+		t.Errorf("state-file note = %q, want %q", got, mustResolve(t, path))
+	}
+}
+
+func mustResolve(t *testing.T, path string) string {
+	t.Helper()
+	r, err := ResolvedPath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestUserDirKeyedByResolvedPath: a symlink, a relative path and the target name
+// one per-user directory (one lock); another file gets another.
+func TestUserDirKeyedByResolvedPath(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("symlinks need privileges on windows")
+	}
+	dir := t.TempDir()
+	target := filepath.Join(dir, "real", FileName)
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, target, "{}")
+	link := filepath.Join(dir, "link.json")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	linkedDir := filepath.Join(dir, "linkdir")
+	if err := os.Symlink(filepath.Dir(target), linkedDir); err != nil {
+		t.Fatal(err)
+	}
+	want, err := UserDir(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{link, filepath.Join(linkedDir, FileName), filepath.Join(dir, "real", ".", FileName)} {
+		if got, err := UserDir(p); err != nil || got != want {
+			t.Errorf("UserDir(%s) = %s, %v; want %s", p, got, err, want)
+		}
+	}
+	if other, _ := UserDir(filepath.Join(dir, "other.json")); other == want {
+		t.Error("another state file shares the per-user directory")
 	}
 }

@@ -51,6 +51,9 @@ type Result struct {
 	// CouldNotRun marks a failure to reach a verdict (keyring unavailable, network
 	// or Graph down) as opposed to a check that ran and found a problem.
 	CouldNotRun bool `json:"-"`
+	// Throttled marks a check that could not run because Entra ID or Graph asked to slow
+	// down (AADSTS50196, 429): "not yet", and Wait backs off.
+	Throttled bool `json:"-"`
 }
 
 func pass(name, detail string) Result {

@@ -305,6 +305,11 @@ func (r *run) token(ctx context.Context) Result {
 	// caches CAE and non-CAE tokens apart, and only a matching request is served the token
 	// the Graph client minted earlier in this Run.
 	at, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{r.cfg.Cloud.GraphScope()}, EnableCAE: true})
+	if err != nil && entra.IsThrottled(err) {
+		res := couldNotRun(NameToken, "not yet: Entra ID is throttling token requests: "+describe(err))
+		res.Throttled = true
+		return res
+	}
 	if err != nil {
 		if _, rejected := entra.AsSTSError(err); rejected {
 			return fail(NameToken, "token request rejected: "+describe(err))
@@ -320,12 +325,22 @@ func (r *run) token(ctx context.Context) Result {
 	if spErr == nil && sp == nil {
 		spErr = errors.New("the tenant has no Microsoft Graph service principal")
 	}
+	// The roles the app declares decide what is required (RoleRule); when the app cannot
+	// be read, every published Agent ID role is.
+	app, appErr := r.application(ctx)
+	if appErr != nil {
+		app = nil
+	}
+	roles := RoleRule(sp, app)
 	res := checkClaims(d, Expectations{
 		GraphEndpoint: r.cfg.Cloud.GraphEndpoint, Tenant: r.cfg.Tenant, Client: r.cfg.Client,
-		Roles: RequiredRoles(sp), Now: r.now,
+		Roles: roles.Required, Now: r.now,
 	})
 	if res.OK && spErr != nil {
 		res = couldNotRun(NameToken, res.Detail+"; but the Agent ID roles were not checked: could not read Graph's app roles: "+describe(spErr))
+	}
+	if len(roles.Undeclared) > 0 {
+		res.Warnings = append(res.Warnings, undeclaredRolesWarning(roles.Undeclared))
 	}
 	return res
 }

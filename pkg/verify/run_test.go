@@ -433,13 +433,59 @@ func TestRequiredRoles(t *testing.T) {
 	if got := RequiredRoles(nil); !slices.Equal(got, entra.BaseProvisionerRoles) {
 		t.Errorf("RequiredRoles(nil) = %v", got)
 	}
+	app := []string{"Application"}
 	sp := &entra.ServicePrincipal{AppRoles: []entra.AppRole{
-		{Value: "Mail.Read"}, {Value: "AgentIdUser.Read.All"}, {Value: "AgentIdentityBlueprint.Create"}, {Value: "User.ReadWrite.All"},
+		{ID: "1", Value: "Mail.Read", IsEnabled: true, AllowedMemberTypes: app},
+		{ID: "2", Value: "AgentIdUser.Read.All", IsEnabled: true, AllowedMemberTypes: app},
+		{ID: "3", Value: "AgentIdentityBlueprint.Create", IsEnabled: true, AllowedMemberTypes: app},
+		{ID: "4", Value: "User.ReadWrite.All", IsEnabled: true, AllowedMemberTypes: app},
+		{ID: "5", Value: "AgentIdentity.Legacy.All", IsEnabled: false, AllowedMemberTypes: app},
+		{ID: "6", Value: "AgentIdentity.Delegated", IsEnabled: true, AllowedMemberTypes: []string{"User"}},
+		{ID: "7", Value: "AgentIdentityBlueprint.UpdateBranding.All", IsEnabled: true, AllowedMemberTypes: app},
 	}}
-	want := []string{"AgentIdUser.Read.All", "AgentIdentityBlueprint.Create", "Application.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All",
-		"LicenseAssignment.ReadWrite.All", "Organization.Read.All", "User.ReadWrite.All"}
+	base := []string{"Application.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All", "LicenseAssignment.ReadWrite.All", "Organization.Read.All", "User.ReadWrite.All"}
+	want := append([]string{"AgentIdUser.Read.All", "AgentIdentityBlueprint.Create", "AgentIdentityBlueprint.UpdateBranding.All"}, base...)
 	if got := RequiredRoles(sp); !slices.Equal(got, want) {
-		t.Errorf("RequiredRoles = %v", got)
+		t.Errorf("RequiredRoles = %v, want %v", got, want)
+	}
+	// With the app: only the declared Agent ID roles are required; published, undeclared
+	// ones are a warning; disabled and user-only roles are neither.
+	declared := &entra.Application{RequiredResourceAccess: []entra.RequiredResourceAccess{{ResourceAppID: entra.GraphAppID,
+		ResourceAccess: []entra.ResourceAccess{{ID: "2", Type: "Role"}, {ID: "3", Type: "Role"}, {ID: "5", Type: "Role"}, {ID: "6", Type: "Scope"}}}}}
+	got := RoleRule(sp, declared)
+	if want := append([]string{"AgentIdUser.Read.All", "AgentIdentityBlueprint.Create"}, base...); !slices.Equal(got.Required, want) {
+		t.Errorf("RoleRule.Required = %v, want %v", got.Required, want)
+	}
+	if !slices.Equal(got.Undeclared, []string{"AgentIdentityBlueprint.UpdateBranding.All"}) {
+		t.Errorf("RoleRule.Undeclared = %v", got.Undeclared)
+	}
+}
+
+// Issue 9 item 4: a role Microsoft publishes after the migration does not make verify
+// fail; it is a warning naming the admin command. A disabled or user-only published role
+// is not even that.
+func TestNewlyPublishedRoleIsAWarning(t *testing.T) {
+	f := newFixture(t)
+	for _, spec := range []string{"AgentIdentityBlueprint.UpdateBranding.All", "AgentIdentity.Retired.All:disabled", "AgentIdentity.Signin:user"} {
+		if _, err := f.srv.PublishRole(spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep := f.run(t)
+	if !rep.OK {
+		t.Fatalf("verify failed after a role was published: %+v", rep.Checks)
+	}
+	joined := strings.Join(rep.Warnings, "\n")
+	if !strings.Contains(joined, "AgentIdentityBlueprint.UpdateBranding.All") || !strings.Contains(joined, "entraclaw-migrate -operator-auth azcli") ||
+		strings.Contains(joined, "Retired") || strings.Contains(joined, "Signin") {
+		t.Errorf("warnings = %q", rep.Warnings)
+	}
+	// A declared role that is not granted still fails the check.
+	if err := f.srv.RevokeGrant(f.sc.TenantID, f.sc.ClientID, "AgentIdentity.Read.All"); err != nil {
+		t.Fatal(err)
+	}
+	if rep := f.run(t); rep.OK {
+		t.Error("verify passed with a declared Agent ID role not granted")
 	}
 }
 
@@ -485,3 +531,26 @@ func TestWait(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
+
+// Issue 9 item 5: a throttled token request (AADSTS50196) is "not yet", not a failure, and
+// -wait asks less often after it.
+func TestThrottledTokenIsNotYet(t *testing.T) {
+	f := newFixture(t)
+	f.srv.SetTokenLoopLimit(1, time.Hour)
+	if rep := f.run(t); !rep.OK {
+		t.Fatalf("first run: %+v", rep.Checks)
+	}
+	rep := f.run(t)
+	tok := rep.Checks[len(rep.Checks)-1]
+	if tok.Name != NameToken || tok.OK || !tok.CouldNotRun || !tok.Throttled || !strings.Contains(tok.Detail, "not yet") {
+		t.Errorf("throttled token check = %+v", tok)
+	}
+	var out bytes.Buffer
+	f.deps.Stderr = &out
+	if _, err := Wait(context.Background(), f.cfg, f.deps, 150*time.Millisecond, 10*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.Contains(s, "retrying in 20ms") || !strings.Contains(s, "retrying in 40ms") {
+		t.Errorf("wait did not back off:\n%s", s)
+	}
+}

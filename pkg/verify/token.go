@@ -9,20 +9,70 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 )
 
-// RequiredRoles is the set of Graph app role values the provisioner must hold: the base roles
-// plus every app role of the tenant's Graph service principal whose value contains
-// AgentIdentity or AgentIdUser. Sorted, without duplicates. A nil sp gives the base roles.
-func RequiredRoles(sp *entra.ServicePrincipal) []string {
-	roles := slices.Clone(entra.BaseProvisionerRoles)
-	if sp != nil {
-		for _, r := range sp.AppRoles {
-			if entra.IsAgentIDRole(r.Value) {
-				roles = append(roles, r.Value)
+// RequiredRoles is RoleRule(sp, nil).Required: the base roles plus every Agent ID role
+// Graph publishes enabled and for applications. A nil sp gives the base roles.
+func RequiredRoles(sp *entra.ServicePrincipal) []string { return RoleRule(sp, nil).Required }
+
+// Roles is what the token check expects of the provisioner's roles.
+type Roles struct {
+	// Required must all be in the token: sorted, without duplicates.
+	Required []string
+	// Undeclared are Agent ID roles Graph publishes (enabled, for applications) that the
+	// app does not declare: Microsoft keeps adding them, so they are a warning, not a
+	// failure. Sorted.
+	Undeclared []string
+}
+
+// RoleRule decides which Graph app roles the provisioner must hold (issue 9 item 4):
+//
+//   - the base roles (entra.BaseProvisionerRoles), always;
+//   - every Agent ID role (entra.IsAgentIDRole) the app declares in requiredResourceAccess
+//     for Microsoft Graph — declaring a role is asking for it, so a declared role that is
+//     not in the token means consent is missing or has not propagated;
+//   - roles Graph marks disabled (isEnabled false) or not allowed for applications
+//     (allowedMemberTypes without "Application") are never required.
+//
+// Agent ID roles Graph publishes that the app does not declare are Undeclared: the
+// operator is warned and told the admin command that adds and consents them. With app nil
+// (not readable) every published Agent ID role is required, as before.
+func RoleRule(sp *entra.ServicePrincipal, app *entra.Application) Roles {
+	required := slices.Clone(entra.BaseProvisionerRoles)
+	var undeclared []string
+	declared := map[string]bool{}
+	if app != nil {
+		for _, rra := range app.RequiredResourceAccess {
+			if !strings.EqualFold(rra.ResourceAppID, entra.GraphAppID) {
+				continue
+			}
+			for _, ra := range rra.ResourceAccess {
+				if strings.EqualFold(ra.Type, entra.ResourceAccessRole) {
+					declared[strings.ToLower(ra.ID)] = true
+				}
 			}
 		}
 	}
-	slices.Sort(roles)
-	return slices.Compact(roles)
+	if sp != nil {
+		for _, r := range sp.AppRoles {
+			if !entra.IsAgentIDRole(r.Value) || !entra.IsGrantableAppRole(r) {
+				continue
+			}
+			if app == nil || declared[strings.ToLower(r.ID)] {
+				required = append(required, r.Value)
+			} else {
+				undeclared = append(undeclared, r.Value)
+			}
+		}
+	}
+	slices.Sort(required)
+	slices.Sort(undeclared)
+	return Roles{Required: slices.Compact(required), Undeclared: slices.Compact(undeclared)}
+}
+
+// undeclaredRolesWarning names new Graph permissions and the command that adds them.
+func undeclaredRolesWarning(values []string) string {
+	return fmt.Sprintf("Microsoft Graph publishes %d Agent ID application permission(s) the provisioner app does not declare: %s; "+
+		"they are not required, and an administrator (Privileged Role Administrator or Global Administrator) adds and consents them with `entraclaw-migrate -operator-auth azcli`",
+		len(values), strings.Join(values, ", "))
 }
 
 // Expectations are what a provisioner token must carry.

@@ -26,6 +26,10 @@ func Wait(ctx context.Context, cfg Config, deps Deps, d, interval time.Duration)
 		if err != nil || rep.OK {
 			return rep, err
 		}
+		if throttled(rep) {
+			// Entra ID or Graph asked us to slow down: ask half as often from now on.
+			interval = min(2*interval, maxWaitInterval)
+		}
 		left := time.Until(deadline)
 		next := "giving up"
 		if left > 0 {
@@ -44,6 +48,19 @@ func Wait(ctx context.Context, cfg Config, deps Deps, d, interval time.Duration)
 		case <-timer.C:
 		}
 	}
+}
+
+// maxWaitInterval caps the interval Wait grows to after throttled attempts.
+const maxWaitInterval = time.Minute
+
+// throttled reports whether a check of rep was throttled.
+func throttled(rep *Report) bool {
+	for _, c := range rep.Checks {
+		if c.Throttled {
+			return true
+		}
+	}
+	return false
 }
 
 // failingSummary names the failing checks and the first one's detail, clipped.

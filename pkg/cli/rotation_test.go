@@ -1,0 +1,160 @@
+package cli_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/entratest"
+)
+
+// tokenLoop calls entraclaw-provisioner-token every interval until stopped,
+// alternating cached calls and fresh mints (-no-cache), and counts the failures:
+// scripts keep asking for tokens while a rotation runs.
+type tokenLoop struct {
+	calls, failures int
+	firstFailure    string
+	cancel          context.CancelFunc
+	done            sync.WaitGroup
+	mu              sync.Mutex
+}
+
+func startTokenLoop(t *testing.T, f *fakeEnv, interval time.Duration) *tokenLoop {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &tokenLoop{cancel: cancel}
+	l.done.Add(1)
+	go func() {
+		defer l.done.Done()
+		for i := 0; ctx.Err() == nil; i++ {
+			var args []string
+			if i%2 == 1 {
+				args = []string{"-no-cache"}
+			}
+			out, stderr, code := f.run(t, "entraclaw-provisioner-token", args...)
+			l.mu.Lock()
+			l.calls++
+			if code != 0 || !strings.HasPrefix(out, "eyJ") {
+				l.failures++
+				if l.firstFailure == "" {
+					l.firstFailure = fmt.Sprintf("exit %d %v: %s", code, args, strings.TrimSpace(stderr))
+				}
+			}
+			l.mu.Unlock()
+			select {
+			case <-ctx.Done():
+			case <-time.After(interval):
+			}
+		}
+	}()
+	return l
+}
+
+// stop ends the loop and reports its calls and failures.
+func (l *tokenLoop) stop() (calls, failures int, first string) {
+	l.cancel()
+	l.done.Wait()
+	return l.calls, l.failures, l.firstFailure
+}
+
+// TestRotationKeepsTokensFlowing is the day-2 outage: scripts ask for tokens every
+// 50 ms while `entraclaw-migrate -rotate` waits for Entra ID to accept the new
+// certificate (a propagation delay, scaled down from the minutes of a real tenant).
+// Not one call may fail: the old certificate serves until the new one is proven.
+func TestRotationKeepsTokensFlowing(t *testing.T) {
+	requireKeyring(t)
+	f := startFake(t, entratest.ScenarioMigrated)
+	if _, stderr, code := f.run(t, "entraclaw-provisioner-token"); code != 0 { // warm the cache
+		t.Fatalf("token: exit %d: %s", code, stderr)
+	}
+	f.Server.SetPropagationDelay(1500 * time.Millisecond)
+	loop := startTokenLoop(t, f, 50*time.Millisecond)
+	start := time.Now()
+	_, stderr, code := f.run(t, "entraclaw-migrate", "-rotate")
+	took := time.Since(start)
+	time.Sleep(200 * time.Millisecond) // calls after the rotation, with the new certificate
+	calls, failures, first := loop.stop()
+	if code != 0 {
+		t.Fatalf("migrate -rotate exited %d:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "Removed this machine's previous certificate") {
+		t.Errorf("the rotation did not finish:\n%s", stderr)
+	}
+	t.Logf("rotation took %s with a 1.5 s propagation delay: %d token calls, %d failed", took.Round(time.Millisecond), calls, failures)
+	if calls < 10 || failures != 0 {
+		t.Fatalf("%d of %d token calls failed during the rotation (first: %s)", failures, calls, first)
+	}
+	assertConverged(t, f)
+}
+
+// TestMigrateInterruptedDuringPropagation: Ctrl-C while migrate waits for Entra ID
+// ends the run with exit 130 and a message that says what is done, what is
+// pending and how to finish, instead of "context canceled"; for a rotation, the
+// old certificate keeps serving and a re-run finishes the job.
+func TestMigrateInterruptedDuringPropagation(t *testing.T) {
+	requireKeyring(t)
+	for _, c := range []struct {
+		name, scenario string
+		args           []string
+		hint           string
+	}{
+		{"first migration", entratest.ScenarioLegacy, nil, "entraclaw-verify -wait 2m"},
+		{"rotation", entratest.ScenarioMigrated, []string{"-rotate"}, "run `entraclaw-migrate` again to finish the rotation"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f := startFake(t, c.scenario)
+			f.Server.SetPropagationDelay(2 * time.Second) // long enough to be interrupted, short for the re-run
+			cmd := f.command("entraclaw-migrate", c.args...)
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var out strings.Builder
+			sc := bufio.NewScanner(stderr)
+			for sc.Scan() {
+				out.WriteString(sc.Text() + "\n")
+				if strings.HasPrefix(sc.Text(), "Waiting for Entra ID") {
+					break
+				}
+			}
+			if err := cmd.Process.Signal(os.Interrupt); err != nil {
+				t.Fatal(err)
+			}
+			rest, _ := io.ReadAll(stderr)
+			out.Write(rest)
+			_ = cmd.Wait()
+			text := out.String()
+			if code := cmd.ProcessState.ExitCode(); code != 130 {
+				t.Fatalf("exit %d after Ctrl-C, want 130:\n%s", code, text)
+			}
+			for _, want := range []string{"error: interrupted; done: ", "pending: wait for propagation", c.hint} {
+				if !strings.Contains(text, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, text)
+				}
+			}
+			if strings.Contains(text, "context canceled") {
+				t.Errorf("stderr says %q:\n%s", "context canceled", text)
+			}
+			if c.scenario == entratest.ScenarioMigrated {
+				// Tokens still work with the old certificate, and a re-run finishes.
+				if out, stderr, code := f.run(t, "entraclaw-provisioner-token", "-no-cache"); code != 0 || !strings.HasPrefix(out, "eyJ") {
+					t.Fatalf("token after the interrupted rotation: exit %d: %s", code, stderr)
+				}
+				if _, stderr, code := f.run(t, "entraclaw-migrate"); code != 0 {
+					t.Fatalf("re-run exited %d:\n%s", code, stderr)
+				}
+				assertConverged(t, f)
+			}
+		})
+	}
+}

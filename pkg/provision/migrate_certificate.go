@@ -1,0 +1,403 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/certs"
+	"github.com/entraclaw/entraclaw-cli/pkg/entra"
+	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+	"github.com/entraclaw/entraclaw-cli/pkg/state"
+)
+
+// A rotation is make-before-break. This machine's certificates live in three
+// keyring items of the tenant:
+//
+//	<tenant>           current: the one the token binary, the cache and verify use
+//	<tenant>.next      a rotation's new certificate, until it has produced a token
+//	                   with every role (then it becomes current)
+//	<tenant>.previous  the certificate a rotation replaced, until it is off the app
+//
+// The steps: generate next and store it; upload it (the app keeps current); wait
+// until next gets a token with every role; then copy current to previous, next to
+// current, record its thumbprint and delete next; then remove previous from the
+// app (from a read that shows the new certificate) and the keyring. Until the
+// promotion the current certificate keeps serving, so an interrupted rotation
+// leaves tokens working; a plain re-run reads the three items and finishes the job.
+
+// ---- step 5: this machine's certificate ----
+
+func (m *migration) ensureCertificate(ctx context.Context) error {
+	store := m.deps.Store
+	now := m.cfg.Now()
+	if !m.cfg.DryRun {
+		moved, err := store.MigrateLegacy(m.tenant)
+		if err != nil {
+			return wrapf(err, "", "move the legacy certificate file into the %s", m.sum.KeyringBackend)
+		}
+		if moved {
+			m.say("Moved the legacy certificate file %s into the %s.", store.LegacyFile(m.tenant), m.sum.KeyringBackend)
+			*m.actions = append(*m.actions, "move the legacy certificate file into the "+m.sum.KeyringBackend)
+		}
+	}
+	var err error
+	if m.current, err = m.readItem(m.tenant, false); err != nil {
+		return err
+	}
+	if m.next, err = m.readItem(m.tenant+NextAccountSuffix, true); err != nil {
+		return err
+	}
+	if m.previous, err = m.readItem(m.tenant+PreviousAccountSuffix, true); err != nil {
+		return err
+	}
+	if m.next != nil && m.current != nil && sameCert(m.next, m.current) {
+		// Promoted, but interrupted before <tenant>.next was deleted.
+		if err := m.deleteItem(NextAccountSuffix, "it was already promoted"); err != nil {
+			return err
+		}
+		m.next = nil
+	}
+	if m.next != nil && certs.ExpiresWithin(m.next.Cert, now, m.cfg.RenewBefore) {
+		// A pending certificate from long ago: start afresh, and drop it from the app.
+		if err := m.deleteItem(NextAccountSuffix, "the pending certificate expires on "+day(m.next.Cert.NotAfter)); err != nil {
+			return err
+		}
+		m.appKeys = withoutKey(m.appKeys, certs.Thumbprint(m.next.Cert))
+		m.next = nil
+	}
+
+	reason := ""
+	switch current := m.current; {
+	case current == nil:
+		reason = "none in the keyring"
+	case certs.Expired(current.Cert, now):
+		reason = "the certificate in the keyring expired on " + day(current.Cert.NotAfter)
+	case certs.ExpiresWithin(current.Cert, now, m.cfg.RenewBefore):
+		reason = "the certificate in the keyring expires on " + day(current.Cert.NotAfter)
+	case m.cfg.Rotate:
+		reason = "-rotate"
+	}
+
+	switch {
+	case m.current == nil && m.next != nil:
+		// Nothing serves yet (first migration, or the current item was deleted):
+		// the pending certificate becomes current at once.
+		m.bundle, m.current = m.next, m.next
+		m.needsProof = true
+		if err := m.change(fmt.Sprintf("store the pending certificate %s as this machine's certificate", certs.Thumbprint(m.next.Cert)), func() error {
+			if err := m.putItem("", m.next); err != nil {
+				return err
+			}
+			return m.deleteItem(NextAccountSuffix, "it is current now")
+		}); err != nil {
+			return err
+		}
+		m.next = nil
+	case m.current == nil:
+		// First migration: nothing serves tokens yet, so the new certificate is current at once.
+		m.needsProof = true
+		return m.change(fmt.Sprintf("generate a new certificate (%s), store it in the %s and upload it to the app", reason, m.sum.KeyringBackend), func() error {
+			b, err := m.generate()
+			if err != nil {
+				return err
+			}
+			if err := m.putItem("", b); err != nil {
+				return err
+			}
+			m.say("Cert private key stored in %s (service='%s', account=%s).", m.sum.KeyringBackend, m.cfg.KeyringService, m.tenant)
+			m.current, m.bundle = b, b
+			return m.upload(ctx, b)
+		})
+	case m.next != nil:
+		m.say("Continuing the rotation to certificate %s (pending since %s).", certs.Thumbprint(m.next.Cert), day(m.next.Cert.NotBefore))
+		m.bundle = m.next
+		m.sum.Rotated = true
+		m.needsProof = true
+	case reason != "":
+		m.sum.Rotated = true
+		m.needsProof = true
+		return m.change(fmt.Sprintf("generate a new certificate (%s), store it in the %s as account %s and upload it to the app; certificate %s keeps serving until the new one gets a token",
+			reason, m.sum.KeyringBackend, m.tenant+NextAccountSuffix, certs.Thumbprint(m.current.Cert)), func() error {
+			b, err := m.generate()
+			if err != nil {
+				return err
+			}
+			if err := m.putItem(NextAccountSuffix, b); err != nil {
+				return err
+			}
+			m.say("New cert private key stored in %s (service='%s', account=%s); certificate %s keeps serving until the new one gets a token.",
+				m.sum.KeyringBackend, m.cfg.KeyringService, m.tenant+NextAccountSuffix, certs.Thumbprint(m.current.Cert))
+			m.next, m.bundle = b, b
+			return m.upload(ctx, b)
+		})
+	default:
+		m.bundle = m.current
+	}
+
+	b := m.bundle
+	thumb := certs.Thumbprint(b.Cert)
+	if hasKey(m.appKeys, thumb) {
+		if b == m.current {
+			m.say("Provisioner certificate %s in the %s is already on the app (expires %s).", thumb, m.sum.KeyringBackend, day(b.Cert.NotAfter))
+		}
+		return nil
+	}
+	m.needsProof = true
+	return m.change(fmt.Sprintf("upload the keyring certificate %s to the app", thumb), func() error { return m.upload(ctx, b) })
+}
+
+// generate makes a new certificate valid for cfg.CertLifetime.
+func (m *migration) generate() (*certs.Bundle, error) {
+	m.say("Generating cert for Provisioner (RSA 2048, %d days)...", int(m.cfg.CertLifetime.Hours()/24))
+	return certs.GenerateWithLifetime(m.cfg.Now(), m.cfg.CertLifetime)
+}
+
+// upload adds b's certificate to the app's certificates: the list as step 4 read
+// it, so every other certificate stays. Graph replaces the whole list, so the
+// list must come from a read that holds every certificate this run uploaded.
+func (m *migration) upload(ctx context.Context, b *certs.Bundle) error {
+	thumb := certs.Thumbprint(b.Cert)
+	m.say("Uploading public cert to app (SHA-1 thumb: %s)...", thumb)
+	keys, err := m.consistentKeys(ctx, m.appKeys)
+	if err != nil {
+		return err
+	}
+	creds := append(append([]entra.KeyCredential(nil), keys...), entra.NewKeyCredential(b.Cert, keyDisplayName()))
+	if err := m.graph.SetKeyCredentials(ctx, m.app.ID, creds); err != nil {
+		return graphFailure(err, hintCreateAdmin, "upload certificate %s to the provisioner app", thumb)
+	}
+	m.appKeys = creds
+	m.uploaded = append(m.uploaded, thumb)
+	m.sum.CertUploaded = true
+	m.needsProof = true
+	return nil
+}
+
+// consistentKeys returns keys when it holds every certificate this run uploaded.
+// Otherwise the read was stale (Graph reads lag behind writes, and a PATCH built from
+// a stale read would drop a certificate): it reads the app again until several reads
+// in a row show them all, for up to cfg.ReplicationWait, and returns the last read.
+func (m *migration) consistentKeys(ctx context.Context, keys []entra.KeyCredential) ([]entra.KeyCredential, error) {
+	has := func(keys []entra.KeyCredential) bool {
+		for _, thumb := range m.uploaded {
+			if !hasKey(keys, thumb) {
+				return false
+			}
+		}
+		return true
+	}
+	if has(keys) {
+		return keys, nil
+	}
+	m.say("Graph does not show certificate(s) %s yet (reads lag behind writes); reading the app again before changing its certificates...", strings.Join(m.uploaded, ", "))
+	app, err := m.graph.AwaitApplication(ctx, m.app.ID, func(a *entra.Application) bool { return has(a.KeyCredentials) },
+		entra.AwaitOptions{Interval: m.cfg.ReadInterval, Timeout: m.cfg.ReplicationWait})
+	switch {
+	case errors.Is(err, entra.ErrReadsInconsistent):
+		return nil, failf(hintRerun, "Graph still returns the provisioner app without certificate(s) %s, uploaded by this run, after %s: not writing its certificates from a stale read", strings.Join(m.uploaded, ", "), m.cfg.ReplicationWait)
+	case err != nil:
+		return nil, graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
+	}
+	return app.KeyCredentials, nil
+}
+
+// readItem reads and parses one of this machine's certificate items; nil when
+// there is none. An item that does not parse holds no usable key: the current
+// one is reported and replaced; a next or previous one is deleted (a dry run
+// plans that), so no run reports it again.
+func (m *migration) readItem(account string, deleteUnusable bool) (*certs.Bundle, error) {
+	pem, err := m.deps.Store.GetBundle(account)
+	if errors.Is(err, keystore.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, wrapf(err, "", "read keyring account %s from the %s", account, m.sum.KeyringBackend)
+	}
+	b, parseErr := certs.ParseBundle(pem)
+	if parseErr == nil {
+		return b, nil
+	}
+	if !deleteUnusable {
+		m.warn("keyring item service=%q account=%s is not a usable certificate bundle (%v); it will be replaced", m.cfg.KeyringService, account, parseErr)
+		return nil, nil
+	}
+	return nil, m.change(fmt.Sprintf("delete keyring account %s: it is not a usable certificate bundle (%v)", account, parseErr), func() error {
+		if err := m.deps.Store.DeleteBundle(account); err != nil && !errors.Is(err, keystore.ErrNotFound) {
+			return wrapf(err, "", "delete the unusable keyring account %s", account)
+		}
+		m.say("Deleted keyring item service='%s' account=%s: it was not a usable certificate bundle (%v).", m.cfg.KeyringService, account, parseErr)
+		return nil
+	})
+}
+
+// putItem stores b under the tenant's account with suffix ("" for current).
+func (m *migration) putItem(suffix string, b *certs.Bundle) error {
+	account := m.tenant + suffix
+	if err := m.deps.Store.PutBundle(account, b.PEM()); err != nil {
+		return wrapf(err, "", "store certificate %s in the %s as account %s", certs.Thumbprint(b.Cert), m.sum.KeyringBackend, account)
+	}
+	return nil
+}
+
+// deleteItem deletes the tenant's account with suffix, saying why.
+func (m *migration) deleteItem(suffix, why string) error {
+	account := m.tenant + suffix
+	return m.change(fmt.Sprintf("delete keyring account %s (%s)", account, why), func() error {
+		if err := m.deps.Store.DeleteBundle(account); err != nil && !errors.Is(err, keystore.ErrNotFound) {
+			return wrapf(err, "", "delete keyring account %s", account)
+		}
+		return nil
+	})
+}
+
+// keyDisplayName names this machine's certificate on the app.
+func keyDisplayName() string {
+	name := "CN=" + certs.CommonName
+	if host, err := os.Hostname(); err == nil && host != "" {
+		name += " (" + host + ")"
+	}
+	if len(name) > 90 {
+		name = name[:90]
+	}
+	return name
+}
+
+func sameCert(a, b *certs.Bundle) bool { return certs.Thumbprint(a.Cert) == certs.Thumbprint(b.Cert) }
+
+func hasKey(keys []entra.KeyCredential, thumb string) bool {
+	for _, k := range keys {
+		if k.MatchesThumbprint(thumb) {
+			return true
+		}
+	}
+	return false
+}
+
+func withoutKey(keys []entra.KeyCredential, thumb string) []entra.KeyCredential {
+	var out []entra.KeyCredential
+	for _, k := range keys {
+		if !k.MatchesThumbprint(thumb) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func day(t time.Time) string { return t.UTC().Format("2006-01-02") }
+
+// ---- step 6: the thumbprint in the state file ----
+
+// recordThumbprint records the current certificate's thumbprint. During a
+// rotation the current certificate is still the old one: the new one's is
+// recorded when it is promoted.
+func (m *migration) recordThumbprint(context.Context) error {
+	b := m.current
+	if b == nil {
+		return nil
+	}
+	m.sum.Thumbprint = certs.Thumbprint(b.Cert)
+	m.sum.CertNotAfter = b.Cert.NotAfter.UTC().Format(time.RFC3339)
+	return m.recordState(state.KeyThumbprint, m.sum.Thumbprint)
+}
+
+// ---- step 8: the new certificate becomes current ----
+
+// promoteNext makes a rotation's new certificate current once it has produced a
+// token with every role: the old one is kept as <tenant>.previous until step 9
+// has removed it from the app.
+func (m *migration) promoteNext(context.Context) error {
+	next, old := m.next, m.current
+	if next == nil {
+		return nil
+	}
+	thumb := certs.Thumbprint(next.Cert)
+	if !m.proven {
+		if !m.cfg.DryRun {
+			m.warn("rotation pending: certificate %s is on the app but Entra ID has not given it a token with every role yet; certificate %s keeps serving; run `entraclaw-migrate` again to finish the rotation",
+				thumb, certs.Thumbprint(old.Cert))
+			return nil
+		}
+		return m.change(fmt.Sprintf("make certificate %s current once it gets a token, and keep %s as account %s until it is off the app", thumb, certs.Thumbprint(old.Cert), m.tenant+PreviousAccountSuffix), nil)
+	}
+	return m.change(fmt.Sprintf("make certificate %s current (certificate %s is kept as account %s until it is off the app)", thumb, certs.Thumbprint(old.Cert), m.tenant+PreviousAccountSuffix), func() error {
+		if m.previous == nil || !sameCert(m.previous, old) {
+			if err := m.putItem(PreviousAccountSuffix, old); err != nil {
+				return err
+			}
+			m.previous = old
+		}
+		if err := m.putItem("", next); err != nil {
+			return err
+		}
+		m.current, m.next = next, nil
+		if err := m.recordThumbprint(context.Background()); err != nil {
+			return err
+		}
+		if err := m.deps.Store.DeleteBundle(m.tenant + NextAccountSuffix); err != nil && !errors.Is(err, keystore.ErrNotFound) {
+			return wrapf(err, "", "delete keyring account %s", m.tenant+NextAccountSuffix)
+		}
+		m.say("Certificate %s is current now; %s is kept as keyring account %s until it is off the app.", thumb, certs.Thumbprint(old.Cert), m.tenant+PreviousAccountSuffix)
+		return nil
+	})
+}
+
+// ---- step 9: this machine's previous certificate ----
+
+// removePreviousCert removes the certificate a rotation replaced from the app
+// and the keyring, once the current one has produced a token: never is the only
+// certificate that still works deleted.
+func (m *migration) removePreviousCert(ctx context.Context) error {
+	prev, cur := m.previous, m.current
+	if prev == nil || cur == nil {
+		return nil
+	}
+	account := m.tenant + PreviousAccountSuffix
+	thumb := certs.Thumbprint(prev.Cert)
+	if sameCert(prev, cur) {
+		return m.deleteItem(PreviousAccountSuffix, "it is the current certificate")
+	}
+	if !m.proven {
+		if !m.cfg.DryRun {
+			m.warn("kept this machine's previous certificate %s on the app (and as keyring account %s): the current certificate has not produced a token yet; run entraclaw-migrate again later to remove it", thumb, account)
+			return nil
+		}
+		return m.change(fmt.Sprintf("remove this machine's previous certificate %s from the app once the current one gets a token", thumb), nil)
+	}
+	return m.change(fmt.Sprintf("remove this machine's previous certificate %s from the app and delete keyring account %s", thumb, account), func() error {
+		// A fresh read that shows the current certificate: a stale one would drop it.
+		app, err := m.graph.GetApplication(ctx, m.app.ID)
+		if err != nil {
+			return graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
+		}
+		m.uploaded = appendUnique(m.uploaded, certs.Thumbprint(cur.Cert))
+		keys, err := m.consistentKeys(ctx, app.KeyCredentials)
+		if err != nil {
+			return err
+		}
+		if hasKey(keys, thumb) {
+			if err := m.graph.SetKeyCredentials(ctx, m.app.ID, withoutKey(keys, thumb)); err != nil {
+				return graphFailure(err, hintCreateAdmin, "remove this machine's previous certificate %s from the provisioner app", thumb)
+			}
+			m.sum.PreviousCertRemoved = true
+			m.say("Removed this machine's previous certificate %s from the app.", thumb)
+		}
+		if err := m.deps.Store.DeleteBundle(account); err != nil && !errors.Is(err, keystore.ErrNotFound) {
+			return wrapf(err, "", "delete keyring account %s", account)
+		}
+		m.previous = nil
+		return nil
+	})
+}
+
+func appendUnique(list []string, s string) []string {
+	for _, v := range list {
+		if v == s {
+			return list
+		}
+	}
+	return append(list, s)
+}

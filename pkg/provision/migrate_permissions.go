@@ -1,0 +1,208 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/entra"
+)
+
+// ---- step 3: permissions and admin consent ----
+
+// requiredRoles resolves the permissions the provisioner needs from the Graph
+// service principal's app roles: the base ones, then every enabled application
+// role whose value contains AgentIdentity or AgentIdUser, in the order Graph
+// lists them (disabled and user-only roles cannot be granted to an app).
+func requiredRoles(graphSP *entra.ServicePrincipal) ([]entra.AppRole, error) {
+	byValue := map[string]entra.AppRole{}
+	for _, r := range graphSP.AppRoles {
+		byValue[r.Value] = r
+	}
+	var roles []entra.AppRole
+	seen := map[string]bool{}
+	add := func(r entra.AppRole) {
+		if !seen[r.ID] {
+			seen[r.ID] = true
+			roles = append(roles, r)
+		}
+	}
+	for _, v := range entra.BaseProvisionerRoles {
+		r, ok := byValue[v]
+		if !ok {
+			return nil, failf("", "the Microsoft Graph service principal of this tenant has no app role %s", v)
+		}
+		add(r)
+	}
+	for _, r := range graphSP.AppRoles {
+		if entra.IsAgentIDRole(r.Value) && entra.IsGrantableAppRole(r) {
+			add(r)
+		}
+	}
+	return roles, nil
+}
+
+func (m *migration) ensurePermissions(ctx context.Context) error {
+	graphSP, err := m.graph.FindServicePrincipal(ctx, entra.GraphAppID)
+	if err != nil {
+		return graphFailure(err, hintCreateAdmin, "read the Microsoft Graph service principal")
+	}
+	if graphSP == nil {
+		return failf("", "tenant %s has no Microsoft Graph service principal (appId %s)", m.tenant, entra.GraphAppID)
+	}
+	if m.required, err = requiredRoles(graphSP); err != nil {
+		return err
+	}
+	m.graphSP = graphSP
+	n := len(m.required)
+	m.say("Ensuring %d Graph application permissions on provisioner app...", n)
+	if m.app == nil {
+		return m.change(fmt.Sprintf("add %d Graph application permissions to the app and grant admin consent for them", n), nil)
+	}
+
+	// What is granted already: a newly published role that this operator may not
+	// grant must not block a rotation the operator is allowed to do.
+	granted := map[string]bool{}
+	if m.clientSP != nil {
+		assignments, err := m.graph.ListAppRoleAssignments(ctx, m.clientSP.ID)
+		if err != nil {
+			return graphFailure(err, hintConsentAdmin, "list the provisioner's granted permissions")
+		}
+		for _, a := range assignments {
+			if strings.EqualFold(a.ResourceID, graphSP.ID) {
+				granted[strings.ToLower(a.AppRoleID)] = true
+			}
+		}
+	}
+	var missing []entra.AppRole
+	baseGranted := m.clientSP != nil
+	for _, r := range m.required {
+		if granted[strings.ToLower(r.ID)] {
+			m.granted = append(m.granted, r)
+			continue
+		}
+		missing = append(missing, r)
+		if !entra.IsAgentIDRole(r.Value) {
+			baseGranted = false
+		}
+	}
+	// degrade turns a refusal into a warning when only newly published Agent ID roles
+	// are missing: the provisioner keeps working with the roles it has.
+	degrade := func(err error, what string) error {
+		if !baseGranted || !(entra.IsForbidden(err) || errors.Is(err, errProvisionerCannotGrant)) {
+			return err
+		}
+		values := make([]string, len(missing))
+		for i, r := range missing {
+			values[i] = r.Value
+		}
+		m.warn("could not %s for %d newly published permission(s) (%s) as %s: an administrator must run `entraclaw-migrate -operator-auth azcli` (Privileged Role Administrator or Global Administrator); carrying on with the %d granted",
+			what, len(missing), strings.Join(values, ", "), m.cfg.OperatorAuth, len(m.granted))
+		m.missingRoles = missing
+		return nil
+	}
+
+	if m.cfg.OperatorAuth == OperatorProvisioner && baseGranted && len(missing) > 0 {
+		// The app's own certificate may change the app but not grant consent: declaring
+		// roles it cannot grant would only make verify fail.
+		return degrade(errProvisionerCannotGrant, "declare and grant")
+	}
+
+	rra, added := withRequiredRoles(m.app.RequiredResourceAccess, m.required)
+	if added == 0 {
+		m.say("Provisioner app already has the required Graph permissions")
+	} else {
+		m.needsProof = true
+		err := m.change(fmt.Sprintf("add %d Graph application permission(s) to the app", added), func() error {
+			if err := m.graph.SetRequiredResourceAccess(ctx, m.app.ID, rra); err != nil {
+				return graphFailure(err, hintCreateAdmin, "add the Graph permissions to the provisioner app")
+			}
+			m.app.RequiredResourceAccess = rra
+			m.sum.PermissionsAdded = added
+			m.say("Added %d Graph application permission(s) to the Provisioner app.", added)
+			return nil
+		})
+		if err != nil {
+			return degrade(err, "declare the permissions")
+		}
+	}
+
+	if m.clientSP == nil {
+		return m.change(fmt.Sprintf("grant admin consent for %d Graph application permissions", n), nil)
+	}
+	if len(missing) == 0 {
+		m.say("Admin consent already granted for all %d permissions.", n)
+		return nil
+	}
+	m.needsProof = true
+	err = m.change(fmt.Sprintf("grant admin consent for %d Graph application permission(s)", len(missing)), func() error {
+		created := 0
+		for _, r := range missing {
+			isNew, err := m.graph.GrantAppRole(ctx, graphSP.ID, m.clientSP.ID, r.ID)
+			if err != nil {
+				return graphFailure(err, hintConsentAdmin, "grant admin consent for %s (%d of %d granted)", r.Value, created, len(missing))
+			}
+			m.granted = append(m.granted, r)
+			if isNew {
+				created++
+			}
+		}
+		m.sum.GrantsAdded = created
+		m.say("Admin consent granted (%d new grant(s)).", created)
+		return nil
+	})
+	if err != nil {
+		return degrade(err, "grant admin consent")
+	}
+	return nil
+}
+
+// errProvisionerCannotGrant: -operator-auth provisioner may not grant admin consent.
+var errProvisionerCannotGrant = errors.New("the provisioner's own certificate cannot grant admin consent")
+
+// proofRoles are the roles a token must carry for the certificate to count as
+// accepted: every required role, less those this run could not get granted.
+func (m *migration) proofRoles() []entra.AppRole {
+	if len(m.missingRoles) == 0 {
+		return m.required
+	}
+	return m.granted
+}
+
+// withRequiredRoles returns rra with every role of roles declared as an
+// application permission on Microsoft Graph, keeping everything else as it
+// was, and how many roles it added.
+func withRequiredRoles(rra []entra.RequiredResourceAccess, roles []entra.AppRole) ([]entra.RequiredResourceAccess, int) {
+	out := make([]entra.RequiredResourceAccess, len(rra))
+	copy(out, rra)
+	idx := -1
+	for i, r := range out {
+		if strings.EqualFold(r.ResourceAppID, entra.GraphAppID) {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		out = append(out, entra.RequiredResourceAccess{ResourceAppID: entra.GraphAppID})
+		idx = len(out) - 1
+	}
+	entry := out[idx]
+	have := map[string]bool{}
+	for _, a := range entry.ResourceAccess {
+		if a.Type == entra.ResourceAccessRole {
+			have[strings.ToLower(a.ID)] = true
+		}
+	}
+	access := append([]entra.ResourceAccess(nil), entry.ResourceAccess...)
+	added := 0
+	for _, r := range roles {
+		if !have[strings.ToLower(r.ID)] {
+			access = append(access, entra.ResourceAccess{ID: r.ID, Type: entra.ResourceAccessRole})
+			added++
+		}
+	}
+	entry.ResourceAccess = access
+	out[idx] = entry
+	return out, added
+}

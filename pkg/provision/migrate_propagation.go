@@ -1,0 +1,122 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/entra"
+)
+
+// ---- step 7: propagation ----
+
+// stsNotYet are the AADSTS codes that mean "Entra ID does not know this yet":
+// the certificate (700027), the service principal (7000229) or the app (700016).
+var stsNotYet = []int{700027, 7000229, 700016}
+
+// awaitPropagation polls until the certificate this run proves (a rotation's new
+// one, else the current one) gets a token with every role. It runs when this run
+// changed something, and when a rotation is unfinished: a pending new certificate
+// or a previous one still to remove needs that proof first.
+func (m *migration) awaitPropagation(ctx context.Context) error {
+	unfinished := m.next != nil || (m.previous != nil && m.current != nil && !sameCert(m.previous, m.current))
+	if !m.needsProof && !unfinished {
+		return nil
+	}
+	if m.cfg.DryRun {
+		return m.change(fmt.Sprintf("wait up to %s for Entra ID to accept the certificate with all %d roles", m.cfg.PropagationTimeout, len(m.proofRoles())), nil)
+	}
+	if m.bundle == nil || m.app == nil {
+		return nil
+	}
+	m.say("Waiting for Entra ID to accept the new certificate and roles...")
+	start := time.Now()
+	pollCtx, cancel := context.WithTimeout(ctx, m.cfg.PropagationTimeout)
+	defer cancel()
+	b := backoff{max: propagationBackoffMax}
+	notYet := ""
+	for {
+		reason, err := m.tryToken(pollCtx)
+		if err != nil && entra.IsThrottled(err) {
+			// Entra ID's answer to a tight loop of identical requests: not yet, ask less often.
+			b.atLeast(min(entra.ThrottleDelay(err), m.cfg.PropagationTimeout/4))
+			reason, err = "throttled (AADSTS50196/429)", nil
+		}
+		if err != nil && pollCtx.Err() == nil {
+			return err
+		}
+		if err == nil && reason == "" {
+			wait := time.Since(start)
+			m.proven, m.sum.Propagated = true, true
+			m.sum.PropagationWait = wait.Round(time.Millisecond).String()
+			m.say("Propagation complete after %.1fs.", wait.Seconds())
+			return nil
+		}
+		if reason != "" {
+			notYet = reason
+		}
+		if sleep(pollCtx, b.delay()) != nil {
+			break
+		}
+	}
+	if ctx.Err() != nil {
+		m.say("Interrupted while waiting for Entra ID after %.1fs (%s).", time.Since(start).Seconds(), orNoAnswer(notYet))
+		return ctx.Err()
+	}
+	m.sum.PropagationWait = time.Since(start).Round(time.Millisecond).String()
+	if m.next != nil {
+		m.warn("Entra ID had not accepted the new certificate with all %d roles after %s (%s)", len(m.proofRoles()), m.cfg.PropagationTimeout, orNoAnswer(notYet))
+		return nil
+	}
+	m.warn("Entra ID had not accepted the new certificate with all %d roles after %s (%s); the migration itself is complete: run `entraclaw-verify -wait 2m` to confirm", len(m.proofRoles()), m.cfg.PropagationTimeout, orNoAnswer(notYet))
+	return nil
+}
+
+func orNoAnswer(notYet string) string {
+	if notYet == "" {
+		return "no answer in time"
+	}
+	return notYet
+}
+
+// tryToken asks for a token with a fresh certificate credential. It returns
+// a reason when Entra ID is not there yet, and an error for any other failure.
+func (m *migration) tryToken(ctx context.Context) (notYet string, err error) {
+	cred, err := m.deps.CertCredential(m.tenant, m.app.AppID, m.bundle)
+	if err != nil {
+		return "", err
+	}
+	tok, err := entra.FetchToken(ctx, cred, m.cfg.Cloud.GraphScope())
+	if err != nil {
+		if sts, ok := entra.AsSTSError(err); ok {
+			for _, code := range stsNotYet {
+				if sts.HasCode(code) {
+					return fmt.Sprintf("last answer AADSTS%d", code), nil
+				}
+			}
+		}
+		return "", wrapf(err, "", "the new certificate could not get a token")
+	}
+	claims, err := decodeToken(tok.Token)
+	if err != nil {
+		return "", err
+	}
+	have := map[string]bool{}
+	if roles, ok := claims["roles"].([]any); ok {
+		for _, r := range roles {
+			if s, ok := r.(string); ok {
+				have[s] = true
+			}
+		}
+	}
+	missing := 0
+	for _, r := range m.proofRoles() {
+		if !have[r.Value] {
+			missing++
+		}
+	}
+	if missing > 0 {
+		return fmt.Sprintf("the last token lacked %d of the roles", missing), nil
+	}
+	return "", nil
+}

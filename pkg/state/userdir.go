@@ -1,0 +1,150 @@
+package state
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+)
+
+// Nothing but the state file itself lives in the user's work tree: the locks and
+// backups of a state file live in a per-user directory of their own, keyed by the
+// state file's resolved path, so that `git add -A` can never stage a backup that
+// holds a secret and two paths to one file (a symlink and its target) share one lock.
+//
+//	Linux, BSD   $XDG_STATE_HOME/entraclaw (default ~/.local/state/entraclaw)
+//	macOS        ~/Library/Application Support/entraclaw
+//	Windows      %LOCALAPPDATA%\entraclaw
+//
+// Under it, each state file has a directory named after the first 16 bytes of the
+// SHA-256 of its resolved absolute path, holding its locks, its backups, and a file
+// "state-file" that names the state file for people. Directories are 0700, files 0600.
+
+// dirName is the name of the per-user directory under the platform's root.
+const dirName = "entraclaw"
+
+// Lock names under a state file's directory.
+const (
+	// WriteLock serialises writes of the state file (Update, WriteFile).
+	WriteLock = "write.lock"
+	// RunLock serialises whole runs of entraclaw-migrate and entraclaw-rollback.
+	RunLock = "run.lock"
+)
+
+// UserRoot returns the per-user directory that holds every state file's locks and
+// backups, without creating it.
+func UserRoot() (string, error) {
+	var base string
+	switch runtime.GOOS {
+	case "windows":
+		base = os.Getenv("LOCALAPPDATA")
+		if base == "" {
+			return "", errors.New("LOCALAPPDATA is not set")
+		}
+	case "darwin":
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", err
+		}
+		base = filepath.Join(home, "Library", "Application Support")
+	default:
+		base = os.Getenv("XDG_STATE_HOME")
+		if base == "" || !filepath.IsAbs(base) {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return "", err
+			}
+			base = filepath.Join(home, ".local", "state")
+		}
+	}
+	return filepath.Join(base, dirName), nil
+}
+
+// ResolvedPath returns the absolute path of the state file with every symlink
+// resolved; for a file that does not exist yet, its directory is resolved.
+func ResolvedPath(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	if resolved, err := filepath.EvalSymlinks(abs); err == nil {
+		return resolved, nil
+	}
+	dir, err := filepath.EvalSymlinks(filepath.Dir(abs))
+	if err != nil {
+		return abs, nil
+	}
+	return filepath.Join(dir, filepath.Base(abs)), nil
+}
+
+// UserDir returns the per-user directory of the state file at path (see the
+// package comment on the layout) without creating it.
+func UserDir(path string) (string, error) {
+	root, err := UserRoot()
+	if err != nil {
+		return "", fmt.Errorf("per-user state directory: %w", err)
+	}
+	resolved, err := ResolvedPath(path)
+	if err != nil {
+		return "", fmt.Errorf("per-user state directory of %s: %w", path, err)
+	}
+	sum := sha256.Sum256([]byte(resolved))
+	return filepath.Join(root, hex.EncodeToString(sum[:16])), nil
+}
+
+// EnsureUserDir creates the per-user directory of the state file at path (0700,
+// and its root 0700) with its "state-file" note, and returns it.
+func EnsureUserDir(path string) (string, error) {
+	dir, err := UserDir(path)
+	if err != nil {
+		return "", err
+	}
+	if err := mkdirPrivate(filepath.Dir(dir)); err != nil {
+		return "", fmt.Errorf("create the per-user state directory %s: %w", filepath.Dir(dir), err)
+	}
+	if err := mkdirPrivate(dir); err != nil {
+		return "", fmt.Errorf("create the per-user state directory %s: %w", dir, err)
+	}
+	note := filepath.Join(dir, "state-file")
+	if _, err := os.Stat(note); errors.Is(err, fs.ErrNotExist) {
+		resolved, _ := ResolvedPath(path)
+		_ = os.WriteFile(note, []byte(resolved+"\n"), 0o600)
+	}
+	return dir, nil
+}
+
+// mkdirPrivate creates dir (and its parents) and makes sure dir itself is 0700
+// and owned by this user: a directory another user made there is refused.
+func mkdirPrivate(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	info, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if !OwnedByMe(info) {
+		return fmt.Errorf("%s belongs to another user", dir)
+	}
+	if runtime.GOOS != "windows" && info.Mode().Perm() != 0o700 {
+		return os.Chmod(dir, 0o700)
+	}
+	return nil
+}
+
+// LockPath returns the path of the named lock (WriteLock, RunLock) of the state
+// file at path, creating its directory.
+func LockPath(path, name string) (string, error) {
+	dir, err := EnsureUserDir(path)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, name), nil
+}
