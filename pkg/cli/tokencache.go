@@ -131,11 +131,12 @@ func (c *Common) warnHosts(cloud entra.Cloud) {
 	}
 }
 
-// TokenLockPath is the per-user lock file of one token cache key:
-// <user cache dir>/entraclaw/token-<sha256(key), 16 hex digits>.lock.
-func TokenLockPath(cacheDir, key string) string {
+// TokenLockPath is the per-user lock file of one token cache key under root, the per-user
+// state directory (state.UserRoot: $XDG_STATE_HOME/entraclaw, ~/Library/Application
+// Support/entraclaw, %LOCALAPPDATA%\entraclaw): root/token-<sha256(key), 16 hex digits>.lock.
+func TokenLockPath(root, key string) string {
 	sum := sha256.Sum256([]byte(key))
-	return filepath.Join(cacheDir, "entraclaw", "token-"+hex.EncodeToString(sum[:8])+".lock")
+	return filepath.Join(root, "token-"+hex.EncodeToString(sum[:8])+".lock")
 }
 
 // lockToken takes the per-user lock of key, so that one process mints while the others wait
@@ -144,20 +145,20 @@ func TokenLockPath(cacheDir, key string) string {
 // (unlock is then a no-op). Only the end of ctx (Ctrl-C) is an error.
 func lockToken(ctx context.Context, key string, note func(string)) (unlock func(), err error) {
 	noop := func() {}
-	cacheDir, err := os.UserCacheDir()
+	root, err := state.UserRoot()
 	if err != nil {
 		note("token lock skipped: " + err.Error())
 		return noop, nil
 	}
-	path := TokenLockPath(cacheDir, key)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := os.MkdirAll(root, 0o700); err != nil {
 		note("token lock skipped: " + err.Error())
 		return noop, nil
 	}
-	if fi, err := os.Lstat(filepath.Dir(path)); err != nil || !fi.IsDir() {
-		note("token lock skipped: " + filepath.Dir(path) + " is not a directory")
+	if fi, err := os.Lstat(root); err != nil || !fi.IsDir() || !state.OwnedByMe(fi) {
+		note("token lock skipped: " + root + " is not a directory of this user")
 		return noop, nil
 	}
+	path := TokenLockPath(root, key)
 	lctx, cancel := context.WithTimeout(ctx, tokenLockWait)
 	defer cancel()
 	unlock, err = state.LockFile(lctx, path, func() { note("waiting for another entraclaw-provisioner-token (" + path + ")") })
