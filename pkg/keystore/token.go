@@ -115,13 +115,14 @@ func (s *Store) addToIndex(key string) error {
 	}
 }
 
-// DeleteCachedTokens removes every cached token of the app client in tenant
-// (any scope, certificate thumbprint or authority host) that this or an
-// earlier run recorded in the app's index item, and the index itself. Call it
-// whenever the tokens may have become stale: after a certificate rotation,
-// a rollback, or when a certificate is purged from the keyring or the app.
-// Nothing cached is not an error.
-func (s *Store) DeleteCachedTokens(tenant, client string) error {
+// DeleteCachedTokens removes the cached tokens of the app client in tenant that this
+// or an earlier run recorded in the app's index item: all of them (any scope,
+// certificate thumbprint or authority host, and the index itself), or, when
+// thumbprints are given, only those minted with one of these certificates. Call it
+// whenever tokens may have become stale: after a rollback, when a certificate is
+// purged from the keyring or removed from the app, and (with the old thumbprint)
+// when a rotation retires a certificate. Nothing cached is not an error.
+func (s *Store) DeleteCachedTokens(tenant, client string, thumbprints ...string) error {
 	if tenant == "" || client == "" {
 		return errors.New("DeleteCachedTokens: empty tenant or client id")
 	}
@@ -129,12 +130,36 @@ func (s *Store) DeleteCachedTokens(tenant, client string) error {
 	if err != nil {
 		return err
 	}
+	drop := func(key string) bool {
+		if len(thumbprints) == 0 {
+			return true
+		}
+		parts := strings.Split(key, "|")
+		for _, t := range thumbprints {
+			if len(parts) > 3 && strings.EqualFold(parts[3], t) {
+				return true
+			}
+		}
+		return false
+	}
+	var kept []string
 	for _, k := range keys {
+		if !drop(k) {
+			kept = append(kept, k)
+			continue
+		}
 		if err := s.DeleteCachedToken(k); err != nil {
 			return err
 		}
 	}
 	account := indexAccount(tenant, client)
+	if len(kept) > 0 {
+		value, _ := json.Marshal(kept)
+		if err := s.set(account, string(value)); err != nil {
+			return s.itemError("write", account, err)
+		}
+		return nil
+	}
 	if err := s.del(account); err != nil && !errors.Is(err, ErrNotFound) {
 		return s.itemError("delete", account, err)
 	}

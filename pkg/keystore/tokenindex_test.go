@@ -95,6 +95,35 @@ func TestTokenCacheFromCertStore(t *testing.T) {
 	}
 }
 
+// With thumbprints, only the tokens of those certificates go (a rotation retiring one).
+func TestDeleteCachedTokensOfOneCertificate(t *testing.T) {
+	f := newFake("linux")
+	s := New(TokenCacheService(testService), WithBackend(f), WithOS("linux"))
+	oldKey := TokenCacheKey(idxTenant, idxClient, "s/.default", "AAAA", "https://login.microsoftonline.com/")
+	newKey := TokenCacheKey(idxTenant, idxClient, "s/.default", "bbbb", "https://login.microsoftonline.com/")
+	for _, k := range []string{oldKey, newKey} {
+		if err := s.PutCachedToken(k, "a.b.c", time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteCachedTokens(idxTenant, idxClient, "aaaa"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.GetCachedToken(oldKey); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the retired certificate's token survived: %v", err)
+	}
+	if _, _, err := s.GetCachedToken(newKey); err != nil {
+		t.Errorf("the current certificate's token was removed: %v", err)
+	}
+	// The index still lists the kept key, so a later full delete finds it.
+	if err := s.DeleteCachedTokens(idxTenant, idxClient); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.GetCachedToken(newKey); !errors.Is(err, ErrNotFound) {
+		t.Errorf("after the full delete: %v", err)
+	}
+}
+
 // Items no longer pile up: beyond maxIndexedTokens keys, the oldest items are deleted.
 func TestTokenCacheIndexEvictsOldest(t *testing.T) {
 	f := newFake("windows")

@@ -389,6 +389,9 @@ func (m *migration) removePreviousCert(ctx context.Context) error {
 			return wrapf(err, "", "delete keyring account %s", account)
 		}
 		m.previous = nil
+		if err := clearTokenCache(ctx, m.deps.Store, m.tenant, m.app.AppID, thumb); err != nil {
+			m.warn("tokens cached with the previous certificate %s were not removed: %v", thumb, err)
+		}
 		return nil
 	})
 }
