@@ -15,7 +15,7 @@ ifeq ($(shell uname -s),Linux)
                     echo scripts/with-secret-service.sh)
 endif
 
-.PHONY: all build test demo bench install cross lint migrate fuzz clean
+.PHONY: all build test test-windows demo bench install cross lint migrate fuzz clean
 
 all: build
 
@@ -25,6 +25,10 @@ build:
 
 test:
 	$(KEYRING_WRAP) $(GO) test -count=1 -timeout 10m $(PKGS)
+
+# The Windows binaries under Wine (wine64, mingw-w64) against the fake: the runbook end to end.
+test-windows:
+	$(KEYRING_WRAP) scripts/test-windows.sh
 
 demo:
 	scripts/demo.sh

@@ -45,6 +45,11 @@ func (c *Common) Resolve(need StateNeed) (*Env, error) {
 	if err != nil {
 		return nil, &Error{Code: ExitUsage, Err: err, Hint: "valid clouds: public, usgov, china; custom hosts must be https:// URLs"}
 	}
+	if c.CAFile != "" {
+		if cloud, err = cloud.WithCAFile(c.CAFile); err != nil {
+			return nil, &Error{Code: ExitUsage, Err: err, Hint: "-ca-file / ENTRACLAW_CA_FILE takes a readable PEM file of CA certificates (-----BEGIN CERTIFICATE-----)"}
+		}
+	}
 	c.warnHosts(cloud)
 	e := &Env{Common: c, Cloud: cloud, Store: keystore.New(c.KeyringService)}
 

@@ -29,6 +29,7 @@ type Common struct {
 	Cloud          string
 	AuthorityHost  string
 	GraphEndpoint  string
+	CAFile         string
 	Output         string
 	Verbose        bool
 	Version        bool
@@ -50,6 +51,7 @@ func NewFlagSet(name, summary string, stdio Stdio) (*flag.FlagSet, *Common) {
 	fs.StringVar(&c.Cloud, "cloud", "public", "Azure cloud: public, usgov or china")
 	fs.StringVar(&c.AuthorityHost, "authority-host", "", "custom Entra ID authority host, https://… (turns instance discovery off)")
 	fs.StringVar(&c.GraphEndpoint, "graph-endpoint", "", "custom Microsoft Graph endpoint, https://…")
+	fs.StringVar(&c.CAFile, "ca-file", "", "PEM file of CA certificates to trust, added to the system roots, for Entra ID and Graph (a TLS-inspecting proxy, the fake)")
 	fs.StringVar(&c.Output, "o", "text", "output format: text or json")
 	fs.BoolVar(&c.Verbose, "v", false, "verbose: log HTTP requests to stderr (secrets and tokens are redacted)")
 	fs.BoolVar(&c.Version, "version", false, "print the version and exit")

@@ -149,8 +149,9 @@ func (s *leakScan) addFiles(t *testing.T, dir string, allPrivate bool) (files in
 		}
 		s.sources = append(s.sources, leakSource{
 			name: path, data: data, secretAllowed: isBackup,
-			// bin/az is the fake Azure CLI: it hands out the operator's tokens like `az login` would.
-			tokenAllowed: rel == filepath.Join("bin", "az"),
+			// bin/az (and az.cmd for Windows) is the fake Azure CLI: it hands out the operator's
+			// tokens like `az login` would.
+			tokenAllowed: rel == filepath.Join("bin", "az") || rel == filepath.Join("bin", "az.cmd"),
 		})
 		files++
 		return nil

@@ -217,7 +217,7 @@ func describeNetworkFailure(rawURL, cause string) string {
 	cause = firstLine(cause)
 	hint := "check the network, -cloud/-authority-host and HTTPS_PROXY/NO_PROXY"
 	if strings.Contains(cause, "x509:") || strings.Contains(cause, "tls:") || strings.Contains(cause, "certificate") {
-		hint = "if a proxy or a private CA signs this host's certificate, point SSL_CERT_FILE at its CA bundle"
+		hint = "if a proxy or a private CA signs this host's certificate, pass its CA with -ca-file / ENTRACLAW_CA_FILE"
 	}
 	return fmt.Sprintf("cannot reach %s: %s; %s", host, cause, hint)
 }

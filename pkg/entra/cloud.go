@@ -8,6 +8,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 )
 
 // ErrInvalidArgument marks errors caused by a bad flag or argument value
@@ -37,6 +38,9 @@ type Cloud struct {
 	// Custom is true when either endpoint was overridden. (Instance discovery is off on
 	// every cloud, custom or not.)
 	Custom bool
+	// Transport, when set (WithCAFile), sends the requests of the credentials and Graph
+	// clients built for this cloud; a Transport in their options wins.
+	Transport policy.Transporter
 }
 
 var namedClouds = []Cloud{
@@ -134,9 +138,17 @@ func (c Cloud) String() string {
 func (c Cloud) ClientOptions(o CredentialOptions) azcore.ClientOptions {
 	return azcore.ClientOptions{
 		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: c.AuthorityHost},
-		Transport: CapResponses(o.Transport, MaxTokenResponseBytes),
+		Transport: CapResponses(c.transport(o.Transport), MaxTokenResponseBytes),
 		Retry:     o.Retry,
 	}
+}
+
+// transport is t, else the cloud's own transport (nil: azcore's default client).
+func (c Cloud) transport(t policy.Transporter) policy.Transporter {
+	if t != nil {
+		return t
+	}
+	return c.Transport
 }
 
 // ValidateTenantID accepts a tenant GUID or a domain name such as

@@ -257,7 +257,7 @@ func TestDescribeNetworkErrors(t *testing.T) {
 		name, authority, want string
 	}{
 		{"refused", closedURL, "cannot reach " + strings.TrimPrefix(closedURL, "https://") + ": "},
-		{"untrusted certificate", untrusted.URL, "SSL_CERT_FILE"},
+		{"untrusted certificate", untrusted.URL, "-ca-file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -82,6 +82,7 @@ func NewGraph(c Cloud, cred azcore.TokenCredential, o GraphOptions) (*Graph, err
 	if c.GraphEndpoint == "" {
 		return nil, errors.New("graph: no graph endpoint")
 	}
+	o.Transport = c.transport(o.Transport) // -ca-file
 	if o.NotFoundRetries == 0 {
 		o.NotFoundRetries = defaultNotFoundRetries
 	}

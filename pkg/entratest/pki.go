@@ -55,7 +55,9 @@ func newTLSIdentity(now time.Time) (tls.Certificate, []byte, *x509.CertPool, err
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		DNSNames:     []string{"localhost"},
+		// "127.0.0.1" as a DNS name too: Wine 8's crypt32 SSL policy matches the host only
+		// against DNS names and the CN, never IP SANs. Go verifies IPs against IPAddresses.
+		DNSNames: []string{"localhost", "127.0.0.1"},
 	}
 	leafDER, err := x509.CreateCertificate(rand.Reader, leafTemplate, caCert, &leafKey.PublicKey, caKey)
 	if err != nil {

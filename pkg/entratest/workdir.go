@@ -22,7 +22,7 @@ type Workdir struct {
 // StateFileName is the state file the scenarios write (the same name pkg/state looks for).
 const StateFileName = ".entraclaw-state.json"
 
-// WriteWorkdir writes ca.pem, the scenario's state file, bin/az and env into dir.
+// WriteWorkdir writes ca.pem, the scenario's state file, bin/az, bin/az.cmd and env into dir.
 // extraEnv ("KEY=VALUE") lines are added to the env file.
 func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*Workdir, error) {
 	abs, err := filepath.Abs(dir)
@@ -54,7 +54,15 @@ func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*W
 	if err := os.WriteFile(filepath.Join(w.BinDir, "az"), []byte(az), 0o755); err != nil {
 		return nil, err
 	}
+	azCmd, err := fakeAzCmd(srv, sc.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(w.BinDir, "az.cmd"), []byte(azCmd), 0o755); err != nil {
+		return nil, err
+	}
 	env := []string{
+		"ENTRACLAW_CA_FILE=" + w.CAFile, // every OS; Go reads SSL_CERT_FILE (below) on Linux only
 		"ENTRACLAW_AUTHORITY_HOST=" + srv.AuthorityHost(),
 		"ENTRACLAW_GRAPH_ENDPOINT=" + srv.GraphEndpoint(),
 		"ENTRACLAW_FAKE_URL=" + srv.URL,

@@ -66,7 +66,7 @@ func TestRollbackAfterMigrateThenMigrateAgain(t *testing.T) {
 	if got := f.readState(); !bytes.Equal(got, want.Marshal()) {
 		t.Errorf("state file after rollback:\n%s\nwant the current file with the new secret", got)
 	}
-	if info, err := os.Stat(f.statePath); err != nil || info.Mode().Perm() != 0o600 {
+	if info, err := os.Stat(f.statePath); err != nil || !privateMode(info) {
 		t.Errorf("state file mode %v, %v; want 0600", info.Mode(), err)
 	}
 	// The pre-rollback file was backed up first, outside the work tree.

@@ -325,9 +325,10 @@ func writeAtomic(display, target string, data []byte) error {
 	return nil
 }
 
-// writeAndClose writes data to f with mode 0600, fsyncs and closes it. f is closed on every path.
+// writeAndClose writes data to f with mode 0600 (on Windows: an owner-only ACL), fsyncs and
+// closes it. f is closed on every path.
 func writeAndClose(f *os.File, data []byte) error {
-	err := f.Chmod(0o600)
+	err := restrictToOwner(f)
 	if err == nil {
 		_, err = f.Write(data)
 	}

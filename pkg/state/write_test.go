@@ -18,10 +18,21 @@ import (
 
 const pythonStyle = "{\n  \"TENANT_ID\": \"tenant\",\n  \"BLUEPRINT_APP_ID\": \"bp\",\n  \"AGENT_CONFIG\": {\n    \"a\": [\n      1\n    ]\n  }\n}\n"
 
-// assertMode0600 checks the permission bits where the platform has them.
+// skipSymlinksUnderWine skips a symlink test under Wine 8, where os.Symlink succeeds but the
+// link does not resolve (a Wine gap; real Windows resolves it or refuses to create it).
+func skipSymlinksUnderWine(t *testing.T) {
+	t.Helper()
+	if underWine() {
+		t.Skip("Wine 8: os.Symlink reports success but the link does not resolve")
+	}
+}
+
+// assertMode0600 checks the permission bits, or on Windows the owner-only ACL that stands
+// in for them.
 func assertMode0600(t *testing.T, path string) {
 	t.Helper()
 	if runtime.GOOS == "windows" {
+		assertOwnerOnly(t, path)
 		return
 	}
 	info, err := os.Stat(path)
@@ -191,6 +202,7 @@ func TestUpdateRefusesToGrowPastLimit(t *testing.T) {
 }
 
 func TestUpdateWritesThroughSymlink(t *testing.T) {
+	skipSymlinksUnderWine(t)
 	dir := t.TempDir()
 	target := filepath.Join(dir, "real", "state.json")
 	writeFile(t, target, pythonStyle)

@@ -1,0 +1,100 @@
+package entra
+
+import (
+	"encoding/pem"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+)
+
+func TestWithCAFileTrustsTheCA(t *testing.T) {
+	t.Setenv("AZURE_REGIONAL_AUTHORITY_NAME", "")
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.Config.ErrorLog = discardLogger()
+	srv.StartTLS()
+	defer srv.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base, err := ResolveCloud("", srv.URL, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCA, err := base.WithCAFile(caFile)
+	if err != nil {
+		t.Fatalf("WithCAFile: %v", err)
+	}
+	if base.Transport != nil || withCA.Transport == nil {
+		t.Fatalf("WithCAFile changed the receiver or set no transport")
+	}
+	fetch := func(c Cloud) string {
+		cred, err := NewSecretCredential(c, testTenant, testClient, "s", CredentialOptions{Retry: policy.RetryOptions{MaxRetries: -1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = FetchToken(testContext(t), cred, c.GraphScope())
+		if err == nil {
+			t.Fatal("FetchToken succeeded against a 404 server")
+		}
+		return DescribeAuthError(err)
+	}
+	if d := fetch(base); !strings.Contains(d, "-ca-file") {
+		t.Errorf("without the CA: %q, want a TLS failure pointing at -ca-file", d)
+	}
+	// With the CA the TLS handshake succeeds and the 404 of the metadata request is what fails.
+	if d := fetch(withCA); strings.Contains(d, "x509") || strings.Contains(d, "certificate") || strings.Contains(d, "cannot reach") {
+		t.Errorf("with -ca-file: %q, want an HTTP failure, not a TLS one", d)
+	}
+	// The Graph pipeline uses the same transport: a 404 from Graph, not a TLS error.
+	// (GetApplicationByAppID maps that 404 to "no such app": nil, nil.)
+	g, err := NewGraph(withCA, staticCredential{}, GraphOptions{MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app, err := g.GetApplicationByAppID(testContext(t), testClient); err != nil || app != nil {
+		t.Errorf("Graph with -ca-file: %v, %v; want the 404 as no app", app, err)
+	}
+	g, err = NewGraph(base, staticCredential{}, GraphOptions{MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.GetApplicationByAppID(testContext(t), testClient); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("Graph without -ca-file: %v, want a TLS error", err)
+	}
+}
+
+func TestLoadCAFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct{ name, path, want string }{
+		{"missing", filepath.Join(dir, "nope.pem"), "does not exist"},
+		{"directory", dir, "is a directory"},
+		{"not PEM", write("secret.txt", "hunter2 not a pem file\n"), "holds no PEM certificate"},
+		{"key only", write("key.pem", "-----BEGIN PRIVATE KEY-----\naHVudGVyMg==\n-----END PRIVATE KEY-----\n"), "holds no PEM certificate"},
+		{"bad certificate", write("bad.pem", "-----BEGIN CERTIFICATE-----\naHVudGVyMg==\n-----END CERTIFICATE-----\n"), "PEM block 1 is not a valid certificate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadCAFile(tt.path)
+			if err == nil || !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("LoadCAFile = %v, want an invalid argument containing %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") || strings.ContainsAny(err.Error(), "\r\n") {
+				t.Errorf("error %q echoes the file or spans lines", err)
+			}
+		})
+	}
+}
