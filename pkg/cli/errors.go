@@ -81,15 +81,17 @@ func Classify(err error) (code int, msg, hint string) {
 	switch {
 	case errors.As(err, &ce):
 		code, hint = ce.Code, ce.Hint
-	case errors.Is(err, context.Canceled):
-		// Only Main's signal handler cancels the context: an interrupt, not a failure.
-		code, msg = ExitInterrupted, "interrupted"
 	case errors.Is(err, entra.ErrInvalidArgument):
 		// Before exitCoder: a bad flag value is a usage error even when another
 		// package's error, with its own exit code, wraps it. Its hint is kept.
 		code = ExitUsage
 	case errors.As(err, &ec):
 		code = ec.ExitCode()
+	case errors.Is(err, context.Canceled):
+		// Only Main's signal handler cancels the context: an interrupt, not a failure.
+		// (Errors that say more, with their own exit code, such as migrate's "done/pending"
+		// message, are matched above.)
+		code, msg = ExitInterrupted, "interrupted"
 	case errors.Is(err, state.ErrNotFound):
 		code, hint = ExitNotSetUp, "pass -state-file or set ENTRACLAW_STATE_FILE, or run from the repository that holds .entraclaw-state.json; "+migrateHint
 	case errors.Is(err, state.ErrCorrupt):

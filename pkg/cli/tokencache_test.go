@@ -385,17 +385,25 @@ func TestTokenInterruptWhileKeyringHangs(t *testing.T) {
 	if err := os.WriteFile(statePath, []byte(`{"TENANT_ID": "11111111-1111-4111-8111-111111111111", "PROVISIONER_CLIENT_ID": "22222222-2222-4222-8222-222222222222"}`+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
-		cmd := exec.Command(filepath.Join(binDir, "entraclaw-provisioner-token"))
+	for _, run := range []struct {
+		sig  syscall.Signal
+		args []string
+	}{
+		{syscall.SIGINT, []string{"entraclaw-provisioner-token"}},
+		{syscall.SIGTERM, []string{"entraclaw-provisioner-token"}},
+		{syscall.SIGINT, []string{"entraclaw-verify", "-check", "keyring-cert"}},
+	} {
+		sig := run.sig
+		cmd := exec.Command(filepath.Join(binDir, run.args[0]), run.args[1:]...)
 		cmd.Dir = dir
 		cmd.Env = []string{"HOME=" + dir, "DBUS_SESSION_BUS_ADDRESS=unix:path=" + sock, "PATH=/usr/bin:/bin", "NO_COLOR=1"}
 		start := time.Now()
 		res, elapsed := runAndInterruptAfter(t, cmd, 700*time.Millisecond, sig, 1)
 		if res.code != 130 || elapsed > 3*time.Second {
-			t.Errorf("%v: exit %d %s after the signal (%s in all), want 130 at once\n%s", sig, res.code, elapsed, time.Since(start), res.stderr)
+			t.Errorf("%s %v: exit %d %s after the signal (%s in all), want 130 at once\n%s", run.args[0], sig, res.code, elapsed, time.Since(start), res.stderr)
 		}
 		if res.stdout != "" || !strings.Contains(res.stderr, "error: interrupted") {
-			t.Errorf("%v: stdout %q, stderr:\n%s", sig, res.stdout, res.stderr)
+			t.Errorf("%s %v: stdout %q, stderr:\n%s", run.args[0], sig, res.stdout, res.stderr)
 		}
 	}
 }

@@ -104,6 +104,10 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 	} else {
 		rep, err = verify.Run(ctx, cfg, deps)
 	}
+	if ctx.Err() != nil {
+		// Interrupted: the checks that were cut short did not fail; report nothing (exit 130).
+		return ctx.Err()
+	}
 	if rep != nil {
 		if perr := printVerifyReport(stdio, c, rep); perr != nil {
 			return perr
