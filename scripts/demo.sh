@@ -11,6 +11,14 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
+# Forget every ENTRACLAW_* and AZURE_* variable the caller exported: an ENTRACLAW_STATE_FILE
+# pointing at a real state file, a production ENTRACLAW_KEYRING_SERVICE, ENTRACLAW_OUTPUT=json…
+# The demo touches nothing outside its own temporary directory (and, on Linux, its private
+# Secret Service).
+while read -r v; do
+  [ "$v" = ENTRACLAW_DEMO_INNER ] || unset "$v"
+done < <(compgen -e | grep -E '^(ENTRACLAW|AZURE)_' || true)
+
 say()  { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 note() { printf '   %s\n' "$*" >&2; }
 run()  { printf '\033[2m$ %s\033[0m\n' "$*" >&2; "$@"; }

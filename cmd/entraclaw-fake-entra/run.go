@@ -22,14 +22,23 @@ HTTPS on 127.0.0.1 (its own CA) and seeds one tenant with a scenario:
   migrated  the app with one certificate (stored in the keyring), no secret
   empty     only the tenant: entraclaw-migrate creates everything
 It writes into -workdir: ca.pem, .entraclaw-state.json, bin/az (a fake Azure CLI) and env
-(the exports a shell needs: . WORKDIR/env). It prints one ready line and runs until signalled.`
+(the exports a shell needs: . WORKDIR/env; it first unsets every ENTRACLAW_* and AZURE_*
+variable of that shell). It prints one ready line and runs until signalled.
+
+Keyring items go under -keyring-service (default entraclaw-fake-cert), which env exports to
+the tools. The production names (entraclaw-provisioner-cert, entraclaw-provisioner-token-cache)
+are refused unless -keyring-service names one on the command line.`
+
+// defaultService is the fake's keyring service: never the production one by default.
+const defaultService = "entraclaw-fake-cert"
 
 func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	fs := flag.NewFlagSet("entraclaw-fake-entra", flag.ContinueOnError)
-	fs.SetOutput(stdio.Err)
+	fs.SetOutput(stdio.Out) // -h to stdout, exit 0
 	workdir := fs.String("workdir", "", "directory to write ca.pem, the state file, bin/az and env into (required)")
 	scenario := fs.String("scenario", "legacy", "legacy, migrated or empty")
-	service := fs.String("keyring-service", keystore.DefaultService, "keyring service for the migrated scenario's certificate")
+	service := fs.String("keyring-service", defaultService, "keyring service `name` for the migrated scenario's certificate, exported to the tools by env")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	latency := fs.Duration("latency", 0, "delay added to every request")
 	propagation := fs.Duration("propagation-delay", 0, "new grants reach tokens, and new certificates are accepted, this long after the change")
 	replication := fs.Duration("replication-lag", 0, "objects created through Graph are invisible (404) for this long")
@@ -64,13 +73,22 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		return err
 	})
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "%s\n\nUsage:\n  entraclaw-fake-entra -workdir DIR [-scenario legacy|migrated|empty] [flags]\n\nFlags:\n", summary)
-		fs.PrintDefaults()
+		w := fs.Output()
+		fmt.Fprintf(w, "%s\n\nUsage:\n  entraclaw-fake-entra -workdir DIR [-scenario legacy|migrated|empty] [flags]\n", summary)
+		fmt.Fprintf(w, "\nExamples:\n%s\n", cli.Examples("entraclaw-fake-entra"))
+		fmt.Fprintf(w, "\nFlags (each also read from $ENTRACLAW_FAKE_<FLAG>, else $ENTRACLAW_<FLAG>):\n")
+		cli.PrintFlags(w, fs, cli.EnvPrefix+"_FAKE")
 	}
 	// Every flag falls back to the variable the other binaries read, e.g. -keyring-service
 	// to ENTRACLAW_KEYRING_SERVICE when ENTRACLAW_FAKE_KEYRING_SERVICE is unset.
 	if err := cli.ParseFlags(fs, args, cli.EnvPrefix+"_FAKE", cli.EnvPrefix); err != nil {
 		return err
+	}
+	if *showVersion {
+		return cli.PrintVersion(stdio.Out, "entraclaw-fake-entra", false)
+	}
+	if isProductionService(*service) && !onCommandLine(args, "keyring-service") {
+		return cli.UsageError("refusing to use the production keyring service %q from the environment; pass -keyring-service %s on the command line if you mean it, or unset ENTRACLAW_FAKE_KEYRING_SERVICE / ENTRACLAW_KEYRING_SERVICE", *service, *service)
 	}
 	if *workdir == "" {
 		return cli.UsageError("-workdir is required")
@@ -116,11 +134,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	if err := os.MkdirAll(*workdir, 0o700); err != nil {
 		return err
 	}
-	var extra []string
-	if *service != keystore.DefaultService {
-		extra = append(extra, "ENTRACLAW_KEYRING_SERVICE="+*service)
-	}
-	wd, err := entratest.WriteWorkdir(*workdir, srv, sc, extra...)
+	wd, err := entratest.WriteWorkdir(*workdir, srv, sc, "ENTRACLAW_KEYRING_SERVICE="+*service)
 	if err != nil {
 		return err
 	}
@@ -136,6 +150,27 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	<-ctx.Done()
 	fmt.Fprintf(stdio.Err, "entraclaw-fake-entra: stopping (%s)\n", strings.TrimSpace(summarize(srv.Counts())))
 	return nil
+}
+
+// isProductionService reports whether service, or the token cache that goes with it, is
+// one of the names the real tools use.
+func isProductionService(service string) bool {
+	prod := []string{keystore.DefaultService, keystore.TokenCacheService(keystore.DefaultService)}
+	return slices.Contains(prod, service) || slices.Contains(prod, keystore.TokenCacheService(service))
+}
+
+// onCommandLine reports whether flag name was given in args (as -name, --name, -name=v).
+func onCommandLine(args []string, name string) bool {
+	for _, a := range args {
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			return false
+		}
+		n, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if n == name {
+			return true
+		}
+	}
+	return false
 }
 
 func orDash(s string) string {

@@ -4,9 +4,11 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"strings"
@@ -25,7 +27,7 @@ const (
 	ExitUsage       = 2   // bad flag or argument
 	ExitNotSetUp    = 3   // no state, no provisioner app, no certificate, or certificate expired
 	ExitCheckFailed = 4   // entraclaw-verify ran and a check failed
-	ExitInterrupted = 130 // interrupted by SIGINT/SIGTERM (128 + SIGINT, as shells report Ctrl-C)
+	ExitInterrupted = 130 // Ctrl-C (SIGINT) or SIGTERM ended a wait; the message says what is done
 )
 
 // Error is an error with an exit code and an optional hint line.
@@ -174,4 +176,39 @@ func oneLine(s string) string {
 		s = strings.TrimSpace(s[:i])
 	}
 	return s
+}
+
+// warningWriter gives the progress lines of pkg/provision the one warning prefix every
+// binary uses, `name: warning: …`: a line that starts with "WARNING: " is rewritten.
+// Everything else passes through unchanged.
+type warningWriter struct {
+	w       io.Writer
+	prefix  string
+	atStart bool
+}
+
+func newWarningWriter(w io.Writer, name string) *warningWriter {
+	return &warningWriter{w: w, prefix: name + ": warning: ", atStart: true}
+}
+
+func (ww *warningWriter) Write(p []byte) (int, error) {
+	var out []byte
+	rest := p
+	for len(rest) > 0 {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i+1]
+		}
+		rest = rest[len(line):]
+		if ww.atStart && bytes.HasPrefix(line, []byte("WARNING: ")) {
+			out = append(out, ww.prefix...)
+			line = line[len("WARNING: "):]
+		}
+		out = append(out, line...)
+		ww.atStart = bytes.HasSuffix(line, []byte("\n"))
+	}
+	if _, err := ww.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -12,13 +12,22 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/log"
-	"github.com/peterbourgon/ff/v3"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 )
 
 // EnvPrefix maps flag `tenant-id` to ENTRACLAW_TENANT_ID.
 const EnvPrefix = "ENTRACLAW"
+
+// OutputEnv is the variable of -o/-output. It is not ENTRACLAW_O: a variable someone
+// exports on purpose, like az's AZURE_CORE_OUTPUT, and not one a stray export can hit.
+const OutputEnv = "ENTRACLAW_OUTPUT"
+
+// noEnv lists the flags that never come from the environment: help and -version change
+// what a command does rather than how, so `TOKEN=$(entraclaw-provisioner-token)` cannot
+// turn into a version string or a usage text because of an exported variable. -o is
+// read from OutputEnv through its long name -output instead.
+var noEnv = map[string]bool{"h": true, "help": true, "version": true, "o": true}
 
 // Common holds the flags every binary shares. Each has an ENTRACLAW_* env var.
 type Common struct {
@@ -42,35 +51,78 @@ type Common struct {
 // every flag with its environment variable. summary is printed first by -h.
 func NewFlagSet(name, summary string, stdio Stdio) (*flag.FlagSet, *Common) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stdio.Err)
+	// -h prints to stdout and exits 0, so `-h | less` works; errors are our own one-liners.
+	fs.SetOutput(stdio.Out)
 	c := &Common{name: name, stdio: stdio}
-	fs.StringVar(&c.StateFile, "state-file", "", "path of .entraclaw-state.json (default: nearest one walking up from the current directory)")
-	fs.StringVar(&c.TenantID, "tenant-id", "", "Entra tenant id (default: TENANT_ID from the state file)")
-	fs.StringVar(&c.ClientID, "client-id", "", "provisioner app (client) id (default: PROVISIONER_CLIENT_ID from the state file)")
-	fs.StringVar(&c.KeyringService, "keyring-service", keystore.DefaultService, "keyring service name holding the certificate bundle")
-	fs.StringVar(&c.Cloud, "cloud", "public", "Azure cloud: public, usgov or china")
-	fs.StringVar(&c.AuthorityHost, "authority-host", "", "custom Entra ID authority host, https://… (turns instance discovery off)")
-	fs.StringVar(&c.GraphEndpoint, "graph-endpoint", "", "custom Microsoft Graph endpoint, https://…")
-	fs.StringVar(&c.CAFile, "ca-file", "", "PEM file of CA certificates to trust, added to the system roots, for Entra ID and Graph (a TLS-inspecting proxy, the fake)")
-	fs.StringVar(&c.Output, "o", "text", "output format: text or json")
+	fs.StringVar(&c.StateFile, "state-file", "", "`path` of .entraclaw-state.json (default: the nearest one walking up from the current directory)")
+	fs.StringVar(&c.TenantID, "tenant-id", "", "Entra `tenant` id or domain (default: TENANT_ID from the state file)")
+	fs.StringVar(&c.ClientID, "client-id", "", "provisioner app (client) `id` (default: PROVISIONER_CLIENT_ID from the state file)")
+	fs.StringVar(&c.KeyringService, "keyring-service", keystore.DefaultService, "keyring service `name` holding the certificate bundle (account: the tenant id)")
+	fs.StringVar(&c.Cloud, "cloud", "public", "Azure `cloud`: public, usgov or china")
+	fs.StringVar(&c.AuthorityHost, "authority-host", "", "custom Entra ID authority host, an https:// `url` (turns instance discovery off)")
+	fs.StringVar(&c.GraphEndpoint, "graph-endpoint", "", "custom Microsoft Graph endpoint, an https:// `url`")
+	fs.StringVar(&c.CAFile, "ca-file", "", "PEM `file` of CA certificates to trust, added to the system roots, for Entra ID and Graph (a TLS-inspecting proxy, the fake)")
+	fs.StringVar(&c.Output, "o", "text", "output `format`: text or json")
+	fs.Var(fs.Lookup("o").Value, "output", "output `format`: text or json (same as -o)")
 	fs.BoolVar(&c.Verbose, "v", false, "verbose: log HTTP requests to stderr (secrets and tokens are redacted)")
-	fs.BoolVar(&c.Version, "version", false, "print the version and exit")
+	fs.BoolVar(&c.Version, "version", false, "print the version, commit, build date, Go version and platform (with -o json: as JSON) and exit")
 	fs.Usage = func() { printUsage(fs, summary) }
 	return fs, c
 }
 
 func printUsage(fs *flag.FlagSet, summary string) {
 	w := fs.Output()
-	fmt.Fprintf(w, "%s\n\nUsage:\n  %s [flags]\n\nFlags:\n", strings.TrimSpace(summary), fs.Name())
-	fs.VisitAll(func(f *flag.Flag) {
-		env := envVarName(EnvPrefix, f.Name)
-		def := ""
-		if f.DefValue != "" && f.DefValue != "false" {
-			def = fmt.Sprintf(" (default %q)", f.DefValue)
+	fmt.Fprintf(w, "%s\n\nUsage:\n  %s [flags]\n", strings.TrimSpace(summary), fs.Name())
+	if ex := examples[fs.Name()]; ex != "" {
+		fmt.Fprintf(w, "\nExamples:\n%s\n", strings.TrimRight(ex, "\n"))
+	}
+	fmt.Fprintf(w, "\nFlags (each also read from the environment variable in brackets; a flag beats its variable):\n")
+	PrintFlags(w, fs, EnvPrefix)
+	fmt.Fprintf(w, "\nExit codes: 0 ok, 1 failed, 2 usage, 3 not set up (run entraclaw-migrate), 4 a check failed, 130 interrupted.\n")
+}
+
+// PrintFlags lists fs's flags for -h: each name with its aliases and value type, its
+// meaning and default, and the environment variable it is read from under envPrefix.
+func PrintFlags(w io.Writer, fs *flag.FlagSet, envPrefix string) {
+	var all []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) { all = append(all, f) })
+	done := map[string]bool{}
+	for _, f := range all {
+		if done[f.Name] {
+			continue
 		}
-		fmt.Fprintf(w, "  -%s\n        %s%s [$%s]\n", f.Name, f.Usage, def, env)
-	})
-	fmt.Fprintf(w, "\nExit codes: 0 ok, 1 failed, 2 usage, 3 not set up (run entraclaw-migrate), 4 a verify check failed.\n")
+		names := []string{"-" + f.Name}
+		env := ""
+		if !noEnv[f.Name] {
+			env = envVarName(envPrefix, f.Name)
+		}
+		for _, g := range all {
+			if g != f && sameValue(g.Value, f.Value) {
+				done[g.Name] = true
+				names = append(names, "-"+g.Name)
+				if env == "" && !noEnv[g.Name] {
+					env = envVarName(envPrefix, g.Name)
+				}
+			}
+		}
+		typ, usage := flag.UnquoteUsage(f)
+		if typ == "value" {
+			typ = "string"
+		}
+		head := strings.Join(names, ", ")
+		if typ != "" {
+			head += " " + typ
+		}
+		def := ""
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+			def = fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		envText := " [never from the environment]"
+		if env != "" {
+			envText = " [$" + env + "]"
+		}
+		fmt.Fprintf(w, "  %s\n        %s%s%s\n", head, usage, def, envText)
+	}
 }
 
 // Parse parses args and the ENTRACLAW_* environment into fs, validates the shared flags,
@@ -79,14 +131,14 @@ func (c *Common) Parse(fs *flag.FlagSet, args []string) error {
 	if err := ParseFlags(fs, args, EnvPrefix); err != nil {
 		return err
 	}
-	if c.Version {
-		fmt.Fprintf(c.stdio.Out, "%s %s\n", c.name, Version())
-		return errVersionPrinted
-	}
 	switch c.Output {
 	case "text", "json":
 	default:
-		return UsageError("-o must be text or json, not %q", c.Output)
+		return &Error{Code: ExitUsage, Msg: fmt.Sprintf("-o must be text or json, not %q", c.Output),
+			Hint: "-o, -output and " + OutputEnv + " take text or json"}
+	}
+	if c.Version {
+		return PrintVersion(c.stdio.Out, c.name, c.JSON())
 	}
 	if c.KeyringService == "" {
 		return UsageError("-keyring-service must not be empty")
@@ -97,19 +149,21 @@ func (c *Common) Parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// ParseFlags parses args, then the <envPrefix>_* environment variables, into fs (ff).
+// ParseFlags parses args, then the <envPrefix>_* environment variables, into fs.
 // Each fallback prefix, in order, then sets the flags still unset from its own variables:
 // ParseFlags(fs, args, "ENTRACLAW_FAKE", "ENTRACLAW") gives -keyring-service from the
 // command line, else ENTRACLAW_FAKE_KEYRING_SERVICE, else ENTRACLAW_KEYRING_SERVICE, else
-// its default. An empty variable counts as unset.
+// its default. An empty variable counts as unset. -h, -help and -version are never read
+// from the environment, and -o only as -output (ENTRACLAW_OUTPUT); flags that share one
+// value (-o and -output) count as set when either is.
 // A bad flag, a bad value (from the command line or the environment) or a positional
 // argument is a one-line usage error (exit 2) instead of the flag package's message and
-// usage text; -h still prints the usage and returns flag.ErrHelp.
+// usage text; -h prints the usage to the flag set's output and returns flag.ErrHelp.
 func ParseFlags(fs *flag.FlagSet, args []string, envPrefix string, fallbackPrefixes ...string) error {
 	out, usage := fs.Output(), fs.Usage
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	err := ff.Parse(fs, args, ff.WithEnvVarPrefix(envPrefix))
+	err := fs.Parse(args)
 	fs.SetOutput(out)
 	fs.Usage = usage
 	switch {
@@ -121,7 +175,7 @@ func ParseFlags(fs *flag.FlagSet, args []string, envPrefix string, fallbackPrefi
 	case fs.NArg() > 0:
 		return UsageError("unexpected argument %q (flags go before arguments; this command takes none)", fs.Arg(0))
 	}
-	for _, prefix := range fallbackPrefixes {
+	for _, prefix := range append([]string{envPrefix}, fallbackPrefixes...) {
 		if err := setUnsetFromEnv(fs, prefix); err != nil {
 			return err
 		}
@@ -129,23 +183,52 @@ func ParseFlags(fs *flag.FlagSet, args []string, envPrefix string, fallbackPrefi
 	return nil
 }
 
-// setUnsetFromEnv sets every flag not yet set from its <prefix>_* variable, if non-empty.
+// setUnsetFromEnv sets every flag not yet set (under any of its names) from its
+// <prefix>_* variable, if non-empty. Flags in noEnv are skipped.
 func setUnsetFromEnv(fs *flag.FlagSet, prefix string) error {
 	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var setValues []flag.Value
+	fs.Visit(func(f *flag.Flag) {
+		set[f.Name] = true
+		setValues = append(setValues, f.Value)
+	})
+	isSet := func(f *flag.Flag) bool {
+		if set[f.Name] {
+			return true
+		}
+		for _, v := range setValues {
+			if sameValue(v, f.Value) {
+				return true
+			}
+		}
+		return false
+	}
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if err != nil || set[f.Name] {
+		if err != nil || noEnv[f.Name] || isSet(f) {
 			return
 		}
 		envVar := envVarName(prefix, f.Name)
 		if v := os.Getenv(envVar); v != "" {
 			if setErr := fs.Set(f.Name, v); setErr != nil {
 				err = envValueError(fs, f.Name, envVar, setErr)
+				return
 			}
+			set[f.Name] = true
+			setValues = append(setValues, f.Value)
 		}
 	})
 	return err
+}
+
+// sameValue reports whether two flags are aliases: the same pointer-typed flag.Value.
+func sameValue(a, b flag.Value) (same bool) {
+	defer func() {
+		if recover() != nil { // incomparable dynamic types are never aliases
+			same = false
+		}
+	}()
+	return a == b
 }
 
 // envVarName is the variable ff reads for a flag: envVarName("ENTRACLAW", "tenant-id")
@@ -163,24 +246,13 @@ func envValueError(fs *flag.FlagSet, name, envVar string, cause error) error {
 // flagValueName finds the flag in the flag package's "invalid value … for flag -name: …".
 var flagValueName = regexp.MustCompile(`for (?:flag )?-([^\s:]+):`)
 
-// flagError turns an ff.Parse error into a usage error naming the flag or variable.
+// flagError turns a flag.Parse error into a usage error naming the flag.
 func flagError(fs *flag.FlagSet, err error) error {
-	inner := err // ff wraps the real error in "error parsing commandline arguments: …"
-	if unwrapped := errors.Unwrap(err); unwrapped != nil {
-		inner = unwrapped
-	}
-	var name, envVar string
-	if _, scanErr := fmt.Sscanf(inner.Error(), "error setting flag %q from environment variable %q", &name, &envVar); scanErr == nil {
-		cause := inner
-		if unwrapped := errors.Unwrap(inner); unwrapped != nil {
-			cause = unwrapped
-		}
-		return envValueError(fs, name, envVar, cause)
-	}
-	if m := flagValueName.FindStringSubmatch(inner.Error()); m != nil {
+	name := ""
+	if m := flagValueName.FindStringSubmatch(err.Error()); m != nil {
 		name = m[1]
 	}
-	return &Error{Code: ExitUsage, Msg: inner.Error(), Hint: flagHint(fs, name)}
+	return &Error{Code: ExitUsage, Msg: err.Error(), Hint: flagHint(fs, name)}
 }
 
 // flagHint says what a flag takes when its type says more than "see -h".

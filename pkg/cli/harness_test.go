@@ -40,6 +40,12 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	// Nothing a developer exported (ENTRACLAW_STATE_FILE, ENTRACLAW_KEYRING_SERVICE,
+	// AZURE_*, …) reaches a test or a binary a test runs, even one run with the inherited
+	// environment: the commands get f.Env, built from scratch, and this process forgets them.
+	for _, k := range strayVariables(os.Environ()) {
+		os.Unsetenv(k)
+	}
 	dir, err := os.MkdirTemp("", "entraclaw-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -58,6 +64,18 @@ func runMain(m *testing.M) int {
 		keyringErr = err.Error()
 	}
 	return m.Run()
+}
+
+// strayVariables returns the names of the ENTRACLAW_* and AZURE_* variables in environ.
+func strayVariables(environ []string) []string {
+	var names []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "ENTRACLAW_") || strings.HasPrefix(k, "AZURE_") {
+			names = append(names, k)
+		}
+	}
+	return names
 }
 
 func moduleRoot() string {
@@ -278,6 +296,8 @@ func scriptSetup(e *testscript.Env) error {
 		k, v, _ := strings.Cut(kv, "=")
 		e.Setenv(k, v)
 	}
+	// Scripts can check that the README says what the binaries do.
+	e.Setenv("README", filepath.Join(moduleRoot(), "README.md"))
 	return nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"golang.org/x/term"
@@ -88,16 +87,6 @@ func Run(ctx context.Context, name string, cmd Command, args []string, stdio Std
 		fmt.Fprintf(stdio.Err, "%s: hint: %s\n", name, hint)
 	}
 	return code
-}
-
-var errVersionPrinted = errors.New("version printed")
-
-// Version is the module version from build info ("(devel)" for local builds).
-func Version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
 }
 
 // painter colours text for terminals only, and never when NO_COLOR is set.

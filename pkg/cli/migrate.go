@@ -27,13 +27,14 @@ app are never touched. The operator (-operator-auth) needs an administrator role
 // RunMigrate is entraclaw-migrate.
 func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 	fs, c := NewFlagSet("entraclaw-migrate", migrateSummary, stdio)
+	fs.Lookup("state-file").Usage = migrateStateFileUsage
 	rotate := fs.Bool("rotate", false, "replace this machine's certificate even if it is still valid")
 	renewBefore := fs.Duration("renew-before", provision.DefaultRenewBefore, "replace the certificate when it expires within this time")
 	certLifetime := days(provision.DefaultCertLifetime)
 	fs.Var(&certLifetime, "cert-lifetime", "lifetime of a new certificate, in days (180d) or as a duration; lower it when the tenant's app-management policy caps certificate lifetime")
 	dryRun := fs.Bool("dry-run", false, "read everything and print the plan; change nothing")
 	propagation := fs.Duration("propagation-timeout", provision.DefaultPropagationTimeout, "how long to wait for Entra ID to accept the new certificate and roles")
-	operatorAuth := fs.String("operator-auth", entra.OperatorAzureCLI, "who changes the app: azcli (`az login`), device-code, or provisioner (the app's own certificate)")
+	operatorAuth := fs.String("operator-auth", entra.OperatorAzureCLI, "`kind` of operator that changes the app: azcli (az login), device-code, or provisioner (the app's own certificate)")
 	if err := c.Parse(fs, args); err != nil {
 		return err
 	}
@@ -64,7 +65,8 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 		CertLifetime:       time.Duration(certLifetime),
 		PropagationTimeout: *propagation,
 		DryRun:             *dryRun,
-		Progress:           stdio.Err,
+		Progress:           newWarningWriter(stdio.Err, "entraclaw-migrate"),
+		Status:             NewStatusLine(stdio.Err, stdio.ErrTTY, "entraclaw-migrate"),
 	}, deps)
 	if err != nil {
 		return err

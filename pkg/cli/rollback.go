@@ -32,7 +32,7 @@ func RunRollback(ctx context.Context, args []string, stdio Stdio) error {
 	purgeCert := fs.Bool("purge-cert", false, "also delete this machine's certificate from the keyring")
 	removeAppCert := fs.Bool("remove-app-cert", false, "also remove this machine's certificate from the app")
 	yes := fs.Bool("yes", false, "do not ask for confirmation (required when stdin is not a terminal)")
-	operatorAuth := fs.String("operator-auth", entra.OperatorAzureCLI, "who changes the app: azcli (`az login`), device-code, or provisioner (the app's own certificate)")
+	operatorAuth := fs.String("operator-auth", entra.OperatorAzureCLI, "`kind` of operator that changes the app: azcli (az login), device-code, or provisioner (the app's own certificate)")
 	if err := c.Parse(fs, args); err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func RunRollback(ctx context.Context, args []string, stdio Stdio) error {
 		SecretLifetime: *lifetime,
 		PurgeCert:      *purgeCert,
 		RemoveAppCert:  *removeAppCert,
-		Progress:       stdio.Err,
+		Progress:       newWarningWriter(stdio.Err, "entraclaw-rollback"),
 	}, deps)
 	if err != nil {
 		return err
@@ -82,7 +82,7 @@ func RunRollback(ctx context.Context, args []string, stdio Stdio) error {
 // confirmRollback asks on stderr and reads the answer from stdin.
 func confirmRollback(stdio Stdio) error {
 	p := newPainter(stdio)
-	fmt.Fprintf(stdio.Err, "%s this puts a client secret for the provisioner app back into the state file in plain text.\n", p.red("WARNING:"))
+	fmt.Fprintf(stdio.Err, "entraclaw-rollback: %s this puts a client secret for the provisioner app back into the state file in plain text.\n", p.red("warning:"))
 	fmt.Fprintf(stdio.Err, "Type '%s' to continue: ", rollbackConfirmation)
 	line, err := bufio.NewReader(stdio.In).ReadString('\n')
 	if strings.TrimSpace(line) != rollbackConfirmation {

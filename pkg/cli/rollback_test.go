@@ -84,7 +84,7 @@ func TestRollbackAsksOnATerminal(t *testing.T) {
 
 	// "rollback" goes ahead.
 	stderr, code = rollbackOnTerminal(t, f, "rollback")
-	if code != 0 || !strings.Contains(stderr, "WARNING: ROLLED BACK TO SECRET AUTH") {
+	if code != 0 || !strings.Contains(stderr, "entraclaw-rollback: warning: ROLLED BACK TO SECRET AUTH") {
 		t.Fatalf("answer rollback: exit %d:\n%s", code, stderr)
 	}
 	doc, err := state.Load(statePath)

@@ -22,7 +22,8 @@ minted with the certificate in the OS keyring, and nothing else on stdout:
     TOKEN=$(entraclaw-provisioner-token)
 
 It never creates or repairs anything and never calls Graph. Tokens are cached in the keyring
-(service entraclaw-provisioner-token-cache) until less than -min-validity is left.`
+(service entraclaw-provisioner-token-cache, one item per tenant|client|scope|certificate)
+until less than -min-validity is left; -remove-cached-tokens deletes this app's.`
 
 // tokenOutput is the -o json shape, modelled on `az account get-access-token`.
 type tokenOutput struct {
@@ -36,18 +37,15 @@ type tokenOutput struct {
 // RunToken is entraclaw-provisioner-token.
 func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 	fs, c := NewFlagSet("entraclaw-provisioner-token", tokenSummary, stdio)
-	scope := fs.String("scope", "", "token scope, <resource>/.default (default: the Graph endpoint's /.default)")
+	scope := fs.String("scope", "", "token `scope`, <resource>/.default (default: the Graph endpoint's /.default)")
 	noCache := fs.Bool("no-cache", false, "always request a fresh token (the cache is refreshed with it)")
 	minValidity := fs.Duration("min-validity", 5*time.Minute, "serve a cached token only while it has at least this long left")
+	removeCached := fs.Bool("remove-cached-tokens", false, "remove this app's cached tokens (every scope, certificate and authority host) from the keyring and exit; prints nothing on stdout")
 	if err := c.Parse(fs, args); err != nil {
 		return err
 	}
 	if err := DurationFlag("min-validity", *minValidity, true); err != nil {
 		return err
-	}
-	if stdio.Out == io.Writer(os.Stdout) && stdoutWasClosed() {
-		// Checked before anything is read or minted: the token would go nowhere.
-		return stdoutError(errStdoutClosed)
 	}
 	env, err := c.Resolve(NeedProvisioner)
 	if err != nil {
@@ -59,9 +57,16 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 	if !strings.HasSuffix(*scope, "/.default") || strings.ContainsAny(*scope, " \t") {
 		return UsageError("-scope must be a single <resource>/.default scope (client credentials cannot request individual permissions), not %q", *scope)
 	}
+	env.Store = env.Store.WithContext(ctx) // keyring waits end at Ctrl-C
+	if *removeCached {
+		return removeCachedTokens(env, *scope, stdio)
+	}
+	if stdio.Out == io.Writer(os.Stdout) && stdoutWasClosed() {
+		// Checked before the keyring is read or a token minted: the token would go nowhere.
+		return stdoutError(errStdoutClosed)
+	}
 
 	now := time.Now()
-	env.Store = env.Store.WithContext(ctx)
 	cache := env.Store.TokenCache()
 	cacheKey := func(thumb string) string {
 		return keystore.TokenCacheKey(env.Tenant, env.Client, *scope, thumb, env.Cloud.AuthorityHost)

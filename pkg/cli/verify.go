@@ -23,7 +23,8 @@ const verifySummary = `entraclaw-verify runs the migration runbook's four checks
 
 Graph is read with the provisioner's own certificate unless -operator-auth says otherwise.
 "-token -" checks a piped token only; "-decode -" prints its header and claims (the
-signature is not verified: Graph access tokens are not meant to be verified by clients).`
+signature is not verified: Graph access tokens are not meant to be verified by clients).
+-offline prints this machine's status without touching the network (like gh auth status).`
 
 // verifyWaitInterval is how long -wait pauses between attempts.
 const verifyWaitInterval = 3 * time.Second
@@ -34,12 +35,13 @@ const maxTokenInput = 1 << 20
 // RunVerify is entraclaw-verify.
 func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 	fs, c := NewFlagSet("entraclaw-verify", verifySummary, stdio)
-	checkList := fs.String("check", "", "comma-separated checks to run: "+strings.Join(verify.CheckNames(), ", ")+" (default: all)")
+	checkList := fs.String("check", "", "comma-separated `checks` to run: "+strings.Join(verify.CheckNames(), ", ")+" (default: all)")
 	wait := fs.Duration("wait", 0, "retry until every check passes or this much time has passed, e.g. 2m (0: check once)")
-	expiresIn := fs.Duration("expires-in", verify.DefaultExpiresIn, "warn when the keyring certificate expires within this time")
-	operatorAuth := fs.String("operator-auth", entra.OperatorProvisioner, "who reads Graph: provisioner (the app's own certificate), azcli or device-code")
-	tokenInput := fs.String("token", "", "check only this access token (FILE, or - for stdin) against the tenant and client id")
-	decodeInput := fs.String("decode", "", "print the header and claims of an access token (FILE, or - for stdin) as JSON, unverified")
+	expiresIn := fs.Duration("expires-in", verify.DefaultExpiresIn, "warn (with -offline: exit 4) when the keyring certificate expires within this time")
+	operatorAuth := fs.String("operator-auth", entra.OperatorProvisioner, "`kind` of credential that reads Graph: provisioner (the app's own certificate), azcli or device-code")
+	tokenInput := fs.String("token", "", "check only this access token (`file`, or - for stdin) against the tenant and client id")
+	decodeInput := fs.String("decode", "", "print the header and claims of an access token (`file`, or - for stdin) as JSON, unverified")
+	offline := fs.Bool("offline", false, "print this machine's status from the state file and the keyring only (no network): certificate, expiry, cached token, secrets on disk; exit 4 on a problem")
 	if err := c.Parse(fs, args); err != nil {
 		return err
 	}
@@ -64,6 +66,9 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 			return UsageError("-token and -decode look at one token; they do not combine with -check or -wait")
 		}
 	}
+	if *offline && (*tokenInput != "" || *decodeInput != "" || *checkList != "" || *wait != 0 || *operatorAuth != entra.OperatorProvisioner) {
+		return UsageError("-offline reads only the state file and the keyring; it does not combine with -token, -decode, -check, -wait or -operator-auth")
+	}
 	if *decodeInput != "" {
 		return decodeToken(stdio, *decodeInput)
 	}
@@ -73,6 +78,9 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 		return err
 	}
 	env.Store = env.Store.WithContext(ctx) // keyring waits end at Ctrl-C
+	if *offline {
+		return runStatus(env, *expiresIn, stdio, c)
+	}
 	if *tokenInput != "" {
 		raw, err := readTokenInput(stdio, *tokenInput)
 		if err != nil {
@@ -100,13 +108,33 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 	}
 	var rep *verify.Report
 	if *wait > 0 {
+		sl := NewStatusLine(stdio.Err, stdio.ErrTTY, "entraclaw-verify")
+		defer sl.Done("")
+		var last *verify.Report // the last complete attempt: Ctrl-C can cut the next one short
+		deps.Progress = func(r *verify.Report) { last = r; sl.UpdateDetail(pendingChecks(r)) }
 		rep, err = verify.Wait(ctx, cfg, deps, *wait, verifyWaitInterval)
+		switch {
+		case ctx.Err() != nil:
+			sl.Done("")
+			if last != nil {
+				rep = last
+			}
+			if rep != nil {
+				_ = printVerifyReport(stdio, c, rep)
+			}
+			return interruptedVerify(rep, sl.Elapsed())
+		case err == nil && rep.OK && sl.Updated():
+			sl.Done(fmt.Sprintf("all %d checks pass after %s", len(rep.Checks), sl.Elapsed()))
+		case err == nil && !rep.OK:
+			names, _ := pendingChecks(rep)
+			sl.Done(fmt.Sprintf("gave up after %s (-wait %s); still failing: %s", sl.Elapsed(), *wait, names))
+		}
 	} else {
 		rep, err = verify.Run(ctx, cfg, deps)
 	}
 	if ctx.Err() != nil {
-		// Interrupted: the checks that were cut short did not fail; report nothing (exit 130).
-		return ctx.Err()
+		// Interrupted: the checks that were cut short did not fail; report none of them.
+		return &Error{Code: ExitInterrupted, Msg: "interrupted", Hint: "verify only reads, so nothing was changed"}
 	}
 	if rep != nil {
 		if perr := printVerifyReport(stdio, c, rep); perr != nil {
@@ -117,6 +145,36 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 		return err
 	}
 	return rep.Err()
+}
+
+// pendingChecks names the failing checks of rep (the state of a -wait) and gives each
+// one's reason, clipped (the detail).
+func pendingChecks(rep *verify.Report) (names, detail string) {
+	var n, d []string
+	for _, r := range rep.Checks {
+		if !r.OK {
+			n = append(n, r.Name)
+			d = append(d, r.Name+": "+clip(r.Detail, 70))
+		}
+	}
+	return strings.Join(n, ", "), strings.Join(d, "; ")
+}
+
+// interruptedVerify is Ctrl-C during -wait: exit 130, saying what passed and what did not.
+func interruptedVerify(rep *verify.Report, elapsed time.Duration) error {
+	msg := fmt.Sprintf("interrupted after %s", elapsed)
+	if rep != nil {
+		var passed []string
+		for _, r := range rep.Checks {
+			if r.OK {
+				passed = append(passed, r.Name)
+			}
+		}
+		failing, _ := pendingChecks(rep)
+		msg += fmt.Sprintf(": %d of %d checks passed (%s); still waiting for %s", len(passed), len(rep.Checks), orNone(strings.Join(passed, ", ")), orNone(failing))
+	}
+	return &Error{Code: ExitInterrupted, Msg: msg,
+		Hint: "verify only reads, so nothing was changed; run `entraclaw-verify -wait 2m` again to keep waiting"}
 }
 
 // printVerifyReport writes the report: JSON, or one PASS/FAIL line per check and a

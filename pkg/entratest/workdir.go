@@ -74,6 +74,10 @@ func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*W
 	env = append(env, extraEnv...)
 	var b strings.Builder
 	b.WriteString("# Written by entraclaw-fake-entra. Source it: . " + w.EnvFile + "\n")
+	// Forget every ENTRACLAW_* and AZURE_* variable the shell had: a stray
+	// ENTRACLAW_STATE_FILE or ENTRACLAW_KEYRING_SERVICE must not point the tools at real
+	// data while they talk to the fake.
+	b.WriteString(clearEnvSnippet)
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		fmt.Fprintf(&b, "export %s=%s\n", k, shellQuote(v))
@@ -139,6 +143,10 @@ esac
 `, tenantID, tokens["admin"], tokens["appadmin"], tokens["user"], exp.Local().Format("2006-01-02 15:04:05.000000"), exp.Unix(),
 		tokens["privroleadmin"], tokens["owner"], srv.URL, caFile), nil
 }
+
+// clearEnvSnippet is POSIX sh that unsets every exported ENTRACLAW_* and AZURE_* variable.
+const clearEnvSnippet = `for _entraclaw_v in $(env | sed -n -e 's/^\(ENTRACLAW_[A-Za-z0-9_]*\)=.*/\1/p' -e 's/^\(AZURE_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$_entraclaw_v"; done; unset _entraclaw_v
+`
 
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 )
 
@@ -30,6 +31,12 @@ func (m *migration) awaitPropagation(ctx context.Context) error {
 		return nil
 	}
 	m.say("Waiting for Entra ID to accept the new certificate and roles...")
+	status := m.cfg.Status
+	if status == nil {
+		status = noStatus{}
+	}
+	defer status.Done("")
+	thumb := certs.Thumbprint(m.bundle.Cert)
 	start := time.Now()
 	pollCtx, cancel := context.WithTimeout(ctx, m.cfg.PropagationTimeout)
 	defer cancel()
@@ -46,6 +53,7 @@ func (m *migration) awaitPropagation(ctx context.Context) error {
 			return err
 		}
 		if err == nil && reason == "" {
+			status.Done("")
 			wait := time.Since(start)
 			m.proven, m.sum.Propagated = true, true
 			m.sum.PropagationWait = wait.Round(time.Millisecond).String()
@@ -54,6 +62,7 @@ func (m *migration) awaitPropagation(ctx context.Context) error {
 		}
 		if reason != "" {
 			notYet = reason
+			status.Update(fmt.Sprintf("Entra ID to accept certificate %s with all %d roles (%s)", thumb, len(m.proofRoles()), reason))
 		}
 		if sleep(pollCtx, b.delay()) != nil {
 			break
@@ -71,6 +80,12 @@ func (m *migration) awaitPropagation(ctx context.Context) error {
 	m.warn("Entra ID had not accepted the new certificate with all %d roles after %s (%s); the migration itself is complete: run `entraclaw-verify -wait 2m` to confirm", len(m.proofRoles()), m.cfg.PropagationTimeout, orNoAnswer(notYet))
 	return nil
 }
+
+// noStatus shows nothing.
+type noStatus struct{}
+
+func (noStatus) Update(string) {}
+func (noStatus) Done(string)   {}
 
 func orNoAnswer(notYet string) string {
 	if notYet == "" {

@@ -79,8 +79,18 @@ type Config struct {
 	DryRun bool
 	// Progress receives the progress lines for people (stderr); nil discards them.
 	Progress io.Writer
+	// Status shows what the propagation wait is waiting for (a line updated in place on
+	// a terminal, one line per change of state elsewhere); nil shows nothing.
+	Status StatusReporter
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// StatusReporter is a status line for a long wait: Update says what is pending now
+// (repeated text is not a change), Done ends the line.
+type StatusReporter interface {
+	Update(pending string)
+	Done(final string)
 }
 
 // Deps are the outside world Migrate and Rollback talk to.

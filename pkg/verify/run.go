@@ -54,6 +54,8 @@ type Deps struct {
 	Graph entra.GraphOptions
 	// Stderr receives Wait's progress lines; nil discards them.
 	Stderr io.Writer
+	// Progress, when set, receives each failing report of Wait instead of Stderr's line.
+	Progress func(*Report)
 }
 
 // Run performs the selected checks. A check that fails does not stop the others.

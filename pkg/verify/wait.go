@@ -9,8 +9,9 @@ import (
 )
 
 // Wait runs the checks every interval until they all pass or d has elapsed, and
-// returns the last report. Each failing attempt prints one line to Deps.Stderr. The
-// error is Run's, or the context's when it ends the wait.
+// returns the last report. Each failing attempt is passed to Deps.Progress when set,
+// else printed as one line to Deps.Stderr. The error is Run's, or the context's when it
+// ends the wait.
 func Wait(ctx context.Context, cfg Config, deps Deps, d, interval time.Duration) (*Report, error) {
 	out := deps.Stderr
 	if out == nil {
@@ -31,12 +32,16 @@ func Wait(ctx context.Context, cfg Config, deps Deps, d, interval time.Duration)
 			interval = min(2*interval, maxWaitInterval)
 		}
 		left := time.Until(deadline)
-		next := "giving up"
-		if left > 0 {
-			next = "retrying in " + min(interval, left).Round(time.Millisecond).String()
+		if deps.Progress != nil {
+			deps.Progress(rep)
+		} else {
+			next := "giving up"
+			if left > 0 {
+				next = "retrying in " + min(interval, left).Round(time.Millisecond).String()
+			}
+			fmt.Fprintf(out, "entraclaw-verify: attempt %d (%s elapsed): %s; %s\n",
+				attempt, time.Since(start).Round(time.Second), failingSummary(rep), next)
 		}
-		fmt.Fprintf(out, "entraclaw-verify: attempt %d (%s elapsed): %s; %s\n",
-			attempt, time.Since(start).Round(time.Second), failingSummary(rep), next)
 		if left <= 0 {
 			return rep, nil
 		}

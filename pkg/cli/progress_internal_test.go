@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for the StatusLine's ticker goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func fakeClock(sl *StatusLine) *time.Time {
+	now := sl.start
+	sl.now = func() time.Time { return now }
+	return &now
+}
+
+// Off a terminal: one line per change of state, none per repeated poll, then the verdict.
+func TestStatusLinePlain(t *testing.T) {
+	var out syncBuffer
+	sl := NewStatusLine(&out, false, "entraclaw-migrate")
+	now := fakeClock(sl)
+	sl.Update("Entra ID to accept certificate ab12")
+	*now = now.Add(3 * time.Second)
+	sl.Update("Entra ID to accept certificate ab12")
+	sl.UpdateDetail("roles", "3 of 25 missing")
+	*now = now.Add(3 * time.Second)
+	sl.UpdateDetail("roles", "1 of 25 missing") // same state, new detail: no line
+	*now = now.Add(4 * time.Second)
+	sl.Done("Entra ID accepted the certificate after 10s")
+	sl.Done("twice")
+	sl.Update("after done")
+	want := "entraclaw-migrate: waiting for Entra ID to accept certificate ab12 (0s elapsed)\n" +
+		"entraclaw-migrate: waiting for roles (3 of 25 missing) (3s elapsed)\n" +
+		"entraclaw-migrate: Entra ID accepted the certificate after 10s\n"
+	if got := out.String(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	if strings.Contains(out.String(), "\r") {
+		t.Error("a carriage return off a terminal")
+	}
+}
+
+// On a terminal: every update rewrites the one line in place (\r + erase), the elapsed
+// time is redrawn by itself, and Done erases the line before the verdict.
+func TestStatusLineTerminal(t *testing.T) {
+	var out syncBuffer
+	sl := NewStatusLine(&out, true, "entraclaw-verify")
+	now := fakeClock(sl)
+	sl.Update("token")
+	sl.mu.Lock()
+	*now = now.Add(2 * time.Second)
+	sl.mu.Unlock()
+	time.Sleep(statusTick + 300*time.Millisecond) // one redraw by the ticker
+	sl.Update("token")
+	sl.Done("all 4 checks pass after 2s")
+	got := out.String()
+	if n := strings.Count(got, "\r\x1b[K"); n < 4 {
+		t.Errorf("want at least 4 in-place rewrites (2 updates, 1 tick, 1 erase), got %d: %q", n, got)
+	}
+	if strings.Count(got, "\n") != 1 || !strings.HasSuffix(got, "\r\x1b[Kentraclaw-verify: all 4 checks pass after 2s\n") {
+		t.Errorf("want the line erased, then one verdict line: %q", got)
+	}
+	if !strings.Contains(got, "\r\x1b[Kentraclaw-verify: waiting 2s for token") {
+		t.Errorf("the ticker did not redraw the elapsed time: %q", got)
+	}
+	if !strings.HasPrefix(got, "\r\x1b[Kentraclaw-verify: waiting 0s for token") {
+		t.Errorf("first draw: %q", got)
+	}
+}
+
+// A line wider than the terminal is clipped so that \r can rewrite it.
+func TestStatusLineClipped(t *testing.T) {
+	var out syncBuffer
+	sl := NewStatusLine(&out, true, "x")
+	sl.Update(strings.Repeat("a", 300))
+	sl.Done("")
+	for _, line := range strings.Split(out.String(), "\r\x1b[K") {
+		if n := len([]rune(line)); n > 79 {
+			t.Errorf("drawn line of %d runes: %q", n, line)
+		}
+	}
+}
+
+func TestWarningWriter(t *testing.T) {
+	var out bytes.Buffer
+	w := newWarningWriter(&out, "entraclaw-migrate")
+	for _, s := range []string{"WARNING: one\n", "Step WARNING: not at start\n", "WARN", "ING: split is not rewritten\n", "a\nWARNING: two\n"} {
+		if n, err := w.Write([]byte(s)); err != nil || n != len(s) {
+			t.Fatalf("Write(%q) = %d, %v", s, n, err)
+		}
+	}
+	want := "entraclaw-migrate: warning: one\nStep WARNING: not at start\nWARNING: split is not rewritten\na\nentraclaw-migrate: warning: two\n"
+	if out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}
+
+func TestBuildInfoStamped(t *testing.T) {
+	defer func(v, c, d string) { version, commit, date = v, c, d }(version, commit, date)
+	version, commit, date = "v1.2.3", "0123456789abcdef0123456789abcdef01234567", "2026-11-30T20:00:00Z"
+	var out bytes.Buffer
+	if err := PrintVersion(&out, "entraclaw-verify", false); err != errVersionPrinted {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"entraclaw-verify v1.2.3\n", "  commit:   0123456789abcdef0123456789abcdef01234567\n", "  built:    2026-11-30T20:00:00Z\n", "  go:       go1.", "  platform: "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("-version lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	_ = PrintVersion(&out, "entraclaw-verify", true)
+	if !strings.Contains(out.String(), `"version": "v1.2.3"`) || !strings.Contains(out.String(), `"commit": "0123456789abcdef0123456789abcdef01234567"`) {
+		t.Errorf("-version -o json:\n%s", out.String())
+	}
+}

@@ -1,0 +1,214 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/certs"
+	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+	"github.com/entraclaw/entraclaw-cli/pkg/state"
+)
+
+// statusReport is `entraclaw-verify -offline`: what this machine holds, read from the
+// state file and the keyring only (like `gh auth status`). It never holds a secret.
+type statusReport struct {
+	OK                 bool              `json:"ok"`
+	StateFile          string            `json:"stateFile"`
+	Tenant             string            `json:"tenant"`
+	Client             string            `json:"client"`
+	RecordedThumbprint string            `json:"recordedThumbprint"`
+	KeyStore           statusKeyStore    `json:"keyStore"`
+	Certificate        *statusCert       `json:"certificate"`
+	CachedTokens       []statusToken     `json:"cachedTokens"`
+	SecretInStateFile  bool              `json:"secretInStateFile"`
+	BackupsWithSecret  []string          `json:"backupsWithSecret"`
+	Problems           []string          `json:"problems"`
+	exit               int               // 0, ExitCheckFailed or ExitNotSetUp
+	notes              map[string]string // text-only remarks per line
+}
+
+type statusKeyStore struct {
+	Backend string `json:"backend"`
+	Service string `json:"service"`
+	Account string `json:"account"`
+}
+
+type statusCert struct {
+	Thumbprint   string `json:"thumbprint"`
+	NotAfter     string `json:"notAfter"`
+	DaysLeft     int    `json:"daysLeft"`
+	Expired      bool   `json:"expired"`
+	MatchesState bool   `json:"matchesState"`
+}
+
+type statusToken struct {
+	Scope      string `json:"scope"`
+	Thumbprint string `json:"thumbprint"`
+	ExpiresOn  string `json:"expiresOn"`
+	Valid      bool   `json:"valid"`
+}
+
+// runStatus gathers and prints the offline status. Exit 4 when the certificate expires
+// within expiresIn or a client secret is on disk (state file or backup); exit 3, which wins,
+// when there is no usable certificate at all (none, unparsable or expired).
+func runStatus(env *Env, expiresIn time.Duration, stdio Stdio, c *Common) error {
+	now := time.Now()
+	st := &statusReport{
+		StateFile: env.StatePath, Tenant: env.Tenant, Client: env.Client,
+		RecordedThumbprint: strings.ToLower(env.Thumbprint),
+		KeyStore:           statusKeyStore{Backend: env.Store.BackendName(), Service: env.KeyringService, Account: env.Tenant},
+		CachedTokens:       []statusToken{}, BackupsWithSecret: []string{}, Problems: []string{},
+		notes: map[string]string{},
+	}
+	problem := func(code int, format string, args ...any) {
+		st.Problems = append(st.Problems, fmt.Sprintf(format, args...))
+		// "not set up" (3: run migrate) wins over "a problem" (4).
+		if st.exit != ExitNotSetUp {
+			st.exit = code
+		}
+	}
+
+	pem, err := env.Store.GetBundle(env.Tenant)
+	switch {
+	case errors.Is(err, keystore.ErrNotFound):
+		problem(ExitNotSetUp, "no provisioner certificate in the %s (service %q, account %s): run `entraclaw-migrate`", st.KeyStore.Backend, st.KeyStore.Service, st.KeyStore.Account)
+	case err != nil:
+		return err
+	default:
+		b, perr := certs.ParseBundle(pem)
+		if perr != nil {
+			problem(ExitNotSetUp, "the keyring item is not a usable certificate bundle: run `entraclaw-migrate -rotate`")
+			break
+		}
+		thumb := certs.Thumbprint(b.Cert)
+		left := b.Cert.NotAfter.Sub(now)
+		st.Certificate = &statusCert{
+			Thumbprint: thumb, NotAfter: b.Cert.NotAfter.UTC().Format(time.RFC3339),
+			DaysLeft: int(left.Hours() / 24), Expired: certs.Expired(b.Cert, now),
+			MatchesState: thumb == st.RecordedThumbprint,
+		}
+		switch {
+		case st.Certificate.Expired:
+			problem(ExitNotSetUp, "certificate %s expired on %s: run `entraclaw-migrate`", thumb, b.Cert.NotAfter.UTC().Format("2006-01-02"))
+		case certs.ExpiresWithin(b.Cert, now, expiresIn):
+			problem(ExitCheckFailed, "certificate %s expires on %s (in %d days, within -expires-in %s): run `entraclaw-migrate` to renew it",
+				thumb, b.Cert.NotAfter.UTC().Format("2006-01-02"), st.Certificate.DaysLeft, expiresIn)
+		}
+		if !st.Certificate.MatchesState {
+			problem(ExitCheckFailed, "the keyring certificate %s is not the one the state file records (%s): run `entraclaw-migrate`", thumb, orNone(st.RecordedThumbprint))
+		}
+	}
+
+	scope := env.Cloud.GraphScope()
+	tokens, err := findCachedTokens(env, scope)
+	if err != nil {
+		st.notes["token"] = "could not read the token cache: " + oneLine(err.Error())
+	}
+	for _, t := range tokens {
+		st.CachedTokens = append(st.CachedTokens, statusToken{Scope: scope, Thumbprint: t.Thumbprint,
+			ExpiresOn: t.ExpiresOn.UTC().Format(time.RFC3339), Valid: t.ExpiresOn.After(now)})
+	}
+
+	if env.State != nil && env.State.Has(state.KeyClientSecret) {
+		st.SecretInStateFile = true
+		problem(ExitCheckFailed, "%s still holds %s: run `entraclaw-migrate`", env.StatePath, state.KeyClientSecret)
+	}
+	backups, err := state.Backups(env.StatePath)
+	if err != nil {
+		st.notes["backups"] = "could not list the backups: " + oneLine(err.Error())
+	}
+	for _, b := range backups {
+		if doc, err := state.Load(b); err == nil && doc.Has(state.KeyClientSecret) {
+			st.BackupsWithSecret = append(st.BackupsWithSecret, b)
+		}
+	}
+	if n := len(st.BackupsWithSecret); n > 0 {
+		problem(ExitCheckFailed, "%d state backup(s) still hold %s; once rollback is no longer needed: shred -u %s",
+			n, state.KeyClientSecret, strings.Join(st.BackupsWithSecret, " "))
+	}
+	st.OK = len(st.Problems) == 0
+
+	if c.JSON() {
+		if err := WriteJSON(stdio.Out, st); err != nil {
+			return err
+		}
+	} else if err := printStatus(stdio.Out, st, stdoutPainter(stdio)); err != nil {
+		return err
+	}
+	switch st.exit {
+	case 0:
+		return nil
+	case ExitNotSetUp:
+		return Errorf(ExitNotSetUp, migrateHint, "not set up: %s", st.Problems[0])
+	default:
+		return Errorf(ExitCheckFailed, "", "%d problem(s): %s", len(st.Problems), strings.Join(st.Problems, "; "))
+	}
+}
+
+func printStatus(w io.Writer, st *statusReport, p painter) error {
+	var b strings.Builder
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(&b, "  %-15s %s\n", label+":", fmt.Sprintf(format, args...))
+	}
+	b.WriteString("entraclaw status (offline: read from the state file and the keyring; nothing sent over the network)\n")
+	line("state file", "%s", st.StateFile)
+	line("app", "%s in tenant %s", st.Client, st.Tenant)
+	if c := st.Certificate; c != nil {
+		match := p.green("matches PROVISIONER_CERT_THUMBPRINT")
+		if !c.MatchesState {
+			match = p.red("state file records " + orNone(st.RecordedThumbprint))
+		}
+		line("certificate", "%s (%s)", c.Thumbprint, match)
+		when := fmt.Sprintf("%s (in %d days)", c.NotAfter, c.DaysLeft)
+		if c.Expired {
+			when = p.red(c.NotAfter + " (expired)")
+		}
+		line("expires", "%s", when)
+	} else {
+		line("certificate", "%s", p.red("none in the keyring"))
+	}
+	line("key store", "%s, service %q, account %s", st.KeyStore.Backend, st.KeyStore.Service, st.KeyStore.Account)
+	switch {
+	case st.notes["token"] != "":
+		line("cached token", "%s", st.notes["token"])
+	case len(st.CachedTokens) == 0:
+		line("cached token", "none (the next entraclaw-provisioner-token asks Entra ID)")
+	}
+	for _, t := range st.CachedTokens {
+		validity := "valid until " + t.ExpiresOn
+		if !t.Valid {
+			validity = "expired at " + t.ExpiresOn
+		}
+		line("cached token", "%s, for %s (certificate %s)", validity, t.Scope, t.Thumbprint)
+	}
+	secrets := p.green("none")
+	var where []string
+	if st.SecretInStateFile {
+		where = append(where, "the state file")
+	}
+	where = append(where, st.BackupsWithSecret...)
+	if len(where) > 0 {
+		secrets = p.red("PROVISIONER_CLIENT_SECRET in " + strings.Join(where, ", "))
+	}
+	line("secret on disk", "%s", secrets)
+	if n := st.notes["backups"]; n != "" {
+		line("backups", "%s", n)
+	}
+	if st.OK {
+		b.WriteString("OK\n")
+	} else {
+		fmt.Fprintf(&b, "%d problem(s)\n", len(st.Problems))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
