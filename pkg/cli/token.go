@@ -9,9 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
+	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 	"github.com/entraclaw/entraclaw-cli/pkg/verify"
 )
@@ -154,11 +156,16 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 		}
 	}
 
-	cred, err := env.CertificateCredential(bundle)
-	if err != nil {
-		return err
+	at, err := mintToken(ctx, env, bundle, *scope)
+	if sts, ok := entra.AsSTSError(err); ok && sts.HasCode(codeKeyNotFound) {
+		// A rotation may have made a new certificate current, and removed this one from
+		// the app, between the keyring read and the token request: read it again.
+		if again, loadErr := env.LoadBundle(time.Now()); loadErr == nil && certs.Thumbprint(again.Cert) != thumb {
+			note("certificate " + thumb + " was retired meanwhile; using the current one")
+			bundle, thumb = again, certs.Thumbprint(again.Cert)
+			at, err = mintToken(ctx, env, bundle, *scope)
+		}
 	}
-	at, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{*scope}})
 	if err != nil {
 		return err
 	}
@@ -170,6 +177,19 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 		note("token cache not updated: " + err.Error())
 	}
 	return printToken(stdio, c, env.Tenant, at.Token, exp)
+}
+
+// codeKeyNotFound is AADSTS700027: the certificate that signed the assertion is not
+// (or no longer) registered on the app.
+const codeKeyNotFound = 700027
+
+// mintToken asks Entra ID for a token with the certificate in bundle.
+func mintToken(ctx context.Context, env *Env, bundle *certs.Bundle, scope string) (azcore.AccessToken, error) {
+	cred, err := env.CertificateCredential(bundle)
+	if err != nil {
+		return azcore.AccessToken{}, err
+	}
+	return cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
 }
 
 func printToken(stdio Stdio, c *Common, tenant, token string, exp time.Time) error {
