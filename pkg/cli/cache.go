@@ -11,22 +11,20 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 )
 
-// The token cache as entraclaw-provisioner-token writes it today: one keyring item per
-// token, service keystore.TokenCacheService(-keyring-service), account
-// tenant|client|scope|thumbprint. RunToken builds the same key.
-//
-// TODO(merge): when (*keystore.Store).DeleteCachedTokens(tenant, client) lands, call it from
-// removeCachedTokens instead of enumerating the keys this file can guess, and take the
-// key from the one place token.go builds it (it will include the authority host).
+// The token cache as entraclaw-provisioner-token writes it: one keyring item per token,
+// service keystore.TokenCacheService(-keyring-service), account
+// keystore.TokenCacheKey(tenant, client, scope, thumbprint, authority host), each recorded
+// in the app's index item so that keystore's DeleteCachedTokens can find them all.
 
-// tokenCacheKey is the cache account of a token for scope minted with certificate thumb.
-func tokenCacheKey(tenant, client, scope, thumb string) string {
-	return strings.Join([]string{tenant, client, scope, thumb}, "|")
+// tokenCacheKey is the cache account of env's token for scope minted with certificate thumb
+// from env's authority host: the key RunToken uses.
+func tokenCacheKey(env *Env, scope, thumb string) string {
+	return keystore.TokenCacheKey(env.Tenant, env.Client, scope, thumb, env.Cloud.AuthorityHost)
 }
 
 // cacheStore is the keyring service holding env's token cache.
 func cacheStore(env *Env) *keystore.Store {
-	return keystore.New(keystore.TokenCacheService(env.KeyringService))
+	return env.Store.TokenCache()
 }
 
 // knownThumbprints is every certificate thumbprint this machine's tokens can have been
@@ -62,7 +60,7 @@ func findCachedTokens(env *Env, scope string) ([]cachedTokenInfo, error) {
 	cache := cacheStore(env)
 	var found []cachedTokenInfo
 	for _, thumb := range knownThumbprints(env) {
-		_, exp, err := cache.GetCachedToken(tokenCacheKey(env.Tenant, env.Client, scope, thumb))
+		_, exp, err := cache.GetCachedToken(tokenCacheKey(env, scope, thumb))
 		switch {
 		case errors.Is(err, keystore.ErrNotFound):
 		case err != nil:
@@ -83,9 +81,13 @@ func removeCachedTokens(env *Env, scope string, stdio Stdio) error {
 		return err
 	}
 	for _, t := range found {
-		if err := cache.DeleteCachedToken(tokenCacheKey(env.Tenant, env.Client, scope, t.Thumbprint)); err != nil {
+		if err := cache.DeleteCachedToken(tokenCacheKey(env, scope, t.Thumbprint)); err != nil {
 			return err
 		}
+	}
+	// The rest of the app's tokens too: other scopes, certificates and authority hosts.
+	if err := cache.DeleteCachedTokens(env.Tenant, env.Client); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdio.Err, "entraclaw-provisioner-token: removed %d cached token(s) of app %s in tenant %s for %s from the %s (service %q)\n",
 		len(found), env.Client, env.Tenant, scope, cache.BackendName(), cache.Service())

@@ -5,6 +5,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -88,6 +89,11 @@ func Classify(err error) (code int, msg, hint string) {
 		code = ExitUsage
 	case errors.As(err, &ec):
 		code = ec.ExitCode()
+	case errors.Is(err, context.Canceled):
+		// Only Main's signal handler cancels the context: an interrupt, not a failure.
+		// (Errors that say more, with their own exit code, such as migrate's "done/pending"
+		// message, are matched above.)
+		code, msg = ExitInterrupted, "interrupted"
 	case errors.Is(err, state.ErrNotFound):
 		code, hint = ExitNotSetUp, "pass -state-file or set ENTRACLAW_STATE_FILE, or run from the repository that holds .entraclaw-state.json; "+migrateHint
 	case errors.Is(err, state.ErrCorrupt):

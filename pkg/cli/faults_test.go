@@ -528,7 +528,7 @@ func runBinary(t *testing.T, f *fakeEnv, extraEnv []string, name string, args ..
 	if cmd.ProcessState == nil {
 		t.Fatalf("running %s: %v", name, err)
 	}
-	return binaryResult{name: name, stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
+	return binaryResult{name: name, stdout: out.String(), stderr: withoutHostWarning(errb.String()), code: cmd.ProcessState.ExitCode()}
 }
 
 // runWatchingStderr runs a binary and hands each stderr line to onLine as it appears.
@@ -551,7 +551,7 @@ func runWatchingStderr(t *testing.T, f *fakeEnv, onLine func(string), name strin
 		onLine(sc.Text())
 	}
 	_ = cmd.Wait()
-	return binaryResult{name: name, stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
+	return binaryResult{name: name, stdout: out.String(), stderr: withoutHostWarning(errb.String()), code: cmd.ProcessState.ExitCode()}
 }
 
 func (r binaryResult) wantExit(t *testing.T, code int) {
@@ -756,8 +756,7 @@ func (s localState) assertUnchanged(t *testing.T, f *fakeEnv) {
 // assertNoCachedToken checks that the token binary cached nothing for the scenario.
 func assertNoCachedToken(t *testing.T, f *fakeEnv) {
 	t.Helper()
-	key := strings.Join([]string{f.Scenario.TenantID, f.Scenario.ClientID, f.Server.GraphEndpoint() + "/.default", certs.Thumbprint(f.Scenario.Bundle.Cert)}, "|")
-	_, _, err := keystore.New(keystore.TokenCacheService(f.Service)).GetCachedToken(key)
+	_, _, err := keystore.New(keystore.TokenCacheService(f.Service)).GetCachedToken(tokenCacheKey(t, f, ""))
 	switch {
 	case err == nil:
 		t.Error("a token was cached although the request failed")

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -238,6 +239,12 @@ func (f *fakeEnv) run(t testing.TB, name string, args ...string) (stdout, stderr
 	return out.String(), errb.String(), code
 }
 
+// hostWarning matches the warning every binary prints for the fake's loopback endpoints.
+var hostWarning = regexp.MustCompile(`(?m)^entraclaw-[a-z-]+: warning: -(authority-host|graph-endpoint) \S+ (and -graph-endpoint \S+ )?(is|are) not (a )?Microsoft cloud hosts?: [^\n]*\n`)
+
+// withoutHostWarning is stderr without that warning line, for tests that count lines.
+func withoutHostWarning(stderr string) string { return hostWarning.ReplaceAllString(stderr, "") }
+
 // ---- testscript ----
 
 func TestScript(t *testing.T) {
@@ -299,10 +306,26 @@ func fakeOf(ts *testscript.TestScript) *fakeEnv {
 }
 
 var scriptCommands = map[string]func(ts *testscript.TestScript, neg bool, args []string){
-	"fake":    cmdFake,
-	"keyring": cmdKeyring,
-	"exits":   cmdExits,
-	"certgen": cmdCertgen,
+	"fake":       cmdFake,
+	"keyring":    cmdKeyring,
+	"exits":      cmdExits,
+	"certgen":    cmdCertgen,
+	"hostwarned": cmdHostWarned,
+}
+
+// cmdHostWarned asserts that the last command's stderr is exactly N warning lines about the
+// fake's loopback (non-Microsoft) hosts and nothing else: `hostwarned 1`.
+func cmdHostWarned(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: hostwarned N")
+	}
+	stderr := ts.ReadFile("stderr")
+	if n := len(hostWarning.FindAllString(stderr, -1)); n != atoi(ts, args[0]) {
+		ts.Fatalf("%d host warning lines on stderr, want %s:\n%s", n, args[0], stderr)
+	}
+	if rest := withoutHostWarning(stderr); rest != "" {
+		ts.Fatalf("stderr has more than the host warning:\n%s", rest)
+	}
 }
 
 // cmdExits runs a program like exec (same environment, stdin and saved stdout/stderr for

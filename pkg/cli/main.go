@@ -35,11 +35,32 @@ func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 type Command func(ctx context.Context, args []string, io Stdio) error
 
 // Main runs cmd with the process's streams and arguments and returns the exit code.
-// cmd/*/main.go is `os.Exit(cli.Main("name", cli.RunX))`.
+// cmd/*/main.go is `os.Exit(cli.Main("name", cli.RunX))`. The first SIGINT/SIGTERM cancels
+// the context (keyring waits, locks and HTTP requests watch it; the run ends with exit
+// 130); a second one ends the process at once with exit 130, whatever it is waiting for.
 func Main(name string, cmd Command) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go handleSignals(sigs, cancel, func() {
+		fmt.Fprintf(os.Stderr, "%s: interrupted again: exiting now\n", name)
+		os.Exit(ExitInterrupted)
+	})
 	return Run(ctx, name, cmd, os.Args[1:], OSStdio())
+}
+
+// handleSignals cancels the run at the first signal and calls exit at the second.
+func handleSignals(sigs <-chan os.Signal, cancel func(), exit func()) {
+	if _, ok := <-sigs; !ok {
+		return
+	}
+	cancel()
+	if _, ok := <-sigs; !ok {
+		return
+	}
+	exit()
 }
 
 // Run is Main with explicit arguments and streams.
@@ -55,6 +76,11 @@ func Run(ctx context.Context, name string, cmd Command, args []string, stdio Std
 		return ExitOK
 	}
 	code, msg, hint := Classify(err)
+	if ctx.Err() != nil && code == ExitFailure {
+		// Interrupted, though the error that ended the run does not say so (an SDK that
+		// flattened context.Canceled into text).
+		code = ExitInterrupted
+	}
 	p := newPainter(stdio)
 	fmt.Fprintf(stdio.Err, "%s: %s %s\n", name, p.red("error:"), msg)
 	if hint != "" {

@@ -51,6 +51,8 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 	if err != nil {
 		return err
 	}
+	env.Store = env.Store.WithContext(ctx) // keyring waits end at Ctrl-C
+	deps.Store = env.Store
 	sum, err := provision.Migrate(ctx, provision.Config{
 		StatePath:          env.StatePath,
 		TenantID:           c.TenantID,

@@ -74,12 +74,11 @@ func TestMigrateConvergesAfterKill(t *testing.T) {
 					f.Server.SetLatency(killLatency)
 					killed := killAfterLines(t, f, k, c.args...)
 					// A request the killed process had in flight still completes on the
-					// server, as it would in Entra ID; let it land so that the re-run sees
-					// what the killed run left behind. (A re-run racing an in-flight
-					// POST /applications would create a second app: Graph offers no
-					// idempotent create the client could use instead.)
-					time.Sleep(3 * killLatency)
+					// server (or is dropped), as it would in Entra ID; let it land so that
+					// the re-run sees what the killed run left behind. The token loop's
+					// requests are in flight too, which WaitIdle also waits out.
 					f.Server.SetLatency(0)
+					f.Server.WaitIdle()
 					_, stderr, code := f.run(t, "entraclaw-migrate")
 					if loop != nil {
 						if calls, failures, first := loop.stop(); failures != 0 {

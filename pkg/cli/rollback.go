@@ -43,6 +43,8 @@ func RunRollback(ctx context.Context, args []string, stdio Stdio) error {
 	if err != nil {
 		return err
 	}
+	env.Store = env.Store.WithContext(ctx) // keyring waits end at Ctrl-C
+	deps.Store = env.Store
 	if !*yes {
 		if !stdio.InTTY {
 			return UsageError("refusing to roll back without -yes when stdin is not a terminal")

@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entratest"
+	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 )
 
 // tokenLoop calls entraclaw-provisioner-token every interval until stopped,
@@ -156,5 +158,41 @@ func TestMigrateInterruptedDuringPropagation(t *testing.T) {
 				assertConverged(t, f)
 			}
 		})
+	}
+}
+
+// TestTokenFollowsAPromotionInFlight: a token call reads the current certificate, and
+// before its token request arrives a rotation makes a new certificate current and
+// removes the old one from the app (the last step of a rotation). The call reads the
+// keyring again and mints with the new certificate instead of failing with AADSTS700027.
+func TestTokenFollowsAPromotionInFlight(t *testing.T) {
+	requireKeyring(t)
+	f := startFake(t, entratest.ScenarioMigrated)
+	next, err := certs.Generate(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Server.SetLatency(400 * time.Millisecond)
+	cmd := f.command("entraclaw-provisioner-token", "-no-cache")
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond) // the call has read the keyring and waits on the STS
+	old := certs.Thumbprint(f.Scenario.Bundle.Cert)
+	if err := f.Server.AddKeyCredential(f.Scenario.TenantID, f.Scenario.ClientID, next.Cert, next.Cert.NotBefore, next.Cert.NotAfter); err != nil {
+		t.Fatal(err)
+	}
+	if err := keystore.New(f.Service).PutBundle(f.Scenario.TenantID, next.PEM()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Server.RemoveKeyCredential(f.Scenario.TenantID, f.Scenario.ClientID, old); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	f.Server.SetLatency(0)
+	if err != nil || !strings.HasPrefix(out.String(), "eyJ") {
+		t.Fatalf("token call across the promotion: %v\n%s", err, errb.String())
 	}
 }

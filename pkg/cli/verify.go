@@ -77,6 +77,7 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 	if err != nil {
 		return err
 	}
+	env.Store = env.Store.WithContext(ctx) // keyring waits end at Ctrl-C
 	if *offline {
 		return runStatus(env, *expiresIn, stdio, c)
 	}
@@ -130,6 +131,10 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 		}
 	} else {
 		rep, err = verify.Run(ctx, cfg, deps)
+	}
+	if ctx.Err() != nil {
+		// Interrupted: the checks that were cut short did not fail; report none of them.
+		return &Error{Code: ExitInterrupted, Msg: "interrupted", Hint: "verify only reads, so nothing was changed"}
 	}
 	if rep != nil {
 		if perr := printVerifyReport(stdio, c, rep); perr != nil {

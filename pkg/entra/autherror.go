@@ -173,6 +173,14 @@ func DescribeAuthError(err error) string {
 	if sts, ok := AsSTSError(err); ok {
 		return sts.Error() + "; " + sts.Hint()
 	}
+	// MSAL flattens the transport's errors into text: find the cap error by its wording.
+	var tooLarge *ResponseTooLargeError
+	if errors.As(err, &tooLarge) {
+		return tooLarge.Error() + "; " + tooLarge.Hint()
+	}
+	if m := tooLargeText.FindString(err.Error()); m != "" {
+		return m + "; " + (&ResponseTooLargeError{}).Hint()
+	}
 	var afe *azidentity.AuthenticationFailedError
 	if errors.As(err, &afe) && afe.RawResponse != nil {
 		return describeHTTPFailure(afe.RawResponse)
@@ -190,6 +198,8 @@ func DescribeAuthError(err error) string {
 	}
 	return firstLine(troubleshootSuffix.ReplaceAllString(strings.TrimSpace(msg), ""))
 }
+
+var tooLargeText = regexp.MustCompile(`the response from \S+ is larger than [0-9]+ [A-Za-z]+; refusing to read it`)
 
 func describeHTTPFailure(resp *http.Response) string {
 	host := "the authority"

@@ -133,11 +133,12 @@ func (c Cloud) String() string {
 
 // ClientOptions returns azcore client options that pin the authority host to
 // this cloud (so AZURE_AUTHORITY_HOST cannot redirect token requests) and carry
-// the transport and retry settings of o.
+// the transport and retry settings of o. Response bodies are capped at
+// MaxTokenResponseBytes.
 func (c Cloud) ClientOptions(o CredentialOptions) azcore.ClientOptions {
 	return azcore.ClientOptions{
 		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: c.AuthorityHost},
-		Transport: c.transport(o.Transport),
+		Transport: CapResponses(c.transport(o.Transport), MaxTokenResponseBytes),
 		Retry:     o.Retry,
 	}
 }
@@ -235,4 +236,44 @@ func clip(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// knownHosts are the Microsoft cloud hosts of the named clouds' authorities and Graph
+// endpoints (including US Government DoD Graph).
+var knownHosts = map[string]bool{
+	"login.microsoftonline.com":       true,
+	"login.microsoftonline.us":        true,
+	"login.chinacloudapi.cn":          true,
+	"graph.microsoft.com":             true,
+	"graph.microsoft.us":              true,
+	"dod-graph.microsoft.us":          true,
+	"microsoftgraph.chinacloudapi.cn": true,
+}
+
+// IsKnownHost reports whether the URL raw points at a known Microsoft cloud host on the
+// default https port.
+func IsKnownHost(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	if p := u.Port(); p != "" && p != "443" {
+		return false
+	}
+	return knownHosts[strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))]
+}
+
+// UnknownHosts returns the host[:port] of the authority host and of the Graph endpoint
+// when they are not known Microsoft cloud hosts ("" for each that is known).
+func (c Cloud) UnknownHosts() (authority, graph string) {
+	host := func(raw string) string {
+		if IsKnownHost(raw) {
+			return ""
+		}
+		if u, err := url.Parse(raw); err == nil && u.Host != "" {
+			return u.Host
+		}
+		return raw
+	}
+	return host(c.AuthorityHost), host(c.GraphEndpoint)
 }

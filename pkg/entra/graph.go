@@ -99,12 +99,13 @@ func NewGraph(c Cloud, cred azcore.TokenCredential, o GraphOptions) (*Graph, err
 		runtime.NewBearerTokenPolicy(cred, []string{c.GraphScope()}, nil),
 		policyFunc(g.countAndReport),
 	}
+	transport := CapResponses(o.Transport, MaxGraphResponseBytes)
 	retry := policy.RetryOptions{MaxRetries: int32(retries), RetryDelay: o.RetryDelay, MaxRetryDelay: o.MaxRetryDelay}
 	g.pipeline = runtime.NewPipeline(graphPipelineModuleName, graphPipelineVersion, runtime.PipelineOptions{PerRetry: perRetry},
-		&policy.ClientOptions{Transport: o.Transport, Retry: retry})
+		&policy.ClientOptions{Transport: transport, Retry: retry})
 	retry.ShouldRetry = notProcessed
 	g.once = runtime.NewPipeline(graphPipelineModuleName, graphPipelineVersion, runtime.PipelineOptions{PerRetry: perRetry},
-		&policy.ClientOptions{Transport: o.Transport, Retry: retry})
+		&policy.ClientOptions{Transport: transport, Retry: retry})
 	return g, nil
 }
 

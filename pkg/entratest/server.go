@@ -50,6 +50,10 @@ type Server struct {
 	tokenCalls    map[string][]time.Time // token requests per tenant+client, for loop detection
 	deviceCodes   map[string]*deviceCode // by device_code
 	refreshTokens map[string]*deviceCode // by refresh_token
+
+	busyMu   sync.Mutex
+	busy     int        // requests being served, for WaitIdle
+	busyDone *sync.Cond // signalled when busy drops to 0
 }
 
 // knobs are the adjustable behaviours of the server.
@@ -353,6 +357,8 @@ func match(method, path string) request {
 // ServeHTTP dispatches a request: count it, wait the latency, inject any pending fault,
 // then serve it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.enter()
+	defer s.leave()
 	req := match(r.Method, r.URL.Path)
 	s.record(req, r.Method)
 	if req.area == areaGraph {
@@ -387,6 +393,38 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// WaitIdle returns once no request is being served: after a client was killed, a
+// request it had in flight has then either been applied (as Entra ID would) or dropped.
+// Call it when no client is running, or it waits for theirs too.
+func (s *Server) WaitIdle() {
+	s.busyMu.Lock()
+	defer s.busyMu.Unlock()
+	for s.busy > 0 {
+		s.idleCond().Wait()
+	}
+}
+
+func (s *Server) idleCond() *sync.Cond {
+	if s.busyDone == nil {
+		s.busyDone = sync.NewCond(&s.busyMu)
+	}
+	return s.busyDone
+}
+
+func (s *Server) enter() {
+	s.busyMu.Lock()
+	s.busy++
+	s.busyMu.Unlock()
+}
+
+func (s *Server) leave() {
+	s.busyMu.Lock()
+	if s.busy--; s.busy == 0 {
+		s.idleCond().Broadcast()
+	}
+	s.busyMu.Unlock()
 }
 
 // record updates the counters for one request.

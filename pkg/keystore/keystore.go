@@ -4,6 +4,7 @@
 package keystore
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"runtime"
@@ -41,6 +42,7 @@ type Backend interface {
 
 // Store reads and writes the items of one keyring service.
 type Store struct {
+	ctx       context.Context
 	service   string
 	backend   Backend
 	timeout   time.Duration
@@ -74,6 +76,7 @@ func New(service string, opts ...Option) *Store {
 		service = DefaultService
 	}
 	s := &Store{
+		ctx:       context.Background(),
 		service:   service,
 		backend:   systemBackend{},
 		timeout:   DefaultTimeout,
@@ -84,6 +87,18 @@ func New(service string, opts ...Option) *Store {
 		opt(s)
 	}
 	return s
+}
+
+// WithContext returns a copy of s whose keyring calls also end when ctx is done
+// (Ctrl-C): the call then returns an error wrapping ctx.Err() at once, while the
+// abandoned go-keyring call, which cannot be cancelled, finishes in the background.
+func (s *Store) WithContext(ctx context.Context) *Store {
+	c := *s
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	c.ctx = ctx
+	return &c
 }
 
 // Service returns the keyring service the Store uses.
@@ -135,7 +150,10 @@ func (s *Store) asUnavailable(err error) error {
 // get reads an item; errors are ErrNotFound or *UnavailableError. On macOS a
 // PEM value another program stored comes back as bare hex and is decoded.
 func (s *Store) get(account string) (string, error) {
-	v, err := callWithTimeout(s.timeout, func() (string, error) { return s.backend.Get(s.service, account) })
+	v, err := callWithTimeout(s.ctx, s.timeout, func() (string, error) { return s.backend.Get(s.service, account) })
+	if isCancel(err) {
+		return "", err
+	}
 	if err != nil {
 		return "", s.classify(err, "")
 	}
@@ -147,9 +165,12 @@ func (s *Store) get(account string) (string, error) {
 
 // set writes an item; errors are ErrTooLarge (with sizes) or *UnavailableError.
 func (s *Store) set(account, value string) error {
-	_, err := callWithTimeout(s.timeout, func() (struct{}, error) {
+	_, err := callWithTimeout(s.ctx, s.timeout, func() (struct{}, error) {
 		return struct{}{}, s.backend.Set(s.service, account, value)
 	})
+	if isCancel(err) {
+		return err
+	}
 	if errors.Is(err, keyring.ErrSetDataTooBig) {
 		return s.tooLarge(account, len(value))
 	}
@@ -158,18 +179,34 @@ func (s *Store) set(account, value string) error {
 
 // del deletes an item; errors are ErrNotFound or *UnavailableError.
 func (s *Store) del(account string) error {
-	_, err := callWithTimeout(s.timeout, func() (struct{}, error) {
+	_, err := callWithTimeout(s.ctx, s.timeout, func() (struct{}, error) {
 		return struct{}{}, s.backend.Delete(s.service, account)
 	})
+	if isCancel(err) {
+		return err
+	}
 	return s.classify(err, "")
 }
 
-// callWithTimeout runs f in a goroutine and gives up after d. A call that
-// times out keeps running in the background: go-keyring offers no way to
-// cancel it.
-func callWithTimeout[T any](d time.Duration, f func() (T, error)) (T, error) {
-	if d <= 0 {
-		return f()
+// CanceledError is a keyring call abandoned because its context was done
+// (Ctrl-C, SIGTERM). errors.Is(err, context.Canceled) holds for it.
+type CanceledError struct{ Err error }
+
+func (e *CanceledError) Error() string { return "keyring call interrupted: " + e.Err.Error() }
+func (e *CanceledError) Unwrap() error { return e.Err }
+
+func isCancel(err error) bool {
+	var ce *CanceledError
+	return errors.As(err, &ce)
+}
+
+// callWithTimeout runs f in a goroutine and gives up after d or when ctx is
+// done. A call given up on keeps running in the background: go-keyring offers
+// no way to cancel it.
+func callWithTimeout[T any](ctx context.Context, d time.Duration, f func() (T, error)) (T, error) {
+	var zero T
+	if err := ctx.Err(); err != nil {
+		return zero, &CanceledError{Err: err}
 	}
 	type result struct {
 		v   T
@@ -180,13 +217,18 @@ func callWithTimeout[T any](d time.Duration, f func() (T, error)) (T, error) {
 		v, err := f()
 		done <- result{v, err}
 	}()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
+	var timeout <-chan time.Time
+	if d > 0 {
+		timer := time.NewTimer(d)
+		defer timer.Stop()
+		timeout = timer.C
+	}
 	select {
 	case r := <-done:
 		return r.v, r.err
-	case <-timer.C:
-		var zero T
+	case <-ctx.Done():
+		return zero, &CanceledError{Err: ctx.Err()}
+	case <-timeout:
 		return zero, &timeoutError{after: d}
 	}
 }

@@ -15,10 +15,155 @@ func TokenCacheService(certService string) string {
 	return strings.TrimSuffix(certService, "-cert") + "-token-cache"
 }
 
+// TokenCache returns a Store for the token cache that goes with s's certificate
+// service (TokenCacheService), with s's backend, timeout, OS and context:
+// deps.Store.TokenCache().DeleteCachedTokens(tenant, client).
+func (s *Store) TokenCache() *Store {
+	c := *s
+	c.service = TokenCacheService(s.service)
+	return &c
+}
+
 // cachedToken is the JSON value of a token cache item.
 type cachedToken struct {
 	AccessToken string `json:"accessToken"`
 	ExpiresOn   string `json:"expiresOn"` // RFC 3339
+}
+
+// TokenCacheKey is the account of a token cache item:
+// tenant|client|scope|thumbprint|authority. The authority host is part of it so
+// that a token from another token service (ENTRACLAW_AUTHORITY_HOST pointing
+// elsewhere once) is never served to a run against the real one. Tenant and
+// client come first: PutCachedToken records every key under the index of its
+// tenant|client, which DeleteCachedTokens reads.
+func TokenCacheKey(tenant, client, scope, thumbprint, authorityHost string) string {
+	return strings.Join([]string{tenant, client, scope, strings.ToLower(thumbprint), strings.ToLower(authorityHost)}, "|")
+}
+
+// maxIndexedTokens bounds the token items of one app: when a new key would make
+// more, the oldest items are deleted. 8 keys of about 200 bytes fit the
+// smallest backend item (Windows, 2560 bytes) with room to spare.
+const maxIndexedTokens = 8
+
+// indexAccount is the account of the index item of tenant|client: a JSON array
+// of the token cache keys written for that app, oldest first. It has two
+// fields, so it can never equal a token key (five fields).
+func indexAccount(tenant, client string) string { return tenant + "|" + client }
+
+// appOfKey returns the tenant and client a TokenCacheKey starts with; ok is
+// false for keys of another shape, which are cached without an index.
+func appOfKey(key string) (tenant, client string, ok bool) {
+	parts := strings.Split(key, "|")
+	if len(parts) < 3 || parts[0] == "" || parts[1] == "" {
+		return "", "", false
+	}
+	return parts[0], parts[1], true
+}
+
+func (s *Store) readIndex(tenant, client string) ([]string, error) {
+	v, err := s.get(indexAccount(tenant, client))
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, s.itemError("read", indexAccount(tenant, client), err)
+	}
+	var keys []string
+	if json.Unmarshal([]byte(v), &keys) != nil {
+		return nil, nil // unreadable: start a new one
+	}
+	prefix := indexAccount(tenant, client) + "|"
+	kept := keys[:0]
+	for _, k := range keys {
+		if strings.HasPrefix(k, prefix) { // a planted index cannot make us delete other apps' items
+			kept = append(kept, k)
+		}
+	}
+	return kept, nil
+}
+
+// addToIndex records key in its app's index, deleting the oldest items beyond
+// maxIndexedTokens (or beyond what fits in one item).
+func (s *Store) addToIndex(key string) error {
+	tenant, client, ok := appOfKey(key)
+	if !ok {
+		return nil
+	}
+	keys, err := s.readIndex(tenant, client)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k == key {
+			return nil
+		}
+	}
+	keys = append(keys, key)
+	account := indexAccount(tenant, client)
+	for {
+		value, _ := json.Marshal(keys)
+		if len(keys) <= 1 || len(keys) <= maxIndexedTokens && s.fits(account, len(value)) {
+			if err := s.set(account, string(value)); err != nil && !errors.Is(err, ErrTooLarge) {
+				return s.itemError("write", account, err)
+			}
+			return nil
+		}
+		if err := s.DeleteCachedToken(keys[0]); err != nil {
+			return err
+		}
+		keys = keys[1:]
+	}
+}
+
+// DeleteCachedTokens removes the cached tokens of the app client in tenant that this
+// or an earlier run recorded in the app's index item: all of them (any scope,
+// certificate thumbprint or authority host, and the index itself), or, when
+// thumbprints are given, only those minted with one of these certificates. Call it
+// whenever tokens may have become stale: after a rollback, when a certificate is
+// purged from the keyring or removed from the app, and (with the old thumbprint)
+// when a rotation retires a certificate. Nothing cached is not an error.
+func (s *Store) DeleteCachedTokens(tenant, client string, thumbprints ...string) error {
+	if tenant == "" || client == "" {
+		return errors.New("DeleteCachedTokens: empty tenant or client id")
+	}
+	keys, err := s.readIndex(tenant, client)
+	if err != nil {
+		return err
+	}
+	drop := func(key string) bool {
+		if len(thumbprints) == 0 {
+			return true
+		}
+		parts := strings.Split(key, "|")
+		for _, t := range thumbprints {
+			if len(parts) > 3 && strings.EqualFold(parts[3], t) {
+				return true
+			}
+		}
+		return false
+	}
+	var kept []string
+	for _, k := range keys {
+		if !drop(k) {
+			kept = append(kept, k)
+			continue
+		}
+		if err := s.DeleteCachedToken(k); err != nil {
+			return err
+		}
+	}
+	account := indexAccount(tenant, client)
+	if len(kept) > 0 {
+		value, _ := json.Marshal(kept)
+		if err := s.set(account, string(value)); err != nil {
+			return s.itemError("write", account, err)
+		}
+		return nil
+	}
+	if err := s.del(account); err != nil && !errors.Is(err, ErrNotFound) {
+		return s.itemError("delete", account, err)
+	}
+	return nil
 }
 
 func checkCacheKey(key string) error {
@@ -54,7 +199,8 @@ func (s *Store) GetCachedToken(key string) (token string, expiresOn time.Time, e
 }
 
 // PutCachedToken caches token under key. It stores nothing and returns nil
-// when the entry would not fit in one item of the backend.
+// when the entry would not fit in one item of the backend. A key made by
+// TokenCacheKey is also recorded in its app's index (see DeleteCachedTokens).
 func (s *Store) PutCachedToken(key, token string, expiresOn time.Time) error {
 	if err := checkCacheKey(key); err != nil {
 		return err
@@ -65,6 +211,10 @@ func (s *Store) PutCachedToken(key, token string, expiresOn time.Time) error {
 	}
 	if !s.fits(key, len(value)) {
 		return nil
+	}
+	// Index first: an item is never written without a record of it.
+	if err := s.addToIndex(key); err != nil {
+		return err
 	}
 	err = s.set(key, string(value))
 	switch {

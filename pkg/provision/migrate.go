@@ -47,6 +47,7 @@ type migration struct {
 	// that lacks one of them is stale and must not be written back.
 	uploaded           []string
 	needsProof, proven bool
+	pre                *prefetched // the preflight's concurrent reads; nil when the client id was unknown
 }
 
 // Migrate moves the provisioner app to certificate authentication, or rotates its
@@ -332,11 +333,13 @@ func (m *migration) findApp(ctx context.Context) error {
 
 // lookupClientID finds the app by client id, asking again for up to
 // cfg.ReplicationWait while Graph does not list it (an app created moments ago).
+// The first look is the preflight's concurrent prefetch.
 func (m *migration) lookupClientID(ctx context.Context, client string) (*entra.Application, error) {
+	m.pre = m.prefetch(ctx, client)
+	app, err := m.pre.app, m.pre.appErr
 	deadline := time.Now().Add(m.cfg.ReplicationWait)
 	var b backoff
 	for said := false; ; said = true {
-		app, err := m.graph.FindApplicationByAppID(ctx, client)
 		if err != nil {
 			return nil, graphFailure(err, hintCreateAdmin, "look up the provisioner app %s", client)
 		}
@@ -353,6 +356,7 @@ func (m *migration) lookupClientID(ctx context.Context, client string) (*entra.A
 		if err := sleep(ctx, d); err != nil {
 			return nil, err
 		}
+		app, err = m.graph.GetApplicationByAppID(ctx, client)
 	}
 }
 

@@ -73,7 +73,7 @@ func (m *migration) ensureApp(ctx context.Context) error {
 		}
 	}
 
-	sp, err := m.graph.FindServicePrincipal(ctx, m.app.AppID)
+	sp, err := m.servicePrincipal(ctx, m.app.AppID)
 	if err != nil {
 		return graphFailure(err, hintCreateAdmin, "look up the provisioner app's service principal")
 	}

@@ -80,6 +80,10 @@ func (m *migration) ensureCertificate(ctx context.Context) error {
 		reason = "the certificate in the keyring expires on " + day(current.Cert.NotAfter)
 	case m.cfg.Rotate:
 		reason = "-rotate"
+	case !hasKey(m.appKeys, certs.Thumbprint(current.Cert)) && current.Cert.NotAfter.Sub(current.Cert.NotBefore) > m.cfg.CertLifetime+time.Hour:
+		// Never accepted by the app, and longer-lived than asked: a tenant policy capping
+		// certificate lifetime refused it. Replace it rather than upload it again.
+		reason = "the certificate in the keyring is not on the app and outlives -cert-lifetime"
 	}
 
 	switch {
@@ -389,6 +393,9 @@ func (m *migration) removePreviousCert(ctx context.Context) error {
 			return wrapf(err, "", "delete keyring account %s", account)
 		}
 		m.previous = nil
+		if err := clearTokenCache(ctx, m.deps.Store, m.tenant, m.app.AppID, thumb); err != nil {
+			m.warn("tokens cached with the previous certificate %s were not removed: %v", thumb, err)
+		}
 		return nil
 	})
 }

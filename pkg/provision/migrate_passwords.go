@@ -11,11 +11,12 @@ func (m *migration) removePasswords(ctx context.Context) error {
 	if m.app == nil {
 		return nil
 	}
-	// Read the app again unless this run just created it: a secret added since the
-	// preflight is removed too, and step 5 works from these certificates.
+	// Read the app again unless this run just created it (or has changed nothing since
+	// the preflight read it): a secret added since is removed too, and step 5 works
+	// from these certificates.
 	app := m.app
 	if !m.appCreated {
-		fresh, err := m.graph.GetApplication(ctx, m.app.ID)
+		fresh, err := m.freshApp(ctx)
 		if err != nil {
 			return graphFailure(err, hintCreateAdmin, "read the provisioner app's credentials")
 		}

@@ -44,7 +44,7 @@ func requiredRoles(graphSP *entra.ServicePrincipal) ([]entra.AppRole, error) {
 }
 
 func (m *migration) ensurePermissions(ctx context.Context) error {
-	graphSP, err := m.graph.FindServicePrincipal(ctx, entra.GraphAppID)
+	graphSP, err := m.servicePrincipal(ctx, entra.GraphAppID)
 	if err != nil {
 		return graphFailure(err, hintCreateAdmin, "read the Microsoft Graph service principal")
 	}

@@ -458,6 +458,7 @@ func (r *rollback) removeReplacedSecret(ctx context.Context) error {
 }
 
 func (r *rollback) removeCertificate(ctx context.Context) error {
+	defer r.clearTokenCache(ctx)
 	if b := r.machineCert; b != nil {
 		thumb := certs.Thumbprint(b.Cert)
 		err := r.change("remove certificate "+thumb+" from the app", func() error {

@@ -237,3 +237,27 @@ func TestRollbackRejectsBadBackupBeforeChangingAnything(t *testing.T) {
 		t.Error("the state file changed")
 	}
 }
+
+// TestRollbackLostAnswerLeavesNoSecret: Graph applies addPassword but the answer is lost
+// (504). The secret's text never arrived, so it would stay valid in no file: rollback
+// removes it, changes nothing else, and a re-run succeeds with one secret.
+func TestRollbackLostAnswerLeavesNoSecret(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioMigrated)
+	f.srv.FailAfterNext(entratest.RouteAddPassword, entratest.Failure{Status: 504, Code: "GatewayTimeout"})
+	_, progress, err := f.rollback(f.rollbackConfig())
+	if err == nil {
+		t.Fatalf("Rollback succeeded despite the lost answer:\n%s", progress)
+	}
+	if n := len(f.app(f.sc.ClientID).PasswordCredentials); n != 0 {
+		t.Fatalf("%d secrets left on the app after a lost addPassword answer, want 0:\n%s", n, progress)
+	}
+	if strings.Contains(string(f.readState()), state.KeyClientSecret) {
+		t.Fatal("the state file holds a secret")
+	}
+	if _, progress, err := f.rollback(f.rollbackConfig()); err != nil {
+		t.Fatalf("re-run: %v\n%s", err, progress)
+	}
+	if n := len(f.app(f.sc.ClientID).PasswordCredentials); n != 1 {
+		t.Errorf("%d secrets after the re-run, want 1", n)
+	}
+}

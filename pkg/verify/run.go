@@ -10,6 +10,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -80,7 +81,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Report, error) {
 	if cfg.ExpiresIn <= 0 {
 		cfg.ExpiresIn = DefaultExpiresIn
 	}
-	r := &run{cfg: cfg, deps: deps, now: now()}
+	r := &run{cfg: cfg, deps: deps, now: now(), readsTogether: slices.Contains(selected, NameToken)}
 	r.doc, r.docErr = state.Load(cfg.StatePath)
 
 	checks := map[string]func(context.Context) Result{
@@ -103,6 +104,9 @@ type run struct {
 	cfg  Config
 	deps Deps
 	now  time.Time
+	// readsTogether: the token check needs both the app and Graph's service principal,
+	// so the first of them to be needed reads both, concurrently (one round trip).
+	readsTogether bool
 
 	doc    *state.Doc
 	docErr error
@@ -421,14 +425,41 @@ func (r *run) application(ctx context.Context) (*entra.Application, error) {
 	if r.appRead {
 		return r.app, r.appErr
 	}
-	r.appRead = true
+	r.readGraph(ctx, true, r.readsTogether)
+	return r.app, r.appErr
+}
+
+// readGraph reads the app and/or Graph's service principal, both at once when asked
+// for both, and records the results.
+func (r *run) readGraph(ctx context.Context, app, sp bool) {
 	g, err := r.graphClient()
 	if err != nil {
-		r.appErr = err
-		return nil, err
+		if app {
+			r.appRead, r.appErr = true, err
+		}
+		if sp {
+			r.graphSPRead, r.graphSPErr = true, err
+		}
+		return
 	}
-	r.app, r.appErr = g.GetApplicationByAppID(ctx, r.cfg.Client)
-	return r.app, r.appErr
+	var wg sync.WaitGroup
+	if app && !r.appRead {
+		r.appRead = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.app, r.appErr = g.GetApplicationByAppID(ctx, r.cfg.Client)
+		}()
+	}
+	if sp && !r.graphSPRead {
+		r.graphSPRead = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.graphSP, r.graphSPErr = g.FindServicePrincipal(ctx, entra.GraphAppID)
+		}()
+	}
+	wg.Wait()
 }
 
 func (r *run) appMissing() string {
@@ -453,13 +484,7 @@ func (r *run) graphServicePrincipal(ctx context.Context) (*entra.ServicePrincipa
 	if r.graphSPRead {
 		return r.graphSP, r.graphSPErr
 	}
-	r.graphSPRead = true
-	g, err := r.graphClient()
-	if err != nil {
-		r.graphSPErr = err
-		return nil, err
-	}
-	r.graphSP, r.graphSPErr = g.FindServicePrincipal(ctx, entra.GraphAppID)
+	r.readGraph(ctx, r.readsTogether, true)
 	return r.graphSP, r.graphSPErr
 }
 
