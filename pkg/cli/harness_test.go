@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -261,6 +262,7 @@ func TestScript(t *testing.T) {
 				Dir:                 dir,
 				Setup:               scriptSetup,
 				Cmds:                scriptCommands,
+				Condition:           scriptCondition,
 				RequireExplicitExec: true,
 			})
 		})
@@ -311,6 +313,7 @@ var scriptCommands = map[string]func(ts *testscript.TestScript, neg bool, args [
 	"exits":      cmdExits,
 	"certgen":    cmdCertgen,
 	"hostwarned": cmdHostWarned,
+	"swtpm":      cmdSWTPM,
 }
 
 // cmdHostWarned asserts that the last command's stderr is exactly N warning lines about the
@@ -492,7 +495,7 @@ func cmdFake(ts *testscript.TestScript, neg bool, args []string) {
 // cmdKeyring inspects and edits the real keyring items of this script's service.
 func cmdKeyring(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 2 {
-		ts.Fatalf("usage: keyring has|missing|delete|put|thumbprint ACCOUNT [FILE]")
+		ts.Fatalf("usage: keyring has|missing|delete|put|save|thumbprint|tpmbound ACCOUNT [FILE]")
 	}
 	f := fakeOf(ts)
 	store := keystore.New(f.Service)
@@ -517,7 +520,95 @@ func cmdKeyring(ts *testscript.TestScript, neg bool, args []string) {
 		b, err := certs.ParseBundle(pem)
 		ts.Check(err)
 		fmt.Fprintln(ts.Stdout(), certs.Thumbprint(b.Cert))
+	case "tpmbound":
+		// The item names a key in the TPM and holds no private key at all; ! says the
+		// opposite: an in-memory key.
+		pem, err := store.GetBundle(account)
+		ts.Check(err)
+		b, err := certs.ParseBundle(pem)
+		ts.Check(err)
+		noKey := !bytes.Contains(pem, []byte("PRIVATE KEY")) && b.Key == nil
+		if (b.TPMBound() && noKey) == neg {
+			ts.Fatalf("keyring tpmbound %s: TPM-bound %v, holds no private key %v", account, b.TPMBound(), noKey)
+		}
+	case "save":
+		if len(args) < 3 {
+			ts.Fatalf("keyring save ACCOUNT FILE")
+		}
+		pem, err := store.GetBundle(account)
+		ts.Check(err)
+		ts.Check(os.WriteFile(ts.MkAbs(args[2]), pem, 0o600))
 	default:
 		ts.Fatalf("keyring: unknown subcommand %q", args[0])
 	}
+}
+
+// scriptTB lets entratest.StartSoftwareTPM run inside a script.
+type scriptTB struct{ ts *testscript.TestScript }
+
+func (s scriptTB) Helper()                           {}
+func (s scriptTB) Cleanup(fn func())                 { s.ts.Defer(fn) }
+func (s scriptTB) Fatalf(format string, args ...any) { s.ts.Fatalf(format, args...) }
+func (s scriptTB) Skipf(format string, args ...any) {
+	s.ts.Fatalf(format+" (guard the script with [!swtpm] skip)", args...)
+}
+
+// scriptCondition is [swtpm]: swtpm is installed, or CI=true (where a missing swtpm must
+// fail the script, not skip it).
+func scriptCondition(cond string) (bool, error) {
+	if cond == "swtpm" {
+		_, err := exec.LookPath("swtpm")
+		return err == nil || os.Getenv("CI") == "true", nil
+	}
+	return false, fmt.Errorf("unknown condition %q", cond)
+}
+
+// cmdSWTPM runs software TPMs for a script: `swtpm start NAME` starts one (stopped when
+// the script ends) and points ENTRACLAW_TPM at it; `swtpm use NAME` points ENTRACLAW_TPM
+// at a running one; `swtpm stop NAME` kills it (the TPM is gone).
+func cmdSWTPM(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: swtpm start|use|stop NAME")
+	}
+	key := "swtpm:" + args[1]
+	switch args[0] {
+	case "start":
+		sw := entratest.StartSoftwareTPM(scriptTB{ts})
+		swtpms.Store(ts, key, sw)
+		ts.Setenv("ENTRACLAW_TPM", sw.Socket)
+	case "use":
+		ts.Setenv("ENTRACLAW_TPM", swtpms.Load(ts, key).Socket)
+	case "stop":
+		swtpms.Load(ts, key).Stop()
+	default:
+		ts.Fatalf("swtpm: unknown subcommand %q", args[0])
+	}
+}
+
+// swtpms are the software TPMs of each running script, by name.
+var swtpms = swtpmRegistry{m: map[*testscript.TestScript]map[string]*entratest.SoftwareTPM{}}
+
+type swtpmRegistry struct {
+	mu sync.Mutex
+	m  map[*testscript.TestScript]map[string]*entratest.SoftwareTPM
+}
+
+func (r *swtpmRegistry) Store(ts *testscript.TestScript, key string, sw *entratest.SoftwareTPM) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m[ts] == nil {
+		r.m[ts] = map[string]*entratest.SoftwareTPM{}
+		ts.Defer(func() { r.mu.Lock(); delete(r.m, ts); r.mu.Unlock() })
+	}
+	r.m[ts][key] = sw
+}
+
+func (r *swtpmRegistry) Load(ts *testscript.TestScript, key string) *entratest.SoftwareTPM {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sw := r.m[ts][key]
+	if sw == nil {
+		ts.Fatalf("no software TPM %s: `swtpm start` it first", strings.TrimPrefix(key, "swtpm:"))
+	}
+	return sw
 }

@@ -32,6 +32,7 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 	renewBefore := fs.Duration("renew-before", provision.DefaultRenewBefore, "replace the certificate when it expires within this time")
 	certLifetime := days(provision.DefaultCertLifetime)
 	fs.Var(&certLifetime, "cert-lifetime", "lifetime of a new certificate, in days (180d) or as a duration; lower it when the tenant's app-management policy caps certificate lifetime")
+	keyStore := fs.String("key-store", "", "the `store` of a new private key: keyring, or tpm (created in this machine's TPM and never leaves it; the keyring item then holds only the certificate and the TPM's wrapped key). Default: the current key's store, keyring for the first; naming the other store rotates the key")
 	dryRun := fs.Bool("dry-run", false, "read everything and print the plan; change nothing")
 	propagation := fs.Duration("propagation-timeout", provision.DefaultPropagationTimeout, "how long to wait for Entra ID to accept the new certificate and roles")
 	operatorAuth := fs.String("operator-auth", entra.OperatorAzureCLI, "`kind` of operator that changes the app: azcli (az login), device-code, or provisioner (the app's own certificate)")
@@ -46,6 +47,11 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 	}
 	if time.Duration(certLifetime) <= *renewBefore {
 		return UsageError("-cert-lifetime %s must be longer than -renew-before %s (every run would rotate)", certLifetime.String(), renewBefore.String())
+	}
+	switch *keyStore {
+	case "", provision.KeyStoreKeyring, provision.KeyStoreTPM:
+	default:
+		return UsageError("-key-store must be %s or %s, not %q", provision.KeyStoreKeyring, provision.KeyStoreTPM, *keyStore)
 	}
 	env, deps, err := provisionSetup(c, StateOptional, *operatorAuth, stdio)
 	if err != nil {
@@ -63,6 +69,7 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 		Rotate:             *rotate,
 		RenewBefore:        *renewBefore,
 		CertLifetime:       time.Duration(certLifetime),
+		KeyStore:           *keyStore,
 		PropagationTimeout: *propagation,
 		DryRun:             *dryRun,
 		Progress:           newWarningWriter(stdio.Err, "entraclaw-migrate"),

@@ -166,6 +166,9 @@ func (m *migration) preflight(ctx context.Context) error {
 			return wrapf(err, "", "keyring preflight")
 		}
 	}
+	if err := m.checkKeyStore(); err != nil {
+		return err
+	}
 	if err := m.signInOperator(ctx); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
+	"github.com/entraclaw/entraclaw-cli/pkg/tpmkey"
 )
 
 // A rotation is make-before-break. This machine's certificates live in three
@@ -84,6 +85,10 @@ func (m *migration) ensureCertificate(ctx context.Context) error {
 		// Never accepted by the app, and longer-lived than asked: a tenant policy capping
 		// certificate lifetime refused it. Replace it rather than upload it again.
 		reason = "the certificate in the keyring is not on the app and outlives -cert-lifetime"
+	case m.cfg.KeyStore == KeyStoreTPM && !current.TPMBound():
+		reason = "-key-store tpm: the current key is in the keyring"
+	case m.cfg.KeyStore == KeyStoreKeyring && current.TPMBound():
+		reason = "-key-store keyring: the current key is in the TPM"
 	}
 
 	switch {
@@ -112,7 +117,11 @@ func (m *migration) ensureCertificate(ctx context.Context) error {
 			if err := m.putItem("", b); err != nil {
 				return err
 			}
-			m.say("Cert private key stored in %s (service='%s', account=%s).", m.sum.KeyringBackend, m.cfg.KeyringService, m.tenant)
+			if b.TPMBound() {
+				m.say("Cert stored in %s (service='%s', account=%s); its private key stays in the TPM.", m.sum.KeyringBackend, m.cfg.KeyringService, m.tenant)
+			} else {
+				m.say("Cert private key stored in %s (service='%s', account=%s).", m.sum.KeyringBackend, m.cfg.KeyringService, m.tenant)
+			}
 			m.current, m.bundle = b, b
 			return m.upload(ctx, b)
 		})
@@ -133,8 +142,12 @@ func (m *migration) ensureCertificate(ctx context.Context) error {
 			if err := m.putItem(NextAccountSuffix, b); err != nil {
 				return err
 			}
-			m.say("New cert private key stored in %s (service='%s', account=%s); certificate %s keeps serving until the new one gets a token.",
-				m.sum.KeyringBackend, m.cfg.KeyringService, m.tenant+NextAccountSuffix, certs.Thumbprint(m.current.Cert))
+			what := "New cert private key stored"
+			if b.TPMBound() {
+				what = "New cert (private key in the TPM) stored"
+			}
+			m.say("%s in %s (service='%s', account=%s); certificate %s keeps serving until the new one gets a token.",
+				what, m.sum.KeyringBackend, m.cfg.KeyringService, m.tenant+NextAccountSuffix, certs.Thumbprint(m.current.Cert))
 			m.next, m.bundle = b, b
 			return m.upload(ctx, b)
 		})
@@ -154,8 +167,45 @@ func (m *migration) ensureCertificate(ctx context.Context) error {
 	return m.change(fmt.Sprintf("upload the keyring certificate %s to the app", thumb), func() error { return m.upload(ctx, b) })
 }
 
-// generate makes a new certificate valid for cfg.CertLifetime.
+// Values of Config.KeyStore.
+const (
+	KeyStoreKeyring = "keyring"
+	KeyStoreTPM     = "tpm"
+)
+
+// checkKeyStore checks, changing nothing, that -key-store tpm has a TPM to use.
+func (m *migration) checkKeyStore() error {
+	switch m.cfg.KeyStore {
+	case "", KeyStoreKeyring:
+		return nil
+	case KeyStoreTPM:
+		if err := tpmkey.Check(""); err != nil {
+			return &Error{err: err} // one line that says what to do; nothing was changed
+		}
+		return nil
+	}
+	return &Error{msg: fmt.Sprintf("unknown -key-store %q: valid values are %s and %s", m.cfg.KeyStore, KeyStoreKeyring, KeyStoreTPM), code: exitUsage, hint: hintUsage}
+}
+
+// newKeyStore is where a new key goes: -key-store, else where the current key is, else
+// the keyring.
+func (m *migration) newKeyStore() string {
+	switch {
+	case m.cfg.KeyStore != "":
+		return m.cfg.KeyStore
+	case m.current != nil && m.current.TPMBound():
+		return KeyStoreTPM
+	}
+	return KeyStoreKeyring
+}
+
+// generate makes a new certificate valid for cfg.CertLifetime: its key in memory (to be
+// stored in the keyring), or with -key-store tpm in the TPM.
 func (m *migration) generate() (*certs.Bundle, error) {
+	if m.newKeyStore() == KeyStoreTPM {
+		m.say("Generating cert for Provisioner in the TPM (RSA 2048, non-exportable, %d days)...", int(m.cfg.CertLifetime.Hours()/24))
+		return tpmkey.Generate("", m.cfg.Now(), m.cfg.CertLifetime)
+	}
 	m.say("Generating cert for Provisioner (RSA 2048, %d days)...", int(m.cfg.CertLifetime.Hours()/24))
 	return certs.GenerateWithLifetime(m.cfg.Now(), m.cfg.CertLifetime)
 }

@@ -69,6 +69,11 @@ type Config struct {
 	// ReplicationWait bounds how long a recorded client id that Graph does not list
 	// is looked up again (replication lag) before the app is looked up by name.
 	ReplicationWait time.Duration
+	// KeyStore is where a new private key is kept: KeyStoreKeyring (in the keyring item)
+	// or KeyStoreTPM (created in the TPM, never leaves it; the item holds the TPM's
+	// wrapped blob). "" keeps the current key where it is and makes new keys in the
+	// keyring; naming the other store than the current key's rotates it.
+	KeyStore string
 	// CertLifetime is how long a new certificate is valid (DefaultCertLifetime when 0);
 	// a tenant's app-management policy may cap it below a year.
 	CertLifetime time.Duration

@@ -261,7 +261,11 @@ func (r *run) keyringCertVerdict(ctx context.Context) Result {
 		res = couldNotRun(NameKeyringCert, fmt.Sprintf("thumbprint %s matches the state file, expires %s, but could not read the app's certificates: %s",
 			thumb, notAfter, describe(keysErr)))
 	default:
-		res = pass(NameKeyringCert, fmt.Sprintf("thumbprint %s matches the state file and the app, expires %s, in the %s", thumb, notAfter, r.deps.Store.BackendName()))
+		where := "in the " + r.deps.Store.BackendName()
+		if b.TPMBound() {
+			where += ", private key bound to this machine's TPM"
+		}
+		res = pass(NameKeyringCert, fmt.Sprintf("thumbprint %s matches the state file and the app, expires %s, %s", thumb, notAfter, where))
 	}
 	res.Warnings = append(res.Warnings, warnings...)
 	return res
