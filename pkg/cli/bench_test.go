@@ -4,6 +4,11 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/certs"
+	"github.com/entraclaw/entraclaw-cli/pkg/entratest"
+	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+	"github.com/entraclaw/entraclaw-cli/pkg/tpmkey"
 )
 
 // Benchmarks exec the real binaries against the fake and report, per scenario, the median
@@ -106,6 +111,31 @@ func BenchmarkMigrateRerun(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		s.timedRun(b, f, "entraclaw-migrate")
+	}
+	s.report(b)
+}
+
+// BenchmarkTokenColdTPM: BenchmarkTokenCold with the private key in a software TPM (swtpm):
+// the assertion is signed in the TPM (open, re-create the storage key, load, sign, flush).
+func BenchmarkTokenColdTPM(b *testing.B) {
+	f := startFake(b, "migrated")
+	sw := entratest.StartSoftwareTPM(b)
+	bundle, err := tpmkey.Generate(sw.Socket, time.Now(), certs.DefaultLifetime)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc := f.Scenario
+	if err := f.Server.AddKeyCredential(sc.TenantID, sc.ClientID, bundle.Cert, bundle.Cert.NotBefore, bundle.Cert.NotAfter); err != nil {
+		b.Fatal(err)
+	}
+	if err := keystore.New(f.Service).PutBundle(sc.TenantID, bundle.PEM()); err != nil {
+		b.Fatal(err)
+	}
+	f.Env = append(f.Env, tpmkey.EnvTPM+"="+sw.Socket)
+	var s sample
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.timedRun(b, f, "entraclaw-provisioner-token", "-no-cache")
 	}
 	s.report(b)
 }
