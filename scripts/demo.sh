@@ -46,9 +46,11 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/entraclaw-demo.XXXXXX")
 # Backups and locks go to the per-user state directory: the demo's own, inside its temp dir.
 export XDG_STATE_HOME="$tmp/state"
 fake_pid=""
+swtpm_pid=""
 cleanup() {
   set +e
   if [ -n "$fake_pid" ]; then kill "$fake_pid" 2>/dev/null; wait "$fake_pid" 2>/dev/null; fi
+  if [ -n "$swtpm_pid" ]; then kill "$swtpm_pid" 2>/dev/null; wait "$swtpm_pid" 2>/dev/null; fi
   # On Linux the keyring is private and thrown away with its D-Bus session; on macOS remove
   # every item of the demo's two services from the login keychain.
   if [ "$(uname -s)" = Darwin ]; then
@@ -127,5 +129,22 @@ entraclaw-verify -check secret-purged,no-passwords || note "(exit $? — expecte
 say "6. Re-run the migration and verify again"
 run entraclaw-migrate
 run entraclaw-verify -wait 2m
+
+if command -v swtpm >/dev/null 2>&1; then
+  say "7. A key nobody can copy: rotate into a (software) TPM"
+  mkdir -p "$tmp/tpm"
+  swtpm socket --tpm2 --tpmstate dir="$tmp/tpm" --server type=unixio,path="$tmp/tpm/sock" \
+    --ctrl type=unixio,path="$tmp/tpm/sock.ctrl" --flags not-need-init,startup-clear --log file="$tmp/tpm/log",level=1 &
+  swtpm_pid=$!
+  for _ in $(seq 1 100); do [ -S "$tmp/tpm/sock" ] && break; sleep 0.05; done
+  export ENTRACLAW_TPM="$tmp/tpm/sock"
+  note "ENTRACLAW_TPM points at a swtpm; on a real machine the TPM is /dev/tpmrm0 (Linux) or TBS (Windows)."
+  run entraclaw-migrate -key-store tpm -operator-auth provisioner
+  run entraclaw-verify
+  TOKEN=$(entraclaw-provisioner-token -no-cache)
+  note "A fresh token, its assertion signed in the TPM: ${#TOKEN} characters."
+else
+  say "7. (skipped: install swtpm to see the key move into a TPM: apt-get install swtpm swtpm-tools)"
+fi
 
 say "Done: the runbook ran end to end against the fake. Everything it started is cleaned up."
