@@ -42,6 +42,9 @@ type statusCert struct {
 	DaysLeft     int    `json:"daysLeft"`
 	Expired      bool   `json:"expired"`
 	MatchesState bool   `json:"matchesState"`
+	// PrivateKey is where the private key is: "keyring" (in the item) or "tpm" (the
+	// item holds only the TPM's wrapped key; the TPM is not opened offline).
+	PrivateKey string `json:"privateKey"`
 }
 
 type statusToken struct {
@@ -88,7 +91,10 @@ func runStatus(env *Env, expiresIn time.Duration, stdio Stdio, c *Common) error 
 		st.Certificate = &statusCert{
 			Thumbprint: thumb, NotAfter: b.Cert.NotAfter.UTC().Format(time.RFC3339),
 			DaysLeft: int(left.Hours() / 24), Expired: certs.Expired(b.Cert, now),
-			MatchesState: thumb == st.RecordedThumbprint,
+			MatchesState: thumb == st.RecordedThumbprint, PrivateKey: "keyring",
+		}
+		if b.TPMBound() {
+			st.Certificate.PrivateKey = "tpm"
 		}
 		switch {
 		case st.Certificate.Expired:
@@ -167,6 +173,11 @@ func printStatus(w io.Writer, st *statusReport, p painter) error {
 			when = p.red(c.NotAfter + " (expired)")
 		}
 		line("expires", "%s", when)
+		if c.PrivateKey == "tpm" {
+			line("private key", "in this machine's TPM (the keyring item holds only its wrapped blob)")
+		} else {
+			line("private key", "in the keyring item")
+		}
 	} else {
 		line("certificate", "%s", p.red("none in the keyring"))
 	}
