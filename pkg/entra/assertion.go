@@ -11,6 +11,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -32,7 +35,8 @@ const assertionLifetime = 10 * time.Minute
 // the client assertion itself, as MSAL builds it for Entra ID, and hands it to
 // azidentity's client-assertion credential: header {"alg":"PS256","typ":"JWT",
 // "x5t#S256": standard base64 of the SHA-256 of the certificate}, claims aud = the
-// token endpoint (<authority host><tenant>/oauth2/v2.0/token), iss = sub = client, a
+// token endpoint (<authority host><tenant>/oauth2/v2.0/token; for a tenant given as a
+// domain, the one its OIDC metadata names), iss = sub = client, a
 // random jti, nbf = now, exp = now + 10 min. Entra ID accepts it as a certificate
 // credential (appidacr 2). The cloud's authority host, transport and retries apply as
 // for NewCertificateCredential; instance discovery is off. The signer is called once
@@ -49,14 +53,17 @@ func NewSignerCredential(c Cloud, tenant, client string, cert *x509.Certificate,
 		return nil, errors.New("certificate credential: the signing key is not the certificate's RSA key")
 	}
 	x5t := sha256.Sum256(cert.Raw)
+	opts := c.ClientOptions(o)
 	a := &assertion{
-		signer:   signer,
-		audience: strings.TrimRight(c.AuthorityHost, "/") + "/" + tenant + "/oauth2/v2.0/token",
-		client:   client,
-		x5tS256:  base64.StdEncoding.EncodeToString(x5t[:]),
+		signer:    signer,
+		authority: strings.TrimRight(c.AuthorityHost, "/") + "/",
+		tenant:    tenant,
+		client:    client,
+		x5tS256:   base64.StdEncoding.EncodeToString(x5t[:]),
+		transport: opts.Transport,
 	}
 	cred, err := azidentity.NewClientAssertionCredential(tenant, client, a.make, &azidentity.ClientAssertionCredentialOptions{
-		ClientOptions:            c.ClientOptions(o),
+		ClientOptions:            opts,
 		DisableInstanceDiscovery: true,
 	})
 	if err != nil {
@@ -68,14 +75,74 @@ func NewSignerCredential(c Cloud, tenant, client string, cert *x509.Certificate,
 // assertion makes the client assertions of one credential.
 type assertion struct {
 	signer                    crypto.Signer
-	audience, client, x5tS256 string
-	now                       func() time.Time // nil: time.Now
+	authority, tenant, client string // authority ends in "/"
+	x5tS256                   string
+	transport                 policy.Transporter // nil: http.DefaultClient
+	now                       func() time.Time   // nil: time.Now
 
-	mu      sync.Mutex
-	signErr error // the last signing failure, for signerCredential
+	mu       sync.Mutex
+	signErr  error  // the last signing failure, for signerCredential
+	audience string // the token endpoint, once known
 }
 
-func (a *assertion) make(context.Context) (string, error) {
+// aud is the token endpoint the assertion is for. For a tenant GUID it is
+// <authority><tenant>/oauth2/v2.0/token, the endpoint the OIDC metadata names. For a
+// tenant given as a domain, the metadata's token endpoint names the tenant by GUID, and
+// MSAL uses that: so does this, read once from the metadata (azidentity's callback is not
+// told the endpoint). If the metadata cannot be read, azidentity's own request will fail
+// and say why; the assertion then uses the domain form.
+func (a *assertion) aud(ctx context.Context) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.audience != "" {
+		return a.audience
+	}
+	endpoint := a.authority + a.tenant + "/oauth2/v2.0/token"
+	if isGUID(a.tenant) {
+		a.audience = endpoint
+		return endpoint
+	}
+	if resolved, err := a.tokenEndpoint(ctx); err == nil {
+		a.audience = resolved
+		return resolved
+	}
+	return endpoint
+}
+
+// tokenEndpoint reads token_endpoint from the tenant's OIDC metadata; it must be on the
+// authority's host.
+func (a *assertion) tokenEndpoint(ctx context.Context) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.authority+a.tenant+"/v2.0/.well-known/openid-configuration", nil)
+	if err != nil {
+		return "", err
+	}
+	var do func(*http.Request) (*http.Response, error) = http.DefaultClient.Do
+	if a.transport != nil {
+		do = a.transport.Do
+	}
+	resp, err := do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("OIDC metadata: HTTP %d", resp.StatusCode)
+	}
+	var meta struct {
+		TokenEndpoint string `json:"token_endpoint"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&meta); err != nil {
+		return "", err
+	}
+	got, err1 := url.Parse(meta.TokenEndpoint)
+	want, err2 := url.Parse(a.authority)
+	if err1 != nil || err2 != nil || got.Scheme != "https" || !strings.EqualFold(got.Host, want.Host) {
+		return "", errors.New("OIDC metadata: token_endpoint is not on the authority host")
+	}
+	return meta.TokenEndpoint, nil
+}
+
+func (a *assertion) make(ctx context.Context) (string, error) {
 	now := time.Now()
 	if a.now != nil {
 		now = a.now()
@@ -96,7 +163,7 @@ func (a *assertion) make(context.Context) (string, error) {
 		Jti string `json:"jti"`
 		Nbf int64  `json:"nbf"`
 		Exp int64  `json:"exp"`
-	}{a.audience, a.client, a.client, jti, now.Unix(), now.Add(assertionLifetime).Unix()})
+	}{a.aud(ctx), a.client, a.client, jti, now.Unix(), now.Add(assertionLifetime).Unix()})
 	input := base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString(claims)
 	digest := sha256.Sum256([]byte(input))
 	sig, err := a.signer.Sign(rand.Reader, digest[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256})

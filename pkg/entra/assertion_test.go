@@ -5,7 +5,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -148,5 +151,60 @@ func TestTPMCredentialGetsCertificateToken(t *testing.T) {
 	}
 	if _, err := NewCertificateCredential(c, sc.TenantID, sc.ClientID, &certs.Bundle{Cert: other.Cert, TPMKey: b.TPMKey}, opts); !errors.Is(err, tpmkey.ErrInvalidBlock) {
 		t.Fatalf("mismatched TPM key: %v", err)
+	}
+}
+
+// TestSignerCredentialDomainTenant: for a tenant given as a domain the assertion's aud is
+// the token endpoint the OIDC metadata names (by tenant GUID), as MSAL sends it.
+func TestSignerCredentialDomainTenant(t *testing.T) {
+	t.Setenv("AZURE_REGIONAL_AUTHORITY_NAME", "")
+	const domain = "contoso.example.com"
+	var (
+		mu  sync.Mutex
+		aud any
+		srv *httptest.Server
+	)
+	srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/openid-configuration"):
+			_ = json.NewEncoder(w).Encode(map[string]string{
+				"authorization_endpoint": srv.URL + "/" + testTenant + "/oauth2/v2.0/authorize",
+				"token_endpoint":         srv.URL + "/" + testTenant + "/oauth2/v2.0/token",
+				"issuer":                 srv.URL + "/" + testTenant + "/v2.0",
+			})
+		case strings.HasSuffix(r.URL.Path, "/token"):
+			_ = r.ParseForm()
+			tok, _, err := jwt.NewParser().ParseUnverified(r.PostForm.Get("client_assertion"), jwt.MapClaims{})
+			if err == nil {
+				mu.Lock()
+				aud = tok.Claims.(jwt.MapClaims)["aud"]
+				mu.Unlock()
+			}
+			_, _ = w.Write([]byte(`{"token_type":"Bearer","expires_in":3599,"access_token":"fake-access-token"}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c, err := ResolveCloud("", srv.URL, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := certs.Generate(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := NewSignerCredential(c, domain, testClient, b.Cert, b.Key, CredentialOptions{Transport: srv.Client(), Retry: policy.RetryOptions{MaxRetries: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := FetchToken(testContext(t), cred, c.GraphScope()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := srv.URL + "/" + testTenant + "/oauth2/v2.0/token"; aud != want {
+		t.Fatalf("aud %v, want %s", aud, want)
 	}
 }
