@@ -382,3 +382,29 @@ func TestIsTPMBundle(t *testing.T) {
 		t.Fatal("IsTPMBundle is true for a bundle without a TPM key")
 	}
 }
+
+// TestTCPTransport: ENTRACLAW_TPM=host:port reaches a swtpm over TCP (swtpm --server
+// type=tcp), the way Windows binaries under Wine reach a Linux swtpm.
+func TestTCPTransport(t *testing.T) {
+	sw := entratest.StartSoftwareTPMOnTCP(t)
+	t.Setenv(EnvTPM, sw.Socket)
+	b, err := Generate("", testNow, certs.DefaultLifetime)
+	if err != nil {
+		t.Fatalf("Generate over TCP: %v", err)
+	}
+	s, err := NewSigner(b, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte("x"))
+	sig, err := s.Sign(rand.Reader, digest[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256})
+	if err != nil {
+		t.Fatalf("Sign over TCP: %v", err)
+	}
+	if err := rsa.VerifyPSS(b.Cert.PublicKey.(*rsa.PublicKey), crypto.SHA256, digest[:], sig, nil); err != nil {
+		t.Fatal(err)
+	}
+	sw.Stop()
+	_, err = s.Sign(rand.Reader, digest[:], crypto.SHA256)
+	checkOneLine(t, err, "no usable TPM ("+EnvTPM+"="+sw.Socket+")", "nothing is listening")
+}
