@@ -60,7 +60,7 @@ func startSoftwareTPM(t TB, tcp bool) *SoftwareTPM {
 	}
 	s := &SoftwareTPM{Socket: filepath.Join(dir, "sock"), dir: dir, done: make(chan struct{})}
 	server := []string{"--server", "type=unixio,path=" + s.Socket, "--ctrl", "type=unixio,path=" + s.Socket + ".ctrl"}
-	s.ready = func() bool { fi, err := os.Stat(s.Socket); return err == nil && fi.Mode()&os.ModeSocket != 0 }
+	network := "unix"
 	if tcp {
 		port, err := freePortPair()
 		if err != nil {
@@ -70,13 +70,15 @@ func startSoftwareTPM(t TB, tcp bool) *SoftwareTPM {
 		s.Socket = fmt.Sprintf("127.0.0.1:%d", port)
 		server = []string{"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port),
 			"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port+1)}
-		s.ready = func() bool {
-			c, err := net.DialTimeout("tcp", s.Socket, 100*time.Millisecond)
-			if err == nil {
-				c.Close()
-			}
-			return err == nil
+		network = "tcp"
+	}
+	// Ready when it accepts a connection: its socket file appears (bind) before it listens.
+	s.ready = func() bool {
+		c, err := net.DialTimeout(network, s.Socket, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
 		}
+		return err == nil
 	}
 	args := append([]string{"socket", "--tpm2", "--tpmstate", "dir=" + dir}, server...)
 	s.cmd = exec.Command(bin, append(args,
