@@ -13,6 +13,8 @@
 #   corrupt state    token, verify and migrate refuse it and leave it untouched
 #   -ca-file         without ENTRACLAW_CA_FILE the fake's CA is unknown to Windows: TLS error;
 #                    the CA in the Windows ROOT store instead also works (crypt32 path)
+#   -key-store tpm   the Windows binaries sign in a Linux swtpm over TCP (ENTRACLAW_TPM=host:port):
+#                    one Credential Manager item without a private key, verify 4/4, token, back
 #   unit tests       pkg/state, pkg/keystore (real Credential Manager), pkg/certs cross-compiled
 #
 # Wine 8 (Debian 12) gaps, handled here and never by changing the host:
@@ -276,6 +278,39 @@ expect 0 "$D" entraclaw-migrate -operator-auth azcli
 has err 'Already migrated'
 cmp -s "$D/.entraclaw-state.json" "$tmp/before" || fail "a no-op migrate changed the state file"
 ok "re-migrated; verify 4/4; a third migrate has nothing to do and leaves the state file byte for byte"
+
+step "legacy runbook: -key-store tpm, signing in a Linux swtpm over TCP (Windows TBS itself is untested)"
+if command -v swtpm >/dev/null 2>&1; then
+  mkdir -p "$tmp/tpm"
+  tpm_port=$((20000 + RANDOM % 20000))
+  swtpm socket --tpm2 --tpmstate dir="$tmp/tpm" --server type=tcp,port=$tpm_port,bindaddr=127.0.0.1 \
+    --ctrl type=tcp,port=$((tpm_port + 1)),bindaddr=127.0.0.1 --flags not-need-init,startup-clear \
+    --log file="$tmp/tpm/log",level=1 &
+  fake_pids+=($!)
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$tpm_port") 2>/dev/null && break; sleep 0.05; done
+  export ENTRACLAW_TPM=127.0.0.1:$tpm_port
+  expect 0 "$D" entraclaw-migrate -key-store tpm -operator-auth provisioner
+  has err 'Generating cert for Provisioner in the TPM'
+  has err "Removed this machine's previous certificate"
+  "$WINE" "$tmp/win/krtool.exe" get "$svc" "$tenant" >"$tmp/item" || fail "no $tenant item"
+  grep -q 'BEGIN ENTRACLAW TPM KEY' "$tmp/item" && grep -q 'BEGIN CERTIFICATE' "$tmp/item" || fail "the item is not one TPM bundle"
+  if grep -q 'PRIVATE KEY' "$tmp/item"; then fail "the TPM bundle holds a private key"; fi
+  "$WINE" "$tmp/win/krtool.exe" get "$svc" "$tenant.cert" >/dev/null 2>&1 && fail "the TPM bundle was split (it fits 2560 bytes)"
+  rm -f "$tmp/item"
+  expect 0 "$D" entraclaw-verify -wait 30s
+  [ "$(grep -c '^PASS' "$tmp/out")" = 4 ] || fail "verify with the TPM key: not 4 PASS"
+  has out "private key bound to this machine's TPM"
+  expect 0 "$D" entraclaw-provisioner-token -no-cache
+  grep -Eqx 'eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+' "$tmp/out" || fail "token with the TPM key: not one JWT"
+  expect 0 "$D" entraclaw-migrate -key-store keyring -operator-auth provisioner
+  has err "Removed this machine's previous certificate"
+  unset ENTRACLAW_TPM
+  ok "Windows binaries: -key-store tpm (swtpm over TCP): one item, no private key; verify 4/4; token; back to the keyring"
+elif [ "${CI:-}" = true ]; then
+  fail "swtpm is required under CI=true (apt-get install swtpm swtpm-tools)"
+else
+  echo "skip -key-store tpm under Wine: swtpm not installed"
+fi
 
 step "corrupt state file: refused by every binary, left untouched"
 printf '{"TENANT_ID": "%s", "PROVISIONER_CLIENT_ID": ' "$tenant" >"$D/.entraclaw-state.json"
