@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-tpm/tpm2"
+	"github.com/google/go-tpm/tpm2/transport/linuxudstpm"
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/zalando/go-keyring"
 
@@ -565,10 +567,11 @@ func scriptCondition(cond string) (bool, error) {
 
 // cmdSWTPM runs software TPMs for a script: `swtpm start NAME` starts one (stopped when
 // the script ends) and points ENTRACLAW_TPM at it; `swtpm use NAME` points ENTRACLAW_TPM
-// at a running one; `swtpm stop NAME` kills it (the TPM is gone).
+// at a running one; `swtpm stop NAME` kills it (the TPM is gone); `swtpm fill NAME` leaves
+// no room in it for another loaded object (the TPM is full).
 func cmdSWTPM(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
-		ts.Fatalf("usage: swtpm start|use|stop NAME")
+		ts.Fatalf("usage: swtpm start|use|stop|fill NAME")
 	}
 	key := "swtpm:" + args[1]
 	switch args[0] {
@@ -580,8 +583,21 @@ func cmdSWTPM(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Setenv("ENTRACLAW_TPM", swtpms.Load(ts, key).Socket)
 	case "stop":
 		swtpms.Load(ts, key).Stop()
-	default:
-		ts.Fatalf("swtpm: unknown subcommand %q", args[0])
+	case "fill":
+		// Fill its object slots as programs killed mid-command would on a TPM without a
+		// resource manager: primaries that nobody flushes.
+		t, err := linuxudstpm.Open(swtpms.Load(ts, key).Socket)
+		ts.Check(err)
+		defer t.Close()
+		for i := 0; ; i++ {
+			_, err := tpm2.CreatePrimary{PrimaryHandle: tpm2.TPMRHOwner, InPublic: tpm2.New2B(tpm2.ECCSRKTemplate)}.Execute(t)
+			if errors.Is(err, tpm2.TPMRCObjectMemory) {
+				break
+			}
+			if err != nil || i > 32 {
+				ts.Fatalf("filling the TPM: %v after %d objects", err, i)
+			}
+		}
 	}
 }
 
