@@ -355,6 +355,10 @@ func (m *migration) recordThumbprint(context.Context) error {
 	}
 	m.sum.Thumbprint = certs.Thumbprint(b.Cert)
 	m.sum.CertNotAfter = b.Cert.NotAfter.UTC().Format(time.RFC3339)
+	m.sum.PrivateKey = KeyStoreKeyring
+	if b.TPMBound() {
+		m.sum.PrivateKey = KeyStoreTPM
+	}
 	return m.recordState(state.KeyThumbprint, m.sum.Thumbprint)
 }
 

@@ -115,12 +115,15 @@ type Deps struct {
 
 // Summary is what Migrate did or, in a dry run, would do.
 type Summary struct {
-	TenantID            string   `json:"tenantId"`
-	ClientID            string   `json:"clientId"`
-	AppObjectID         string   `json:"appObjectId"`
-	Thumbprint          string   `json:"thumbprint"`
-	CertNotAfter        string   `json:"certNotAfter"`
-	KeyringBackend      string   `json:"keyringBackend"`
+	TenantID       string `json:"tenantId"`
+	ClientID       string `json:"clientId"`
+	AppObjectID    string `json:"appObjectId"`
+	Thumbprint     string `json:"thumbprint"`
+	CertNotAfter   string `json:"certNotAfter"`
+	KeyringBackend string `json:"keyringBackend"`
+	// PrivateKey is where the current certificate's private key is: "keyring" (in the
+	// item) or "tpm" (in this machine's TPM; the item holds its wrapped blob).
+	PrivateKey          string   `json:"privateKey,omitempty"`
 	Backup              string   `json:"backup,omitempty"`
 	Actions             []string `json:"actions"`
 	PasswordsRemoved    int      `json:"passwordsRemoved"`
