@@ -408,3 +408,18 @@ func TestTCPTransport(t *testing.T) {
 	_, err = s.Sign(rand.Reader, digest[:], crypto.SHA256)
 	checkOneLine(t, err, "no usable TPM ("+EnvTPM+"="+sw.Socket+")", "nothing is listening")
 }
+
+// TestDefaultDeviceMissing: on a Linux machine without /dev/tpmrm0 (this CI box) the
+// default device gives the firmware/software-TPM advice in one line.
+func TestDefaultDeviceMissing(t *testing.T) {
+	if defaultDevice != "/dev/tpmrm0" {
+		t.Skipf("the default device here is %q", defaultDevice)
+	}
+	if _, err := os.Stat(defaultDevice); err == nil {
+		t.Skip("this machine has a TPM")
+	}
+	t.Setenv(EnvTPM, "")
+	checkOneLine(t, Check(""), "no usable TPM (/dev/tpmrm0): it does not exist", "firmware", EnvTPM)
+	_, err := Generate("", testNow, certs.DefaultLifetime)
+	checkOneLine(t, err, "no usable TPM (/dev/tpmrm0)")
+}
