@@ -270,6 +270,7 @@ func withoutHostWarning(stderr string) string { return hostWarning.ReplaceAllStr
 // ---- testscript ----
 
 func TestScript(t *testing.T) {
+	t.Parallel() // mostly waits on the fake (latency, propagation, lag): overlaps the other waiting tests
 	requireKeyring(t)
 	dirs, err := filepath.Glob(filepath.Join("testdata", "script", "*"))
 	if err != nil || len(dirs) == 0 {
