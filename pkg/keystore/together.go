@@ -83,4 +83,3 @@ func (m *memoBackend) Delete(svc, user string) error {
 	m.take(svc, user)
 	return m.Backend.Delete(svc, user)
 }
-
