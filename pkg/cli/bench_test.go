@@ -231,4 +231,3 @@ func BenchmarkMigrateFirstRun(b *testing.B) {
 	}
 	s.report(b)
 }
-
