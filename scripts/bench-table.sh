@@ -27,7 +27,7 @@ while IFS= read -r line; do
       esac
       if [ -n "$bound" ]; then
         met=$(awk -v r="$ratio" -v t="$target" 'BEGIN{print (r <= t) ? "yes" : "no"}')
-        printf '| %s | %s | %s ms | %s: %s ms | %.2f× | ≤ %s× | %s | %s | %s |\n' "$name" "$runs" "$med" "$what" "$bound" "$ratio" "$target" "$met" "$req" "$wr"
+        printf '| %s | %s | %s ms | %s: %s ms | %.2f× | ≤ %.1f× | %s | %s | %s |\n' "$name" "$runs" "$med" "$what" "$bound" "$ratio" "$target" "$met" "$req" "$wr"
       else
         printf '| %s | %s | %s ms | | | | | %s | %s |\n' "$name" "$runs" "$med" "$req" "$wr"
       fi
