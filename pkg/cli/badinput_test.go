@@ -381,6 +381,7 @@ func badInputCases() []badCase {
 }
 
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	fakes := map[string]*fakeEnv{"migrated": startFake(t, "migrated"), "legacy": startFake(t, "legacy")}
 	runAs := newUnprivilegedRunner(t)
 	table := []string{"| binary | input | exit | first line of stderr |", "|---|---|---|---|"}

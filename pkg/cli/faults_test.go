@@ -68,6 +68,7 @@ func recordFault(t *testing.T, r faultRow) {
 }
 
 func TestFaultMatrix(t *testing.T) {
+	t.Parallel()
 	requireKeyring(t)
 	cases := []struct {
 		name string

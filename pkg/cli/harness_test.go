@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,8 +56,9 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "./cmd/...")
+	build := exec.Command("go", "build", "-ldflags", testKnobLDFlags, "-o", dir+string(os.PathSeparator), "./cmd/...")
 	build.Dir = moduleRoot()
+	build.Env = buildEnv()
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building the binaries:", err)
@@ -67,6 +69,26 @@ func runMain(m *testing.M) int {
 		keyringErr = err.Error()
 	}
 	return m.Run()
+}
+
+// testKnobLDFlags links the test-only knobs into the binaries the tests run: azcore's
+// retry backoff starts at 1 ms instead of 800 ms (the fault matrix's 5xx, reset and
+// TLS cases retry 3-4 times) and verify -wait polls every 100 ms instead of 3 s. What
+// is retried and how often is unchanged; only the pauses shrink. The knobs are package
+// variables that only -ldflags -X can set, so no binary built by make, the release
+// script or go install can be steered by them (TestProductionBuildHasNoTestKnobs).
+const testKnobLDFlags = "-X github.com/entraclaw/entraclaw-cli/pkg/entra.testRetryDelay=1ms" +
+	" -X github.com/entraclaw/entraclaw-cli/pkg/cli.testWaitInterval=100ms"
+
+// buildEnv is the environment of the harness's go build: on Linux CGO_ENABLED=0, like
+// `make build`/`make install`, so the tests run what users install (and linking skips
+// the external linker).
+func buildEnv() []string {
+	env := os.Environ()
+	if runtime.GOOS == "linux" {
+		env = append(env, "CGO_ENABLED=0")
+	}
+	return env
 }
 
 // strayVariables returns the names of the ENTRACLAW_* and AZURE_* variables in environ.
@@ -251,6 +273,7 @@ func withoutHostWarning(stderr string) string { return hostWarning.ReplaceAllStr
 // ---- testscript ----
 
 func TestScript(t *testing.T) {
+	t.Parallel() // mostly waits on the fake (latency, propagation, lag): overlaps the other waiting tests
 	requireKeyring(t)
 	dirs, err := filepath.Glob(filepath.Join("testdata", "script", "*"))
 	if err != nil || len(dirs) == 0 {

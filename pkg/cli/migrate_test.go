@@ -30,6 +30,7 @@ const killLatency = 50 * time.Millisecond
 // no token call may fail at any step; the empty one after the lines of the steps only it
 // has (tenant, app, service principal, permissions, consent) and the first one after them.
 func TestMigrateConvergesAfterKill(t *testing.T) {
+	t.Parallel()
 	requireKeyring(t)
 	cases := []struct {
 		name, scenario string

@@ -68,7 +68,14 @@ func TestStatusLineTerminal(t *testing.T) {
 	sl.mu.Lock()
 	*now = now.Add(2 * time.Second)
 	sl.mu.Unlock()
-	time.Sleep(statusTick + 300*time.Millisecond) // one redraw by the ticker
+	// One redraw by the ticker: wait for it (not a fixed sleep, which a loaded machine
+	// can outrun), bounded well past statusTick.
+	for deadline := time.Now().Add(statusTick + 10*time.Second); !strings.Contains(out.String(), "waiting 2s for token"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the ticker did not redraw the elapsed time within %s: %q", statusTick+10*time.Second, out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	sl.Update("token")
 	sl.Done("all 4 checks pass after 2s")
 	got := out.String()

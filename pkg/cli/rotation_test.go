@@ -100,6 +100,7 @@ func TestRotationKeepsTokensFlowing(t *testing.T) {
 // pending and how to finish, instead of "context canceled"; for a rotation, the
 // old certificate keeps serving and a re-run finishes the job.
 func TestMigrateInterruptedDuringPropagation(t *testing.T) {
+	t.Parallel()
 	requireKeyring(t)
 	for _, c := range []struct {
 		name, scenario string

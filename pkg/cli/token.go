@@ -81,7 +81,20 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 
 	// The two keyring reads are D-Bus round trips that dominate a cached call: look the
 	// cached token up under the thumbprint the state file records while the bundle is
-	// read, and use it only if the keyring certificate turns out to have that thumbprint.
+	// read (on Linux both over one Secret Service session: keystore.ReadTogether), and
+	// use it only if the keyring certificate turns out to have that thumbprint.
+	//
+	// Why the bundle is still read on a cache hit, although the cache key already holds
+	// the state file's thumbprint: a rotation promotes a new certificate by writing the
+	// keyring item and then PROVISIONER_CERT_THUMBPRINT (pkg/provision's
+	// migrate_certificate.go), so for a moment, and for good after a crash between the
+	// two writes or an item replaced by hand, the keyring holds a certificate other than
+	// the state file's. A token cached under the state thumbprint was minted with the old
+	// certificate; serving it then would skip the expiry warning and the checks of the
+	// certificate actually in use (expired, not a usable bundle). So the hit is served
+	// only when the keyring certificate's thumbprint equals the key's; otherwise the
+	// token is looked up under the keyring certificate's thumbprint (or minted with it).
+	// Reading the bundle costs one more item in the same session, not 7 more D-Bus calls.
 	type cached struct {
 		token string
 		exp   time.Time
@@ -90,6 +103,7 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 	speculative := make(chan cached, 1)
 	stateThumb := strings.ToLower(env.Thumbprint)
 	if !*noCache && stateThumb != "" {
+		env.Store, cache = keystore.ReadTogether(env.Store, env.Tenant, cache, cacheKey(stateThumb))
 		go func() {
 			tok, exp, err := cache.GetCachedToken(cacheKey(stateThumb))
 			speculative <- cached{tok, exp, err}

@@ -364,6 +364,7 @@ func TestTokenInterruptWhileWaitingForTheLock(t *testing.T) {
 // waiting on an unlock prompt does) no longer swallows Ctrl-C until the 10 s keyring
 // timeout: SIGINT ends the run at once with exit 130.
 func TestTokenInterruptWhileKeyringHangs(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "bus")
 	ln, err := net.Listen("unix", sock)

@@ -145,3 +145,11 @@ func TestHostWarning(t *testing.T) {
 		}
 	}
 }
+
+// TestProductionBuildHasNoWaitKnob: without the harness's -ldflags, verify -wait polls
+// every verifyWaitInterval.
+func TestProductionBuildHasNoWaitKnob(t *testing.T) {
+	if testWaitInterval != "" || waitInterval() != verifyWaitInterval {
+		t.Fatalf("testWaitInterval is %q in a plain build", testWaitInterval)
+	}
+}

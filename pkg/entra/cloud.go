@@ -136,10 +136,14 @@ func (c Cloud) String() string {
 // the transport and retry settings of o. Response bodies are capped at
 // MaxTokenResponseBytes.
 func (c Cloud) ClientOptions(o CredentialOptions) azcore.ClientOptions {
+	retry := o.Retry
+	if retry.RetryDelay == 0 {
+		retry.RetryDelay = defaultRetryDelay()
+	}
 	return azcore.ClientOptions{
 		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: c.AuthorityHost},
 		Transport: CapResponses(c.transport(o.Transport), MaxTokenResponseBytes),
-		Retry:     o.Retry,
+		Retry:     retry,
 	}
 }
 

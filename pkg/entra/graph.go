@@ -89,6 +89,9 @@ func NewGraph(c Cloud, cred azcore.TokenCredential, o GraphOptions) (*Graph, err
 	if o.NotFoundBaseDelay <= 0 {
 		o.NotFoundBaseDelay = defaultNotFoundBase
 	}
+	if o.RetryDelay == 0 {
+		o.RetryDelay = defaultRetryDelay()
+	}
 	retries := o.MaxRetries
 	if retries == 0 {
 		retries = defaultGraphMaxRetries
