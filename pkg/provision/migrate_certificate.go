@@ -280,8 +280,8 @@ func (m *migration) readItem(account string, deleteUnusable bool) (*certs.Bundle
 		return nil, nil
 	}
 	return nil, m.change(fmt.Sprintf("delete keyring account %s: it is not a usable certificate bundle (%v)", account, parseErr), func() error {
-		if err := m.deps.Store.DeleteBundle(account); err != nil && !errors.Is(err, keystore.ErrNotFound) {
-			return wrapf(err, "", "delete the unusable keyring account %s", account)
+		if err := m.removeAccount(account); err != nil {
+			return err
 		}
 		m.say("Deleted keyring item service='%s' account=%s: it was not a usable certificate bundle (%v).", m.cfg.KeyringService, account, parseErr)
 		return nil
@@ -300,12 +300,15 @@ func (m *migration) putItem(suffix string, b *certs.Bundle) error {
 // deleteItem deletes the tenant's account with suffix, saying why.
 func (m *migration) deleteItem(suffix, why string) error {
 	account := m.tenant + suffix
-	return m.change(fmt.Sprintf("delete keyring account %s (%s)", account, why), func() error {
-		if err := m.deps.Store.DeleteBundle(account); err != nil && !errors.Is(err, keystore.ErrNotFound) {
-			return wrapf(err, "", "delete keyring account %s", account)
-		}
-		return nil
-	})
+	return m.change(fmt.Sprintf("delete keyring account %s (%s)", account, why), func() error { return m.removeAccount(account) })
+}
+
+// removeAccount deletes one keyring account; one that is already gone is fine.
+func (m *migration) removeAccount(account string) error {
+	if err := m.deps.Store.DeleteBundle(account); err != nil && !errors.Is(err, keystore.ErrNotFound) {
+		return wrapf(err, "", "delete keyring account %s", account)
+	}
+	return nil
 }
 
 // keyDisplayName names this machine's certificate on the app.
@@ -395,8 +398,8 @@ func (m *migration) promoteNext(context.Context) error {
 		if err := m.recordThumbprint(context.Background()); err != nil {
 			return err
 		}
-		if err := m.deps.Store.DeleteBundle(m.tenant + NextAccountSuffix); err != nil && !errors.Is(err, keystore.ErrNotFound) {
-			return wrapf(err, "", "delete keyring account %s", m.tenant+NextAccountSuffix)
+		if err := m.removeAccount(m.tenant + NextAccountSuffix); err != nil {
+			return err
 		}
 		m.say("Certificate %s is current now; %s is kept as keyring account %s until it is off the app.", thumb, certs.Thumbprint(old.Cert), m.tenant+PreviousAccountSuffix)
 		return nil
@@ -443,8 +446,8 @@ func (m *migration) removePreviousCert(ctx context.Context) error {
 			m.sum.PreviousCertRemoved = true
 			m.say("Removed this machine's previous certificate %s from the app.", thumb)
 		}
-		if err := m.deps.Store.DeleteBundle(account); err != nil && !errors.Is(err, keystore.ErrNotFound) {
-			return wrapf(err, "", "delete keyring account %s", account)
+		if err := m.removeAccount(account); err != nil {
+			return err
 		}
 		m.previous = nil
 		if err := clearTokenCache(ctx, m.deps.Store, m.tenant, m.app.AppID, thumb); err != nil {
