@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -22,18 +23,47 @@ const maxCAFileSize = 16 << 20
 // platform rejects is checked again by Go against the system roots plus these certificates.
 // A missing or unreadable file, or one without a PEM certificate, is an ErrInvalidArgument
 // that names the file but never echoes its contents.
+//
+// The file is read and checked here; the system roots are loaded at the first request
+// (caTransport), so a run that makes none (a cached token) does not parse them.
 func (c Cloud) WithCAFile(path string) (Cloud, error) {
-	pool, err := LoadCAFile(path)
+	added, err := readCAFile(path)
 	if err != nil {
 		return Cloud{}, err
 	}
-	c.Transport = newCATransport(pool)
+	c.Transport = &caTransport{added: added}
 	return c, nil
 }
 
-// LoadCAFile returns the system root pool (an empty pool where there is none) with the
-// certificates of the PEM file at path added.
-func LoadCAFile(path string) (*x509.CertPool, error) {
+// caTransport is newCATransport over the system roots plus added, built at its first
+// request: loading the system roots reads and parses every certificate of the OS store
+// (about 5 ms on Debian), which a run that sends no request should not pay.
+type caTransport struct {
+	added  []*x509.Certificate
+	once   sync.Once
+	client *http.Client
+}
+
+func (t *caTransport) Do(req *http.Request) (*http.Response, error) {
+	t.once.Do(func() { t.client = newCATransport(rootsWith(t.added)) })
+	return t.client.Do(req)
+}
+
+// rootsWith returns the system root pool (an empty pool where there is none) with added.
+func rootsWith(added []*x509.Certificate) *x509.CertPool {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	for _, cert := range added {
+		pool.AddCert(cert)
+	}
+	return pool
+}
+
+// readCAFile returns the certificates of the PEM file at path: at least one, or an
+// ErrInvalidArgument that names the file but never echoes its contents.
+func readCAFile(path string) ([]*x509.Certificate, error) {
 	info, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -68,14 +98,7 @@ func LoadCAFile(path string) (*x509.CertPool, error) {
 	if len(added) == 0 {
 		return nil, invalidArgument("-ca-file %s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path)
 	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	for _, cert := range added {
-		pool.AddCert(cert)
-	}
-	return pool, nil
+	return added, nil
 }
 
 // newCATransport is azcore's default HTTP client (internal/transport.DefaultHTTPClient: proxy

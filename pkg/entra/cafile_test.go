@@ -70,7 +70,7 @@ func TestWithCAFileTrustsTheCA(t *testing.T) {
 	}
 }
 
-func TestLoadCAFileErrors(t *testing.T) {
+func TestReadCAFileErrors(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
@@ -88,9 +88,9 @@ func TestLoadCAFileErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := LoadCAFile(tt.path)
+			_, err := readCAFile(tt.path)
 			if err == nil || !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("LoadCAFile = %v, want an invalid argument containing %q", err, tt.want)
+				t.Fatalf("readCAFile = %v, want an invalid argument containing %q", err, tt.want)
 			}
 			if strings.Contains(err.Error(), "hunter2") || strings.ContainsAny(err.Error(), "\r\n") {
 				t.Errorf("error %q echoes the file or spans lines", err)
