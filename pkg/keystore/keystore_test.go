@@ -650,8 +650,10 @@ func TestTokenCacheGarbageIsAMiss(t *testing.T) {
 	}
 }
 
+// A token beyond maxTokenParts items of the OS is not cached (4 KB ones are split:
+// TestPutCachedTokenSplitsWhatDoesNotFit); Secret Service takes it in one item.
 func TestTokenCacheSkipsWhenTooLarge(t *testing.T) {
-	huge := strings.Repeat("t", 4000)
+	huge := strings.Repeat("t", 50<<10)
 	for _, goos := range []string{"windows", "darwin"} {
 		f := newFake(goos)
 		s := New(TokenCacheService(testService), WithBackend(f), WithOS(goos))

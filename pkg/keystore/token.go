@@ -1,6 +1,8 @@
 package keystore
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,10 +26,59 @@ func (s *Store) TokenCache() *Store {
 	return &c
 }
 
-// cachedToken is the JSON value of a token cache item.
+// cachedToken is the JSON value of a token cache item. A token whose entry does not fit
+// in one item of the backend (Windows Credential Manager holds 2560 bytes, a macOS
+// `security` line about 2.9 KB after base64; Entra access tokens are 1-4 KB) is split:
+// the head item under the key holds the first part of the token, Parts (the number of
+// parts, at least 2) and Sum (partSum of the whole token); the other parts are items of
+// their own under partAccount(key, i), i = 2..Parts, each holding a slice of the token as
+// it is. Sum makes a read that met a half-finished rewrite a miss, not a spliced token.
 type cachedToken struct {
 	AccessToken string `json:"accessToken"`
 	ExpiresOn   string `json:"expiresOn"` // RFC 3339
+	Parts       int    `json:"parts,omitempty"`
+	Sum         string `json:"sum,omitempty"`
+}
+
+// maxTokenParts bounds how many items one token may span (and how many a read or delete
+// follows): 16 parts of 2.5 KB hold a 40 KB token, beyond any real access token.
+const maxTokenParts = 16
+
+// partAccount is the account of part i (2, 3, ...) of a split token cache entry: the key
+// with "|part<i>" appended, so it lies under the key's app prefix like the key itself.
+func partAccount(key string, i int) string { return fmt.Sprintf("%s|part%d", key, i) }
+
+// partSum is the hex SHA-256 of a split token, first 16 bytes.
+func partSum(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:16])
+}
+
+// splitToken returns the head entry and the other parts of token for key, sized to the
+// backend's item limit; ok is false when it cannot be split into at most maxTokenParts.
+func (s *Store) splitToken(key, token, expiresOn string) (head []byte, parts []string, ok bool) {
+	headRoom, limited := s.maxValueLen(key)
+	if !limited {
+		return nil, nil, false
+	}
+	entry := cachedToken{ExpiresOn: expiresOn, Parts: maxTokenParts, Sum: partSum(token)}
+	empty, _ := json.Marshal(entry)
+	headRoom -= len(empty)
+	partRoom, _ := s.maxValueLen(partAccount(key, maxTokenParts))
+	if headRoom <= 0 || partRoom <= 0 || len(token) <= headRoom {
+		return nil, nil, false
+	}
+	entry.AccessToken, token = token[:headRoom], token[headRoom:]
+	for len(token) > 0 {
+		n := min(partRoom, len(token))
+		parts, token = append(parts, token[:n]), token[n:]
+	}
+	if len(parts)+1 > maxTokenParts {
+		return nil, nil, false
+	}
+	entry.Parts = len(parts) + 1
+	head, _ = json.Marshal(entry)
+	return head, parts, true
 }
 
 // TokenCacheKey is the account of a token cache item:
@@ -195,7 +246,28 @@ func (s *Store) GetCachedToken(key string) (token string, expiresOn time.Time, e
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("cached token under %s/%s has no valid expiry: %w", s.service, key, ErrNotFound)
 	}
-	return entry.AccessToken, expiresOn, nil
+	if entry.Parts == 0 && entry.Sum == "" {
+		return entry.AccessToken, expiresOn, nil
+	}
+	if entry.Parts < 2 || entry.Parts > maxTokenParts {
+		return "", time.Time{}, fmt.Errorf("cached token under %s/%s is unreadable: %w", s.service, key, ErrNotFound)
+	}
+	token = entry.AccessToken
+	for i := 2; i <= entry.Parts; i++ {
+		part, err := s.get(partAccount(key, i))
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return "", time.Time{}, fmt.Errorf("cached token under %s/%s misses part %d: %w", s.service, key, i, err)
+		case err != nil:
+			return "", time.Time{}, s.itemError("read", partAccount(key, i), err)
+		}
+		token += part
+	}
+	if partSum(token) != entry.Sum {
+		// Parts of two writes (a concurrent refresh): a miss, rewritten by this run.
+		return "", time.Time{}, fmt.Errorf("cached token under %s/%s: its parts do not belong together: %w", s.service, key, ErrNotFound)
+	}
+	return token, expiresOn, nil
 }
 
 // PutCachedToken caches token under key. It stores nothing and returns nil
@@ -209,12 +281,26 @@ func (s *Store) PutCachedToken(key, token string, expiresOn time.Time) error {
 	if err != nil {
 		return fmt.Errorf("encode token cache entry: %w", err)
 	}
+	var parts []string
 	if !s.fits(key, len(value)) {
-		return nil
+		head, rest, ok := s.splitToken(key, token, expiresOn.UTC().Format(time.RFC3339))
+		if !ok {
+			return nil
+		}
+		value, parts = head, rest
 	}
-	// Index first: an item is never written without a record of it.
+	// Index first: an item is never written without a record of it. Then the parts, then
+	// the head that points at them.
 	if err := s.addToIndex(key); err != nil {
 		return err
+	}
+	for i, part := range parts {
+		if err := s.set(partAccount(key, i+2), part); err != nil {
+			if errors.Is(err, ErrTooLarge) {
+				return nil
+			}
+			return s.itemError("write", partAccount(key, i+2), err)
+		}
 	}
 	err = s.set(key, string(value))
 	switch {
@@ -226,14 +312,27 @@ func (s *Store) PutCachedToken(key, token string, expiresOn time.Time) error {
 	return nil
 }
 
-// DeleteCachedToken removes the entry under key; a missing entry is not an
-// error.
+// DeleteCachedToken removes the entry under key, with its parts where the backend's
+// items are small enough to have needed them; a missing entry is not an error.
 func (s *Store) DeleteCachedToken(key string) error {
 	if err := checkCacheKey(key); err != nil {
 		return err
 	}
 	if err := s.del(key); err != nil && !errors.Is(err, ErrNotFound) {
 		return s.itemError("delete", key, err)
+	}
+	if _, limited := s.maxValueLen(key); !limited {
+		return nil // Secret Service: never split
+	}
+	// Parts are numbered from 2 without gaps; the first missing one ends them.
+	for i := 2; i <= maxTokenParts; i++ {
+		err := s.del(partAccount(key, i))
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return s.itemError("delete", partAccount(key, i), err)
+		}
 	}
 	return nil
 }
