@@ -1,6 +1,7 @@
 package entra
 
 import (
+	"crypto/tls"
 	"encoding/pem"
 	"errors"
 	"net/http"
@@ -8,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 )
@@ -96,5 +99,51 @@ func TestReadCAFileErrors(t *testing.T) {
 				t.Errorf("error %q echoes the file or spans lines", err)
 			}
 		})
+	}
+}
+
+// A certificate the client does not trust is reported after one attempt: asking again
+// gets the same certificate, and azcore's default retries (3, with backoff) took 8-10 s.
+func TestUntrustedCertificateIsNotRetried(t *testing.T) {
+	t.Setenv("AZURE_REGIONAL_AUTHORITY_NAME", "")
+	var handshakes atomic.Int32
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.Config.ErrorLog = discardLogger()
+	srv.TLS = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		handshakes.Add(1)
+		return nil, nil
+	}}
+	srv.StartTLS()
+	defer srv.Close()
+	c, err := ResolveCloud("", srv.URL, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Default retry options (MaxRetries 0: azcore's 3 retries), a real backoff.
+	cred, err := NewSecretCredential(c, testTenant, testClient, "s", CredentialOptions{Retry: policy.RetryOptions{RetryDelay: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = FetchToken(testContext(t), cred, c.GraphScope())
+	if d := DescribeAuthError(err); !strings.Contains(d, "-ca-file") {
+		t.Errorf("FetchToken: %q, want the TLS failure pointing at -ca-file", d)
+	}
+	if n := handshakes.Load(); n != 1 {
+		t.Errorf("%d TLS handshakes for the token, want 1 (no retry of an untrusted certificate)", n)
+	}
+	if d := time.Since(start); d > 900*time.Millisecond {
+		t.Errorf("the certificate error took %s: retried with backoff", d)
+	}
+	handshakes.Store(0)
+	g, err := NewGraph(c, staticCredential{}, GraphOptions{RetryDelay: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.GetApplicationByAppID(testContext(t), testClient); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("Graph: %v, want a TLS error", err)
+	}
+	if n := handshakes.Load(); n != 1 {
+		t.Errorf("%d TLS handshakes for the Graph read, want 1", n)
 	}
 }
