@@ -1,11 +1,8 @@
 package cli_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -114,30 +111,9 @@ func TestMigrateInterruptedDuringPropagation(t *testing.T) {
 			t.Parallel()
 			f := startFake(t, c.scenario)
 			f.Server.SetPropagationDelay(2 * time.Second) // long enough to be interrupted, short for the re-run
-			cmd := f.command("entraclaw-migrate", c.args...)
-			stderr, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			var out strings.Builder
-			sc := bufio.NewScanner(stderr)
-			for sc.Scan() {
-				out.WriteString(sc.Text() + "\n")
-				if strings.HasPrefix(sc.Text(), "Waiting for Entra ID") {
-					break
-				}
-			}
-			if err := cmd.Process.Signal(os.Interrupt); err != nil {
-				t.Fatal(err)
-			}
-			rest, _ := io.ReadAll(stderr)
-			out.Write(rest)
-			_ = cmd.Wait()
-			text := out.String()
-			if code := cmd.ProcessState.ExitCode(); code != 130 {
+			res, _ := runAndInterrupt(t, f.command("entraclaw-migrate", c.args...), "Waiting for Entra ID", 1)
+			text := res.stderr
+			if code := res.code; code != 130 {
 				t.Fatalf("exit %d after Ctrl-C, want 130:\n%s", code, text)
 			}
 			for _, want := range []string{"error: interrupted; done: ", "pending: wait for propagation", c.hint} {

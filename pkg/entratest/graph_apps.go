@@ -223,6 +223,12 @@ func (ch *appChanges) apply(a *application) {
 // createApplication serves POST /applications: 201 with the full object. The default
 // signInAudience is AzureADandPersonalMicrosoftAccount, as on the real service.
 func (s *Server) createApplication(c *graphCall) graphResult {
+	return s.newApplication(c, "")
+}
+
+// newApplication creates an application from the request body (uniqueName, when not
+// empty, from an upsert's path): 201 with the full object.
+func (s *Server) newApplication(c *graphCall, uniqueName string) graphResult {
 	props, e := decodeObject(c.body)
 	if e != nil {
 		return failed(e)
@@ -239,6 +245,7 @@ func (s *Server) createApplication(c *graphCall) graphResult {
 		audience = *ch.signInAudience
 	}
 	a := c.t.addApplication(*ch.displayName, audience, c.now, c.now.Add(c.knobs.replicationLag))
+	a.uniqueName = uniqueName
 	ch.apply(a)
 	body := object{{"@odata.context", s.metadata("applications/$entity")}}
 	body = append(body, applicationJSON(c.t, a, false)...)
@@ -277,27 +284,7 @@ func (s *Server) upsertCreate(c *graphCall) graphResult {
 	if !c.caller.may(accessWrite) {
 		return failed(errInsufficientPrivileges)
 	}
-	props, e := decodeObject(c.body)
-	if e != nil {
-		return failed(e)
-	}
-	if _, ok := props["displayName"]; !ok {
-		return failed(invalidProperty("displayName", "Application"))
-	}
-	ch, e := parseAppChanges(c, nil, props)
-	if e != nil {
-		return failed(e)
-	}
-	audience := defaultSignInAudience
-	if ch.signInAudience != nil {
-		audience = *ch.signInAudience
-	}
-	a := c.t.addApplication(*ch.displayName, audience, c.now, c.now.Add(c.knobs.replicationLag))
-	a.uniqueName = c.path.uniqueName
-	ch.apply(a)
-	body := object{{"@odata.context", s.metadata("applications/$entity")}}
-	body = append(body, applicationJSON(c.t, a, false)...)
-	return graphResult{status: http.StatusCreated, body: body}
+	return s.newApplication(c, c.path.uniqueName)
 }
 
 // checkCertLifetime applies the tenant's asymmetricKeyLifetime policy to the new
