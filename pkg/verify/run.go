@@ -20,6 +20,7 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
+	"github.com/entraclaw/entraclaw-cli/pkg/tpmkey"
 )
 
 // DefaultExpiresIn is how far ahead of its expiry the provisioner certificate is warned
@@ -323,6 +324,10 @@ func (r *run) token(ctx context.Context) Result {
 	if err != nil {
 		if _, rejected := entra.AsSTSError(err); rejected {
 			return fail(NameToken, "token request rejected: "+describe(err))
+		}
+		if errors.Is(err, tpmkey.ErrForeignKey) {
+			// A verdict, not an outage: this machine cannot sign with the key it holds.
+			return fail(NameToken, "could not request a token: "+describe(err))
 		}
 		return couldNotRun(NameToken, "could not request a token: "+describe(err))
 	}
