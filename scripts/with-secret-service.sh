@@ -35,18 +35,34 @@ inside_session() {
 	unset ENTRACLAW_SECRET_SERVICE_DIR
 	local log=$dir/gnome-keyring-daemon.log
 
-	printf '%s' "$password" |
-		gnome-keyring-daemon --foreground --unlock --components=secrets >/dev/null 2>"$log" &
-	local daemon=$!
-	# shellcheck disable=SC2064 # expand $daemon now
-	trap "kill $daemon 2>/dev/null; wait $daemon 2>/dev/null || true" EXIT
+	# The daemon runs under a watch: gnome-keyring-daemon has been seen to abort (a GLib
+	# assertion, trap int3) in the middle of a test run. It is restarted at once with the
+	# same password, on the same keyring files, and the crash is reported on stderr.
+	(
+		local restarts=0
+		while :; do
+			printf '%s' "$password" |
+				gnome-keyring-daemon --foreground --unlock --components=secrets >/dev/null 2>>"$log" &
+			echo $! >"$dir/daemon.pid"
+			status=0
+			wait $! || status=$?
+			[[ -e $dir/stopping ]] && exit 0
+			((restarts++ < 5)) || exit 1
+			printf '%s: gnome-keyring-daemon exited (status %s); restarting it. Its log:\n' "$prog" "$status" >&2
+			tail -n 20 "$log" >&2
+			sleep 0.1
+		done
+	) &
+	local watch=$!
+	# shellcheck disable=SC2064 # expand $watch and $dir now
+	trap "touch '$dir/stopping'; kill \$(cat '$dir/daemon.pid' 2>/dev/null) 2>/dev/null; wait $watch 2>/dev/null || true" EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 
 	local i
 	for ((i = 0; i < wait_steps; i++)); do
 		secrets_owned && break
-		kill -0 "$daemon" 2>/dev/null || fail "gnome-keyring-daemon exited: $(tr '\n' ' ' <"$log")"
+		kill -0 "$watch" 2>/dev/null || fail "gnome-keyring-daemon exited: $(tr '\n' ' ' <"$log")"
 		sleep 0.1
 	done
 	secrets_owned || fail "gnome-keyring-daemon did not own org.freedesktop.secrets within $((wait_steps / 10)) s"
@@ -90,5 +106,25 @@ mkdir -p "$HOME" "$XDG_DATA_HOME" "$XDG_CONFIG_HOME" "$XDG_CACHE_HOME" "$XDG_STA
 chmod 700 "$XDG_RUNTIME_DIR"
 
 status=0
-ENTRACLAW_SECRET_SERVICE_DIR=$dir dbus-run-session -- "$BASH" "$0" "$@" || status=$?
+# The session bus activates no services: with the standard service directories, a call to
+# org.freedesktop.secrets while the daemon is down would start a second gnome-keyring
+# whose login keyring is locked, and the call would wait on an unlock prompt forever.
+mkdir -p "$dir/dbus-services"
+cat >"$dir/session.conf" <<EOF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <keep_umask/>
+  <listen>unix:tmpdir=$dir</listen>
+  <auth>EXTERNAL</auth>
+  <servicedir>$dir/dbus-services</servicedir>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+EOF
+ENTRACLAW_SECRET_SERVICE_DIR=$dir dbus-run-session --config-file="$dir/session.conf" -- "$BASH" "$0" "$@" || status=$?
 exit "$status"
