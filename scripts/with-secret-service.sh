@@ -40,7 +40,7 @@ inside_session() {
 	# same password, on the same keyring files, and the crash is reported on stderr.
 	(
 		local restarts=0
-		while :; do
+		while [[ ! -e $dir/stopping ]]; do
 			printf '%s' "$password" |
 				gnome-keyring-daemon --foreground --unlock --components=secrets >/dev/null 2>>"$log" &
 			echo $! >"$dir/daemon.pid"
@@ -55,7 +55,8 @@ inside_session() {
 	) &
 	local watch=$!
 	# shellcheck disable=SC2064 # expand $watch and $dir now
-	trap "touch '$dir/stopping'; kill \$(cat '$dir/daemon.pid' 2>/dev/null) 2>/dev/null; wait $watch 2>/dev/null || true" EXIT
+	# Stop the watch first, so it cannot start a daemon after the last one is killed.
+	trap "touch '$dir/stopping'; kill $watch 2>/dev/null; wait $watch 2>/dev/null || true; kill \$(cat '$dir/daemon.pid' 2>/dev/null) 2>/dev/null || true" EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 

@@ -73,7 +73,9 @@ func byteSize(n int64) string {
 // CapResponses wraps next (nil: a default client like azcore's, honouring HTTPS_PROXY and
 // SSL_CERT_FILE) so that a response body longer than limit bytes fails with a
 // *ResponseTooLargeError after reading at most limit+1 bytes of it. A Content-Length over
-// the limit fails before any of the body is read.
+// the limit fails before any of the body is read. A TLS certificate the client does not
+// trust fails at once too (certificateError): every credential and Graph client sends
+// through this wrapper, so it is the one place to tell azcore's retry policy.
 func CapResponses(next policy.Transporter, limit int64) policy.Transporter {
 	if next == nil {
 		next = defaultClient()

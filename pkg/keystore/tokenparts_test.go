@@ -75,7 +75,7 @@ func TestSplitCachedTokenWithForeignPartIsAMiss(t *testing.T) {
 	if tok, _, err := s.GetCachedToken(key); !errors.Is(err, ErrNotFound) {
 		t.Errorf("spliced parts: %d bytes, %v; want a miss", len(tok), err)
 	}
-	if err := s.DeleteCachedToken(partAccount(key, 2)); err != nil {
+	if err := f.Delete(TokenCacheService(testService), partAccount(key, 2)); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.GetCachedToken(key); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "misses part 2") {
