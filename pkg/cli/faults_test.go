@@ -187,7 +187,7 @@ func fault5xxBeyondBudget(t *testing.T) {
 		t.Errorf("the re-run replaced the keyring certificate %s with %s instead of uploading it", thumb, got)
 	}
 	recordFault(t, faultRow{id: "2b", fault: fmt.Sprintf("PATCH /applications/{id} 503 ×%d (beyond the retries)", graphAttempts), binary: "migrate", exit: res.code, message: res.message(),
-		endState: "secret purged, backup kept, cert in keyring, not on app, no thumbprint recorded",
+		endState: "secret kept (state file and app), backup kept, cert in keyring, not on app, no thumbprint recorded",
 		rerun:    "yes: the same keyring cert uploaded; " + end})
 }
 
@@ -196,8 +196,8 @@ func fault5xxBeyondBudget(t *testing.T) {
 func assertStoppedBeforeUpload(t *testing.T, f *fakeEnv) string {
 	t.Helper()
 	doc := readState(t, f)
-	if _, ok := doc["PROVISIONER_CLIENT_SECRET"]; ok {
-		t.Error("the state file still holds the secret")
+	if _, ok := doc["PROVISIONER_CLIENT_SECRET"]; !ok {
+		t.Error("the state file lost the secret although the certificate never worked")
 	}
 	if _, ok := doc["PROVISIONER_CERT_THUMBPRINT"]; ok {
 		t.Error("a thumbprint was recorded although the upload failed")
@@ -210,8 +210,8 @@ func assertStoppedBeforeUpload(t *testing.T, f *fakeEnv) string {
 		t.Fatal("no certificate in the keyring after a failed upload")
 	}
 	app := appOf(t, f, f.Scenario.ClientID)
-	if len(app.PasswordCredentials) != 0 || len(app.KeyCredentials) != 0 {
-		t.Errorf("app after the failed upload: %d passwords, %d certificates; want 0 and 0", len(app.PasswordCredentials), len(app.KeyCredentials))
+	if len(app.PasswordCredentials) != 1 || len(app.KeyCredentials) != 0 {
+		t.Errorf("app after the failed upload: %d passwords, %d certificates; want 1 (the secret, still working) and 0", len(app.PasswordCredentials), len(app.KeyCredentials))
 	}
 	return thumb
 }
@@ -317,19 +317,22 @@ func faultConnectionResets(t *testing.T) {
 	f.Server.FailRepeat(entratest.RouteRemovePassword, graphAttempts, entratest.Failure{Code: entratest.CodeReset})
 	res := runBinary(t, f, nil, "entraclaw-migrate")
 	res.wantExit(t, 1)
-	res.wantError(t, `remove password credential [0-9a-f-]{36} from the provisioner app \(0 of 1 removed; stopped before uploading a certificate\): graph: POST /applications/[0-9a-f-]{36}/removePassword: cannot reach 127\.0\.0\.1:[0-9]+: `)
+	res.wantError(t, `remove password credential [0-9a-f-]{36} from the provisioner app \(0 of 1 removed; the certificate works\): graph: POST /applications/[0-9a-f-]{36}/removePassword: cannot reach 127\.0\.0\.1:[0-9]+: `)
 	if n := f.Server.Counts()[entratest.RouteRemovePassword]; n != graphAttempts {
 		t.Errorf("removePassword: %d attempts, want %d", n, graphAttempts)
 	}
 	doc := readState(t, f)
-	if _, ok := doc["PROVISIONER_CLIENT_SECRET"]; ok {
-		t.Error("the state file still holds the secret")
+	if _, ok := doc["PROVISIONER_CLIENT_SECRET"]; !ok {
+		t.Error("the state file lost the secret although the secret is still on the app")
 	}
-	if thumb := keyringThumbprint(t, f, f.Scenario.TenantID); thumb != "" {
-		t.Errorf("a certificate %s was stored although the run stopped before step 5", thumb)
+	if !strings.Contains(res.stderr, "The client secret was kept and still works") {
+		t.Errorf("stderr does not say the secret was kept:\n%s", res.stderr)
 	}
-	if app := appOf(t, f, f.Scenario.ClientID); len(app.PasswordCredentials) != 1 || len(app.KeyCredentials) != 0 {
-		t.Errorf("app after the cut: %d passwords, %d certificates; want 1 and 0", len(app.PasswordCredentials), len(app.KeyCredentials))
+	if thumb := keyringThumbprint(t, f, f.Scenario.TenantID); thumb == "" {
+		t.Error("no certificate in the keyring: the password step runs after the certificate works")
+	}
+	if app := appOf(t, f, f.Scenario.ClientID); len(app.PasswordCredentials) != 1 || len(app.KeyCredentials) != 1 {
+		t.Errorf("app after the cut: %d passwords, %d certificates; want 1 and 1", len(app.PasswordCredentials), len(app.KeyCredentials))
 	}
 
 	rerun := runBinary(t, f, nil, "entraclaw-migrate")
@@ -339,7 +342,7 @@ func faultConnectionResets(t *testing.T) {
 	}
 	end := assertMigrated(t, f)
 	recordFault(t, faultRow{id: "5a", fault: fmt.Sprintf("TCP reset ×%d on POST removePassword", graphAttempts), binary: "migrate", exit: res.code, message: res.message(),
-		endState: "secret purged, password still on app, no cert anywhere", rerun: "yes: password removed, cert made; " + end})
+		endState: "secret kept (state file and app), cert working", rerun: "yes: password removed, secret purged; " + end})
 }
 
 // faultServerStopped: the token binary with the authority gone.
@@ -477,7 +480,7 @@ func faultConcurrentPassword(t *testing.T) {
 	f := startFake(t, "legacy")
 	var keyID string
 	res := runWatchingStderr(t, f, func(line string) {
-		if keyID == "" && strings.HasPrefix(line, "Uploading public cert to app") {
+		if keyID == "" && strings.HasPrefix(line, "Removed 1 legacy password credential") {
 			id, _, err := f.Server.AddPassword(f.Scenario.TenantID, f.Scenario.ClientID, 24*time.Hour)
 			if err != nil {
 				t.Error(err)
@@ -487,7 +490,7 @@ func faultConcurrentPassword(t *testing.T) {
 	}, "entraclaw-migrate")
 	res.wantExit(t, 0)
 	if keyID == "" {
-		t.Fatalf("migrate never uploaded a certificate:\n%s", res.stderr)
+		t.Fatalf("migrate never removed the legacy password:\n%s", res.stderr)
 	}
 
 	ver := runBinary(t, f, nil, "entraclaw-verify")
@@ -506,7 +509,7 @@ func faultConcurrentPassword(t *testing.T) {
 		t.Errorf("the re-run did not remove the new secret:\n%s", rerun.stderr)
 	}
 	end := assertMigrated(t, f)
-	recordFault(t, faultRow{id: "7", fault: "password added mid-run (AddPassword during the upload)", binary: "migrate, verify", exit: ver.code,
+	recordFault(t, faultRow{id: "7", fault: "password added mid-run (AddPassword right after the password step)", binary: "migrate, verify", exit: ver.code,
 		message: strings.Join(strings.Fields(failLine), " "), endState: "migrate exit 0; verify exit 4 names keyId " + keyID,
 		rerun: "yes: migrate removed it; " + end})
 }

@@ -34,6 +34,7 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 	fs.Var(&certLifetime, "cert-lifetime", "lifetime of a new certificate, in days (180d) or as a duration; lower it when the tenant's app-management policy caps certificate lifetime")
 	keyStore := fs.String("key-store", "", "the `store` of a new private key: keyring, or tpm (created in this machine's TPM and never leaves it; the keyring item then holds only the certificate and the TPM's wrapped key). Default: the current key's store, keyring for the first; naming the other store rotates the key")
 	dryRun := fs.Bool("dry-run", false, "read everything and print the plan; change nothing")
+	adopt := fs.Bool("adopt", false, "with no state file found, take over the existing app named \""+entra.ProvisionerDisplayName+"\" into a new ./.entraclaw-state.json (otherwise refused: its real state file may be elsewhere)")
 	propagation := fs.Duration("propagation-timeout", provision.DefaultPropagationTimeout, "how long to wait for Entra ID to accept the new certificate and roles")
 	operatorAuth := fs.String("operator-auth", entra.OperatorAzureCLI, "`kind` of operator that changes the app: azcli (az login), device-code, or provisioner (the app's own certificate)")
 	if err := c.Parse(fs, args); err != nil {
@@ -61,6 +62,9 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 	deps.Store = env.Store
 	sum, err := provision.Migrate(ctx, provision.Config{
 		StatePath:          env.StatePath,
+		StateFileNamed:     c.StateFile != "",
+		StateSearchDir:     workingDir(),
+		Adopt:              *adopt,
 		TenantID:           c.TenantID,
 		ClientID:           c.ClientID,
 		Cloud:              env.Cloud,

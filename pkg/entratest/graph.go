@@ -32,7 +32,7 @@ type graphPath struct {
 	byAppID    bool   // addressed by the alternate key (appId='...')
 	appID      string // the alternate key's value
 	uniqueName string // addressed by the alternate key (uniqueName='...')
-	action     string // "", "addPassword", "removePassword", "appRoleAssignedTo", "appRoleAssignments"
+	action     string // "", "addPassword", "removePassword", "owners", "appRoleAssignedTo", "appRoleAssignments"
 }
 
 // pattern is the path part of the route name, e.g. /v1.0/applications/{id}/addPassword.
@@ -59,7 +59,7 @@ func (p graphPath) key() string {
 }
 
 var graphActions = map[string][]string{
-	"applications":      {"addPassword", "removePassword"},
+	"applications":      {"addPassword", "removePassword", "owners"},
 	"servicePrincipals": {"appRoleAssignedTo", "appRoleAssignments"},
 }
 
@@ -378,6 +378,7 @@ var graphHandlers = map[string]graphHandler{
 	RoutePatchApplication:  {accessWrite, nil, (*Server).patchApplication},
 	RouteAddPassword:       {accessWrite, nil, (*Server).addPassword},
 	RouteRemovePassword:    {accessWrite, nil, (*Server).removePassword},
+	RouteListOwners:        {accessRead, listOptions, (*Server).listOwners},
 	RouteListSPs:           {accessRead, listOptions, (*Server).listServicePrincipals},
 	RouteCreateSP:          {accessWrite, nil, (*Server).createServicePrincipal},
 	RouteGetSP:             {accessRead, singleOptions, (*Server).getServicePrincipal},

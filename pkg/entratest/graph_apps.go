@@ -623,3 +623,34 @@ func (s *Server) removePassword(c *graphCall) graphResult {
 	}
 	return failed(badRequest("Request_BadRequest", "No password credential with keyId '%s' exists on application '%s'.", keyID, a.appID))
 }
+
+// listOwners serves GET /applications/{id}/owners: the application's owners as
+// directoryObjects (users here), which Graph lists to anyone who may read the app.
+func (s *Server) listOwners(c *graphCall) graphResult {
+	a, e := c.lookupApplication()
+	if e != nil {
+		return failed(e)
+	}
+	sel, e := parseSelect(c.query.Get("$select"), ownerJSON(c.t, ""), "directoryObject")
+	if e != nil {
+		return failed(e)
+	}
+	items := []object{}
+	for _, oid := range a.owners {
+		o := ownerJSON(c.t, oid)
+		// Graph keeps the type annotation whatever $select names.
+		items = append(items, append(object{o[0]}, selected(o[1:], sel)...))
+	}
+	return s.page(c, s.metadata("directoryObjects"), items)
+}
+
+// ownerJSON is an owner as Graph lists it: a user, with its type annotation.
+func ownerJSON(t *tenant, oid string) object {
+	name, upn := "", ""
+	for kind, id := range t.operators {
+		if id == oid && oid != "" {
+			name, upn = "Fake "+kind, kind+"@"+t.domain
+		}
+	}
+	return object{{"@odata.type", "#microsoft.graph.user"}, {"id", oid}, {"displayName", name}, {"userPrincipalName", upn}}
+}

@@ -274,6 +274,7 @@ const (
 	RoutePatchApplication    = "PATCH /v1.0/applications/{id}"
 	RouteAddPassword         = "POST /v1.0/applications/{id}/addPassword"
 	RouteRemovePassword      = "POST /v1.0/applications/{id}/removePassword"
+	RouteListOwners          = "GET /v1.0/applications/{id}/owners"
 	RouteListSPs             = "GET /v1.0/servicePrincipals"
 	RouteCreateSP            = "POST /v1.0/servicePrincipals"
 	RouteGetSP               = "GET /v1.0/servicePrincipals/{id}"
@@ -289,7 +290,7 @@ func Routes() []string {
 	return []string{
 		RouteOpenIDConfiguration, RouteKeys, RouteToken, RouteDeviceCode, RouteOrganization,
 		RouteListApplications, RouteCreateApplication, RouteGetApplication, RoutePatchApplication,
-		RouteAddPassword, RouteRemovePassword,
+		RouteAddPassword, RouteRemovePassword, RouteListOwners,
 		RouteListSPs, RouteCreateSP, RouteGetSP, RouteListAssignedTo, RouteGrant, RouteListAssignments,
 		RouteFakeState, RouteFakeAzAppShow,
 	}

@@ -48,6 +48,15 @@ type migration struct {
 	uploaded           []string
 	needsProof, proven bool
 	pre                *prefetched // the preflight's concurrent reads; nil when the client id was unknown
+	// rights is what the operator's token says the operator may do.
+	rights entra.OperatorRights
+	// peeked holds the preflight's reads of this machine's keyring items (by account),
+	// each used once by step 5 instead of a second read.
+	peeked map[string]peekedItem
+	// perms is what the preflight read of the app's permissions and grants.
+	perms *permissionPlan
+	// passwordsLeft counts the app's client secrets this run has not removed (yet).
+	passwordsLeft int
 }
 
 // Migrate moves the provisioner app to certificate authentication, or rotates its
@@ -74,6 +83,10 @@ func Migrate(ctx context.Context, cfg Config, deps Deps) (*Summary, error) {
 		return nil, err
 	}
 	if err := m.runSteps(ctx, steps); err != nil {
+		m.sayKept()
+		return nil, err
+	}
+	if err := m.secretKeptError(); err != nil {
 		return nil, err
 	}
 	m.sum.Changed = !cfg.DryRun && len(m.sum.Actions) > 0
@@ -96,16 +109,20 @@ const stepPropagation = "wait for propagation"
 
 // steps are the runbook's steps in order.
 func (m *migration) steps() []step {
+	// Make-before-break: the client secret (on the app and in the state file) is
+	// removed only once the certificate has got a token, so a run that stops earlier
+	// leaves the machine with the credential it had.
 	return []step{
-		{"purge the legacy secret", m.purgeSecret},
+		{"back up the state file", m.backupState},
 		{"find or create the app", m.ensureApp},
 		{"permissions and consent", m.ensurePermissions},
-		{"remove password credentials", m.removePasswords},
 		{"certificate", m.ensureCertificate},
 		{"record the thumbprint", m.recordThumbprint},
 		{stepPropagation, m.awaitPropagation},
 		{"make the new certificate current", m.promoteNext},
 		{"remove the previous certificate", m.removePreviousCert},
+		{"remove password credentials", m.removePasswords},
+		{"purge the legacy secret", m.purgeSecret},
 	}
 }
 
@@ -175,6 +192,16 @@ func (m *migration) preflight(ctx context.Context) error {
 	if err := m.findApp(ctx); err != nil {
 		return err
 	}
+	if err := m.peekKeyring(); err != nil {
+		return err
+	}
+	if err := m.readPermissions(ctx); err != nil {
+		return err
+	}
+	if err := m.checkRights(ctx); err != nil {
+		return err
+	}
+	m.sayNewStateFile()
 	m.say("Preflight passed: state file %s, %s, operator signed in to tenant %s.", m.cfg.StatePath, m.sum.KeyringBackend, m.tenant)
 	return nil
 }
@@ -213,45 +240,66 @@ func checkDirWritable(dir string) error {
 	return os.Remove(name)
 }
 
-// signInOperator gets the operator's token, resolves the tenant and builds the Graph client.
+// signInOperator gets the operator's token, resolves the tenant and builds the Graph
+// client; a tenant that is not the one in the state file is refused before any change.
 func (m *migration) signInOperator(ctx context.Context) error {
 	tenant := m.cfg.TenantID
 	if tenant == "" {
 		tenant = m.stateTenant
 	}
-	var err error
-	m.tenant, m.graph, err = signIn(ctx, m.cfg.Cloud, m.cfg.OperatorAuth, tenant, m.cfg.StatePath, m.deps)
+	op, err := signIn(ctx, m.cfg.Cloud, m.cfg.OperatorAuth, tenant, m.cfg.StatePath, m.deps)
+	if err != nil {
+		return err
+	}
+	m.tenant, m.graph, m.rights = op.tenant, op.graph, op.rights
 	m.sum.TenantID = m.tenant
-	return err
+	if m.stateTenant != "" && !strings.EqualFold(m.stateTenant, m.tenant) {
+		return failf("check -tenant-id / ENTRACLAW_TENANT_ID, or pass -state-file with the state file of tenant "+m.tenant,
+			"tenant %s is not TENANT_ID %s of %s; nothing was changed", m.tenant, m.stateTenant, m.cfg.StatePath)
+	}
+	return nil
 }
 
-// signIn gets a token with the operator credential and returns the tenant (the
-// token's tid when tenant is "") and a Graph client acting as the operator.
-func signIn(ctx context.Context, cloud entra.Cloud, kind, tenant, statePath string, deps Deps) (string, *entra.Graph, error) {
+// operator is a signed-in operator: the tenant it acts in, a Graph client acting
+// as it, and what its token says it may do.
+type operator struct {
+	tenant string
+	graph  *entra.Graph
+	rights entra.OperatorRights
+}
+
+// signIn gets a token with the operator credential and returns the operator. The
+// tenant is the token's tid when tenant is "" or a domain name; a tenant id that
+// is not the token's tid (a typo the sign-in did not catch) is refused.
+func signIn(ctx context.Context, cloud entra.Cloud, kind, tenant, statePath string, deps Deps) (*operator, error) {
 	cred, err := deps.OperatorCredential(tenant)
 	if err != nil {
-		return "", nil, operatorError(kind, tenant, err)
+		return nil, operatorError(kind, tenant, err)
 	}
 	tok, err := entra.FetchToken(ctx, cred, cloud.GraphScope())
 	if err != nil {
-		return "", nil, operatorError(kind, tenant, err)
+		return nil, operatorError(kind, tenant, err)
 	}
-	if tenant == "" {
-		claims, err := decodeToken(tok.Token)
-		tid, _ := claims["tid"].(string)
-		if err != nil || tid == "" {
-			return "", nil, failf("pass -tenant-id or set ENTRACLAW_TENANT_ID", "cannot tell the tenant: no TENANT_ID in %s and the operator's token has no tid claim", statePath)
-		}
+	claims, _ := decodeToken(tok.Token)
+	tid, _ := claims["tid"].(string)
+	switch {
+	case tenant == "" && tid == "":
+		return nil, failf("pass -tenant-id or set ENTRACLAW_TENANT_ID", "cannot tell the tenant: no TENANT_ID in %s and the operator's token has no tid claim", statePath)
+	case tid == "" || strings.EqualFold(tid, tenant):
+	case tenant != "" && entra.ValidateTenantID(tenant) == nil:
+		return nil, failf("check -tenant-id / ENTRACLAW_TENANT_ID and TENANT_ID in "+statePath+"; if the tenant is right, sign in to it (`az login --tenant "+tenant+"`)",
+			"the operator signed in to tenant %s, not %s; nothing was changed", tid, tenant)
+	default:
 		if err := entra.ValidateTenantID(tid); err != nil {
-			return "", nil, wrapf(err, "pass -tenant-id", "operator token")
+			return nil, wrapf(err, "pass -tenant-id", "operator token")
 		}
-		tenant = tid
+		tenant = tid // a domain name (or none): the token says which tenant it is
 	}
 	graph, err := entra.NewGraph(cloud, cred, deps.GraphOptions)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	return tenant, graph, nil
+	return &operator{tenant: tenant, graph: graph, rights: entra.RightsFromClaims(claims)}, nil
 }
 
 // operatorError explains a failed operator sign-in. A bad flag value behind it
@@ -324,6 +372,9 @@ func (m *migration) findApp(ctx context.Context) error {
 	case 0:
 		return nil
 	case 1:
+		if err := m.refuseAdoption(&apps[0]); err != nil {
+			return err
+		}
 		m.setApp(&apps[0])
 		return nil
 	}
@@ -365,6 +416,7 @@ func (m *migration) lookupClientID(ctx context.Context, client string) (*entra.A
 
 func (m *migration) setApp(app *entra.Application) {
 	m.app = app
+	m.passwordsLeft = len(app.PasswordCredentials)
 	m.sum.ClientID = app.AppID
 	m.sum.AppObjectID = app.ID
 }

@@ -8,18 +8,19 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
 )
 
-// ---- step 1: the legacy secret ----
+// ---- the legacy secret in the state file, purged last ----
 
+// purgeSecret deletes PROVISIONER_CLIENT_SECRET from the state file once this machine's certificate is known to get tokens and the app holds no secret
+// (backupState kept a copy before the first change).
 func (m *migration) purgeSecret(context.Context) error {
-	if !m.stateHasSecret {
+	if !m.stateHasSecret || (m.passwordsLeft > 0 && !m.cfg.DryRun) || !(m.certWorks() || m.cfg.DryRun) {
 		return nil
 	}
-	return m.change(fmt.Sprintf("back up %s and purge PROVISIONER_CLIENT_SECRET from it", m.cfg.StatePath), func() error {
-		backup, err := state.Backup(m.cfg.StatePath, m.cfg.Now())
-		if err != nil {
-			return wrapf(err, hintRerun, "back up the state file before purging the secret")
-		}
-		m.say("Backed up state file to %s (it still holds the secret; delete it once the migration is verified).", backup)
+	desc := fmt.Sprintf("purge PROVISIONER_CLIENT_SECRET from %s", m.cfg.StatePath)
+	if !m.certWorks() {
+		desc += " (once the certificate gets a token)"
+	}
+	return m.change(desc, func() error {
 		m.say("WARNING: legacy PROVISIONER_CLIENT_SECRET found in state file. Cert-auth supersedes secret-auth; purging the secret from disk.")
 		if _, err := state.Update(m.cfg.StatePath, false, func(d *state.Doc) error {
 			d.Delete(state.KeyClientSecret)
@@ -27,13 +28,30 @@ func (m *migration) purgeSecret(context.Context) error {
 		}); err != nil {
 			return wrapf(err, hintRerun, "purge PROVISIONER_CLIENT_SECRET")
 		}
+		m.stateHasSecret = false
+		return nil
+	})
+}
+
+// backupState copies a state file that holds the secret into the per-user state
+// directory before the run's first change, and says where.
+func (m *migration) backupState(context.Context) error {
+	if !m.stateHasSecret {
+		return nil
+	}
+	return m.change(fmt.Sprintf("back up %s (it holds PROVISIONER_CLIENT_SECRET)", m.cfg.StatePath), func() error {
+		backup, err := state.Backup(m.cfg.StatePath, m.cfg.Now())
+		if err != nil {
+			return wrapf(err, hintRerun, "back up the state file before changing anything")
+		}
+		m.say("Backed up state file to %s (it still holds the secret; delete it once the migration is verified).", backup)
 		m.sum.Backup = backup
 		m.sum.Warnings = append(m.sum.Warnings, fmt.Sprintf("backup %s still holds the legacy secret: delete it once the migration is verified", backup))
 		return nil
 	})
 }
 
-// ---- step 2: tenant, app, service principal ----
+// ---- step 1: tenant, app, service principal ----
 
 func (m *migration) ensureApp(ctx context.Context) error {
 	if m.stateTenant == "" {
@@ -73,6 +91,9 @@ func (m *migration) ensureApp(ctx context.Context) error {
 		}
 	}
 
+	if m.clientSP != nil { // read by the preflight
+		return nil
+	}
 	sp, err := m.servicePrincipal(ctx, m.app.AppID)
 	if err != nil {
 		return graphFailure(err, hintCreateAdmin, "look up the provisioner app's service principal")

@@ -30,17 +30,27 @@ import (
 // promotion the current certificate keeps serving, so an interrupted rotation
 // leaves tokens working; a plain re-run reads the three items and finishes the job.
 
-// ---- step 5: this machine's certificate ----
+// ---- step 3: this machine's certificate ----
 
 func (m *migration) ensureCertificate(ctx context.Context) error {
 	store := m.deps.Store
 	now := m.cfg.Now()
+	if m.app != nil && !m.appCreated {
+		// The app's certificates as they are now (the preflight's read while nothing
+		// has changed): an upload keeps every one of them.
+		app, err := m.freshApp(ctx)
+		if err != nil {
+			return graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
+		}
+		m.appKeys = app.KeyCredentials
+	}
 	if !m.cfg.DryRun {
 		moved, err := store.MigrateLegacy(m.tenant)
 		if err != nil {
 			return wrapf(err, "", "move the legacy certificate file into the %s", m.sum.KeyringBackend)
 		}
 		if moved {
+			m.peeked = nil // the preflight read the keyring before the move
 			m.say("Moved the legacy certificate file %s into the %s.", store.LegacyFile(m.tenant), m.sum.KeyringBackend)
 			*m.actions = append(*m.actions, "move the legacy certificate file into the "+m.sum.KeyringBackend)
 		}
@@ -264,7 +274,7 @@ func (m *migration) consistentKeys(ctx context.Context, keys []entra.KeyCredenti
 // one is reported and replaced; a next or previous one is deleted (a dry run
 // plans that), so no run reports it again.
 func (m *migration) readItem(account string, deleteUnusable bool) (*certs.Bundle, error) {
-	pem, err := m.deps.Store.GetBundle(account)
+	pem, err := m.getBundle(account)
 	if errors.Is(err, keystore.ErrNotFound) {
 		return nil, nil
 	}

@@ -5,33 +5,35 @@ import (
 	"fmt"
 )
 
-// ---- step 4: password credentials ----
+// ---- the client secret, last: on the app, then in the state file ----
 
+// removePasswords deletes every password credential on the app, once this machine's
+// certificate is known to get tokens (a dry run plans it on that condition).
 func (m *migration) removePasswords(ctx context.Context) error {
-	if m.app == nil {
+	if m.app == nil || !(m.certWorks() || m.cfg.DryRun) {
 		return nil
 	}
-	// Read the app again unless this run just created it (or has changed nothing since
-	// the preflight read it): a secret added since is removed too, and step 5 works
-	// from these certificates.
-	app := m.app
-	if !m.appCreated {
-		fresh, err := m.freshApp(ctx)
-		if err != nil {
-			return graphFailure(err, hintCreateAdmin, "read the provisioner app's credentials")
-		}
-		app = fresh
+	// Read the app again unless this run has changed nothing since the preflight read
+	// it: a secret added since is removed too.
+	app, err := m.freshApp(ctx)
+	if err != nil {
+		return graphFailure(err, hintCreateAdmin, "read the provisioner app's credentials")
 	}
-	m.appKeys = app.KeyCredentials
 	n := len(app.PasswordCredentials)
+	m.passwordsLeft = n
 	if n == 0 {
 		return nil
 	}
-	return m.change(fmt.Sprintf("remove %d password credential(s) from the app", n), func() error {
+	desc := fmt.Sprintf("remove %d password credential(s) from the app", n)
+	if !m.certWorks() {
+		desc += " (once the certificate gets a token)"
+	}
+	return m.change(desc, func() error {
 		for i, pw := range app.PasswordCredentials {
 			if err := m.graph.RemovePassword(ctx, app.ID, pw.KeyID); err != nil {
-				return graphFailure(err, hintCreateAdmin, "remove password credential %s from the provisioner app (%d of %d removed; stopped before uploading a certificate)", pw.KeyID, i, n)
+				return graphFailure(err, hintCreateAdmin, "remove password credential %s from the provisioner app (%d of %d removed; the certificate works)", pw.KeyID, i, n)
 			}
+			m.passwordsLeft--
 		}
 		m.sum.PasswordsRemoved = n
 		m.say("Removed %d legacy password credential(s) from Provisioner app (cert-auth only from here on).", n)

@@ -9,7 +9,7 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 )
 
-// ---- step 3: permissions and admin consent ----
+// ---- step 2: permissions and admin consent ----
 
 // requiredRoles resolves the permissions the provisioner needs from the Graph
 // service principal's app roles: the base ones, then every enabled application
@@ -44,49 +44,17 @@ func requiredRoles(graphSP *entra.ServicePrincipal) ([]entra.AppRole, error) {
 }
 
 func (m *migration) ensurePermissions(ctx context.Context) error {
-	graphSP, err := m.servicePrincipal(ctx, entra.GraphAppID)
-	if err != nil {
-		return graphFailure(err, hintCreateAdmin, "read the Microsoft Graph service principal")
-	}
-	if graphSP == nil {
-		return failf("", "tenant %s has no Microsoft Graph service principal (appId %s)", m.tenant, entra.GraphAppID)
-	}
-	if m.required, err = requiredRoles(graphSP); err != nil {
-		return err
-	}
-	m.graphSP = graphSP
+	p := m.perms // read by the preflight
+	m.required, m.graphSP = p.required, p.graphSP
 	n := len(m.required)
 	m.say("Ensuring %d Graph application permissions on provisioner app...", n)
 	if m.app == nil {
 		return m.change(fmt.Sprintf("add %d Graph application permissions to the app and grant admin consent for them", n), nil)
 	}
-
 	// What is granted already: a newly published role that this operator may not
 	// grant must not block a rotation the operator is allowed to do.
-	granted := map[string]bool{}
-	if m.clientSP != nil {
-		assignments, err := m.graph.ListAppRoleAssignments(ctx, m.clientSP.ID)
-		if err != nil {
-			return graphFailure(err, hintConsentAdmin, "list the provisioner's granted permissions")
-		}
-		for _, a := range assignments {
-			if strings.EqualFold(a.ResourceID, graphSP.ID) {
-				granted[strings.ToLower(a.AppRoleID)] = true
-			}
-		}
-	}
-	var missing []entra.AppRole
-	baseGranted := m.clientSP != nil
-	for _, r := range m.required {
-		if granted[strings.ToLower(r.ID)] {
-			m.granted = append(m.granted, r)
-			continue
-		}
-		missing = append(missing, r)
-		if !entra.IsAgentIDRole(r.Value) {
-			baseGranted = false
-		}
-	}
+	m.granted = append([]entra.AppRole(nil), p.granted...)
+	missing, baseGranted := p.missing, p.baseGranted
 	// degrade turns a refusal into a warning when only newly published Agent ID roles
 	// are missing: the provisioner keeps working with the roles it has.
 	degrade := func(err error, what string) error {
@@ -109,7 +77,10 @@ func (m *migration) ensurePermissions(ctx context.Context) error {
 		return degrade(errProvisionerCannotGrant, "declare and grant")
 	}
 
-	rra, added := withRequiredRoles(m.app.RequiredResourceAccess, m.required)
+	rra, added := p.rra, p.declareCount
+	if p.rra == nil {
+		rra, added = withRequiredRoles(m.app.RequiredResourceAccess, m.required)
+	}
 	if added == 0 {
 		m.say("Provisioner app already has the required Graph permissions")
 	} else {
@@ -136,10 +107,10 @@ func (m *migration) ensurePermissions(ctx context.Context) error {
 		return nil
 	}
 	m.needsProof = true
-	err = m.change(fmt.Sprintf("grant admin consent for %d Graph application permission(s)", len(missing)), func() error {
+	err := m.change(fmt.Sprintf("grant admin consent for %d Graph application permission(s)", len(missing)), func() error {
 		created := 0
 		for _, r := range missing {
-			isNew, err := m.graph.GrantAppRole(ctx, graphSP.ID, m.clientSP.ID, r.ID)
+			isNew, err := m.graph.GrantAppRole(ctx, p.graphSP.ID, m.clientSP.ID, r.ID)
 			if err != nil {
 				return graphFailure(err, hintConsentAdmin, "grant admin consent for %s (%d of %d granted)", r.Value, created, len(missing))
 			}

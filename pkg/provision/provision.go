@@ -52,6 +52,12 @@ const (
 type Config struct {
 	// StatePath is the state file; it need not exist.
 	StatePath string
+	// StateFileNamed says the state file was named (-state-file / ENTRACLAW_STATE_FILE)
+	// rather than found; StateSearchDir is where the search for one started.
+	StateFileNamed bool
+	StateSearchDir string
+	// Adopt lets a run without a state file take over an app found by its display name.
+	Adopt bool
 	// TenantID and ClientID override the state file's TENANT_ID and
 	// PROVISIONER_CLIENT_ID (from -tenant-id / -client-id or their env vars).
 	TenantID, ClientID string

@@ -171,6 +171,16 @@ func (f *fixture) readState() []byte {
 }
 
 // keyringCert returns this machine's certificate from the keyring.
+// state loads the state file.
+func (f *fixture) state() *state.Doc {
+	f.t.Helper()
+	doc, err := state.Load(f.statePath)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return doc
+}
+
 func (f *fixture) keyringCert(account string) *certs.Bundle {
 	f.t.Helper()
 	pem, err := f.store.GetBundle(account)
@@ -504,7 +514,9 @@ func TestMigrateUploadsKeyringCertificateMissingFromApp(t *testing.T) {
 	}
 }
 
-func TestMigratePasswordRemovalFailureAborts(t *testing.T) {
+// TestMigratePasswordRemovalFailureKeepsTheSecret: the client secret goes last, once
+// the certificate works, so a refused removePassword leaves both credentials working.
+func TestMigratePasswordRemovalFailureKeepsTheSecret(t *testing.T) {
 	f := newFixture(t, entratest.ScenarioLegacy)
 	f.srv.FailNext(entratest.RouteRemovePassword, entratest.Failure{Status: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges to complete the operation."})
 	_, progress, err := f.migrate(f.config())
@@ -514,12 +526,15 @@ func TestMigratePasswordRemovalFailureAborts(t *testing.T) {
 	if !strings.Contains(err.Error(), "remove password credential") {
 		t.Errorf("error %q does not say what failed", err)
 	}
-	app := f.app(f.sc.ClientID)
-	if len(app.PasswordCredentials) != 1 || len(app.KeyCredentials) != 0 {
-		t.Errorf("after the failure the app has %d passwords and %d certificates, want 1 and 0", len(app.PasswordCredentials), len(app.KeyCredentials))
+	if !strings.Contains(progress, "The client secret was kept and still works (PROVISIONER_CLIENT_SECRET in") {
+		t.Errorf("progress does not say the secret was kept:\n%s", progress)
 	}
-	if f.hasKeyringItem(f.sc.TenantID) {
-		t.Error("a certificate was generated although the step before failed")
+	app := f.app(f.sc.ClientID)
+	if len(app.PasswordCredentials) != 1 || len(app.KeyCredentials) != 1 {
+		t.Errorf("after the failure the app has %d passwords and %d certificates, want 1 and 1", len(app.PasswordCredentials), len(app.KeyCredentials))
+	}
+	if doc := f.state(); !doc.Has(state.KeyClientSecret) {
+		t.Error("the state file lost PROVISIONER_CLIENT_SECRET although the secret is still on the app")
 	}
 	// A re-run picks up where it stopped.
 	f.mustMigrate(f.config())
@@ -543,24 +558,32 @@ func TestMigrateWaitsForPropagation(t *testing.T) {
 	f.assertMigrated(f.sc.ClientID)
 }
 
-func TestMigratePropagationTimeoutIsAWarning(t *testing.T) {
-	f := newFixture(t, entratest.ScenarioLegacy, entratest.WithPropagationDelay(time.Hour))
+// TestMigratePropagationTimeoutKeepsTheSecret: a first migration whose certificate
+// is not accepted in time removes no secret, fails (exit 1) saying so, and a re-run
+// once Entra ID has caught up finishes the job.
+func TestMigratePropagationTimeoutKeepsTheSecret(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioLegacy, entratest.WithPropagationDelay(2*time.Second))
 	cfg := f.config()
 	cfg.PropagationTimeout = 400 * time.Millisecond
-	sum, progress := f.mustMigrate(cfg)
-	if sum.Propagated {
-		t.Error("Propagated is true although the certificate was never accepted")
-	}
-	if !slices.ContainsFunc(sum.Warnings, func(w string) bool { return strings.Contains(w, "entraclaw-verify -wait 2m") }) {
-		t.Errorf("warnings %q do not point at entraclaw-verify -wait 2m", sum.Warnings)
+	_, progress, err := f.migrate(cfg)
+	var perr *provision.Error
+	if !errors.As(err, &perr) || perr.ExitCode() != 1 || !strings.Contains(err.Error(), "the client secret was kept and still works") ||
+		!strings.Contains(perr.Hint(), "entraclaw-migrate") {
+		t.Fatalf("error %v, want exit 1 saying the secret was kept", err)
 	}
 	if !strings.Contains(progress, "AADSTS700027") {
 		t.Errorf("progress does not say why it was not yet:\n%s", progress)
 	}
 	app := f.app(f.sc.ClientID)
-	if len(app.PasswordCredentials) != 0 || len(app.KeyCredentials) != 1 {
-		t.Errorf("app: %+v", app)
+	if len(app.PasswordCredentials) != 1 || len(app.KeyCredentials) != 1 {
+		t.Errorf("app: %d passwords, %d certificates; want 1 and 1", len(app.PasswordCredentials), len(app.KeyCredentials))
 	}
+	if !f.state().Has(state.KeyClientSecret) {
+		t.Error("the state file lost PROVISIONER_CLIENT_SECRET before the certificate worked")
+	}
+	time.Sleep(2 * time.Second)
+	f.mustMigrate(f.config())
+	f.assertMigrated(f.sc.ClientID)
 }
 
 // TestMigrateRotationIsMakeBeforeBreak: until the new certificate has produced a
@@ -658,27 +681,30 @@ func TestMigrateRefusesSeveralAppsWithTheName(t *testing.T) {
 	}
 }
 
+// TestMigrateNeedsAnAdministratorForConsent: an operator who may not grant admin
+// consent is refused by the preflight (a dry run too), before anything changes.
 func TestMigrateNeedsAnAdministratorForConsent(t *testing.T) {
 	f := newFixture(t, entratest.ScenarioEmpty)
 	f.operator = "appadmin"
-	_, _, err := f.migrate(f.config())
-	var perr *provision.Error
-	if !errors.As(err, &perr) || !entra.IsForbidden(err) {
-		t.Fatalf("error %v, want a 403 *provision.Error", err)
+	for _, dry := range []bool{true, false} {
+		cfg := f.config()
+		cfg.DryRun = dry
+		_, _, err := f.migrate(cfg)
+		var perr *provision.Error
+		if !errors.As(err, &perr) || !strings.Contains(err.Error(), "Privileged Role Administrator or Global Administrator") ||
+			!strings.Contains(err.Error(), "nothing was changed") {
+			t.Fatalf("dry run %v: error %v, want a preflight refusal naming the roles", dry, err)
+		}
+		if perr.ExitCode() != 1 {
+			t.Errorf("exit code %d, want 1", perr.ExitCode())
+		}
+		if snap := f.srv.Snapshot(); len(snap.Tenants[0].Apps) != 0 {
+			t.Fatalf("dry run %v: %d apps after the refusal, want 0", dry, len(snap.Tenants[0].Apps))
+		}
 	}
-	if !strings.Contains(perr.Hint(), "Privileged Role Administrator or Global Administrator") {
-		t.Errorf("hint %q does not name the roles needed", perr.Hint())
-	}
-	if perr.ExitCode() != 1 {
-		t.Errorf("exit code %d, want 1", perr.ExitCode())
-	}
-	// An administrator's re-run finishes the job on the app the first run created.
 	f.operator = "admin"
 	sum, _ := f.mustMigrate(f.config())
 	f.assertMigrated(sum.ClientID)
-	if snap := f.srv.Snapshot(); len(snap.Tenants[0].Apps) != 1 {
-		t.Errorf("%d apps after the re-run, want 1", len(snap.Tenants[0].Apps))
-	}
 }
 
 func TestMigratePreflightFailuresChangeNothing(t *testing.T) {

@@ -176,10 +176,11 @@ func (r *rollback) preflight(ctx context.Context) error {
 			return wrapf(err, "", "keyring preflight")
 		}
 	}
-	var err error
-	if r.tenant, r.graph, err = signIn(ctx, r.cfg.Cloud, r.cfg.OperatorAuth, tenant, r.cfg.StatePath, r.deps); err != nil {
+	op, err := signIn(ctx, r.cfg.Cloud, r.cfg.OperatorAuth, tenant, r.cfg.StatePath, r.deps)
+	if err != nil {
 		return err
 	}
+	r.tenant, r.graph = op.tenant, op.graph
 	r.sum.TenantID, r.sum.ClientID = r.tenant, client
 	if r.app, err = r.graph.FindApplicationByAppID(ctx, client); err != nil {
 		return graphFailure(err, hintCreateAdmin, "look up the provisioner app %s", client)
