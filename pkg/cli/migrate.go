@@ -15,14 +15,17 @@ import (
 const migrateSummary = `entraclaw-migrate moves the "EntraClaw Agent ID Provisioner" app from a client secret to a
 self-signed certificate whose private key lives only in the OS keyring:
 
-    purge PROVISIONER_CLIENT_SECRET from the state file (a backup is kept), find or create the
-    app and its service principal, declare and grant its Graph permissions, delete every
-    client secret on the app, generate and upload this machine's certificate, record its
-    thumbprint, and wait until Entra ID issues a token for it with all roles.
+    find or create the app and its service principal, declare and grant its Graph
+    permissions, generate and upload this machine's certificate, record its thumbprint,
+    wait until Entra ID issues a token for it with all roles, and only then delete every
+    client secret on the app and purge PROVISIONER_CLIENT_SECRET from the state file (a
+    backup is kept). A run that stops earlier leaves the secret working.
 
-Every step checks before it acts, so running it again is safe and an interrupted run converges.
-It also renews the certificate (-renew-before, -rotate); other machines' certificates on the
-app are never touched. The operator (-operator-auth) needs an administrator role the first time.`
+Before the first change a preflight checks the keyring, the operator's sign-in, tenant and
+roles, and the state file; a dry run makes the same checks. Every step checks before it acts,
+so running it again is safe and an interrupted run converges. It also renews the certificate
+(-renew-before, -rotate); other machines' certificates on the app are never touched. The
+operator (-operator-auth) needs an administrator role the first time.`
 
 // RunMigrate is entraclaw-migrate.
 func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {

@@ -150,19 +150,43 @@ func (m *migration) checkRights(ctx context.Context) error {
 	}
 	// Registering a new app is open to every user in most tenants; changing one is not.
 	needChange := m.app != nil && (m.clientSP == nil || len(m.app.PasswordCredentials) > 0 || m.perms.declareCount > 0 || m.certNeedsAppChange())
-	if needChange && !r.MayChangeApps() {
-		owner, err := m.isOwner(ctx)
+	if needChange {
+		lack, err := lacksChangeRight(ctx, m.graph, r, m.app, "changing the app (client secrets, permissions, certificates)")
 		if err != nil {
 			return err
 		}
-		if !owner {
-			what := "changing the app (client secrets, permissions, certificates) needs Application Administrator, Cloud Application Administrator or Global Administrator, or ownership of the app"
-			if r.App {
-				what = "changing the app needs the Application.ReadWrite.All permission"
-			}
-			lacks = append(lacks, what)
+		if lack != "" {
+			lacks = append(lacks, lack)
 		}
 	}
+	return rightsError(r, m.cfg.OperatorAuth, lacks)
+}
+
+// lacksChangeRight says what the operator lacks for the change of app named by what
+// ("" when nothing): an administrator role, or ownership of the app.
+func lacksChangeRight(ctx context.Context, graph *entra.Graph, r entra.OperatorRights, app *entra.Application, what string) (string, error) {
+	if !r.Known || r.MayChangeApps() {
+		return "", nil
+	}
+	if r.App {
+		return what + " needs the Application.ReadWrite.All permission", nil
+	}
+	if r.ObjectID != "" {
+		ids, err := graph.OwnerIDs(ctx, app.ID)
+		if err != nil {
+			return "", graphFailure(err, hintCreateAdmin, "read the provisioner app's owners")
+		}
+		for _, id := range ids {
+			if strings.EqualFold(id, r.ObjectID) {
+				return "", nil
+			}
+		}
+	}
+	return what + " needs Application Administrator, Cloud Application Administrator or Global Administrator, or ownership of the app", nil
+}
+
+// rightsError is the preflight's refusal of an operator lacking what the run needs.
+func rightsError(r entra.OperatorRights, kind string, lacks []string) error {
 	if len(lacks) == 0 {
 		return nil
 	}
@@ -171,26 +195,9 @@ func (m *migration) checkRights(ctx context.Context) error {
 		who = "the operator"
 	}
 	return &Error{
-		msg:  fmt.Sprintf("%s (-operator-auth %s) may not do what this run needs: %s; nothing was changed", who, m.cfg.OperatorAuth, strings.Join(lacks, "; ")),
-		hint: "sign in as an administrator who holds the role (`az login`, or -operator-auth device-code), or ask one to run entraclaw-migrate",
+		msg:  fmt.Sprintf("%s (-operator-auth %s) may not do what this run needs: %s; nothing was changed", who, kind, strings.Join(lacks, "; ")),
+		hint: "sign in as an administrator who holds the role (`az login`, or -operator-auth device-code), or ask one to run it",
 	}
-}
-
-// isOwner reports whether the (delegated) operator owns the app.
-func (m *migration) isOwner(ctx context.Context) (bool, error) {
-	if m.rights.App || m.rights.ObjectID == "" || m.app == nil {
-		return false, nil
-	}
-	ids, err := m.graph.OwnerIDs(ctx, m.app.ID)
-	if err != nil {
-		return false, graphFailure(err, hintCreateAdmin, "read the provisioner app's owners")
-	}
-	for _, id := range ids {
-		if strings.EqualFold(id, m.rights.ObjectID) {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 // refuseAdoption refuses to take over an app found by its display name into a state

@@ -189,6 +189,13 @@ func (r *rollback) preflight(ctx context.Context) error {
 		return failf("check -client-id, -tenant-id and the backup", "no application with client id %s in tenant %s", client, r.tenant)
 	}
 	r.sum.AppObjectID = r.app.ID
+	lack, err := lacksChangeRight(ctx, r.graph, op.rights, r.app, "adding a client secret to the app")
+	if err != nil {
+		return err
+	}
+	if lack != "" {
+		return rightsError(op.rights, r.cfg.OperatorAuth, []string{lack})
+	}
 	if r.oldSecret != "" {
 		app, err := r.graph.GetApplication(ctx, r.app.ID)
 		if err != nil {
