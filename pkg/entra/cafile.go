@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -61,6 +63,21 @@ func rootsWith(added []*x509.Certificate) *x509.CertPool {
 	return pool
 }
 
+// readAtMost reads at most limit bytes of the file at path: a file that grew after
+// its size was checked is refused rather than read without end.
+func readAtMost(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(data)) > limit {
+		err = fmt.Errorf("larger than %d MiB, not a CA bundle", limit>>20)
+	}
+	return data, err
+}
+
 // readCAFile returns the certificates of the PEM file at path: at least one, or an
 // ErrInvalidArgument that names the file but never echoes its contents.
 func readCAFile(path string) ([]*x509.Certificate, error) {
@@ -72,10 +89,13 @@ func readCAFile(path string) ([]*x509.Certificate, error) {
 		return nil, invalidArgument("-ca-file %s: %v", path, unwrapPathError(err))
 	case info.IsDir():
 		return nil, invalidArgument("-ca-file %s is a directory, not a PEM file", path)
+	case !info.Mode().IsRegular():
+		// A device or a FIFO (/dev/zero, a named pipe) would be read forever.
+		return nil, invalidArgument("-ca-file %s is not a regular file", path)
 	case info.Size() > maxCAFileSize:
 		return nil, invalidArgument("-ca-file %s is larger than %d MiB, not a CA bundle", path, maxCAFileSize>>20)
 	}
-	data, err := os.ReadFile(path)
+	data, err := readAtMost(path, maxCAFileSize)
 	if err != nil {
 		return nil, invalidArgument("-ca-file %s: %v", path, unwrapPathError(err))
 	}

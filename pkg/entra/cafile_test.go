@@ -88,6 +88,11 @@ func TestReadCAFileErrors(t *testing.T) {
 		{"not PEM", write("secret.txt", "hunter2 not a pem file\n"), "holds no PEM certificate"},
 		{"key only", write("key.pem", "-----BEGIN PRIVATE KEY-----\naHVudGVyMg==\n-----END PRIVATE KEY-----\n"), "holds no PEM certificate"},
 		{"bad certificate", write("bad.pem", "-----BEGIN CERTIFICATE-----\naHVudGVyMg==\n-----END CERTIFICATE-----\n"), "PEM block 1 is not a valid certificate"},
+		// Read without end before (500 MB RSS and counting): refused at once.
+		{"device", os.DevNull, "is not a regular file"},
+	}
+	if p := fifo(t, dir); p != "" {
+		tests = append(tests, struct{ name, path, want string }{"fifo", p, "is not a regular file"})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -274,16 +274,13 @@ func (r *rollback) readState() error {
 // passes over is a warning that says why.
 func (r *rollback) chooseBackup() (string, *state.Doc, error) {
 	if r.cfg.Backup != "" {
-		data, err := os.ReadFile(r.cfg.Backup)
-		if errors.Is(err, fs.ErrNotExist) {
+		// state.Load reads regular files only, through a size limit (-backup /dev/zero).
+		doc, err := state.Load(r.cfg.Backup)
+		if errors.Is(err, state.ErrNotFound) {
 			return "", nil, failf("pass -backup with an existing file", "backup %s does not exist", r.cfg.Backup)
 		}
 		if err != nil {
-			return "", nil, err
-		}
-		doc, err := state.Parse(data)
-		if err != nil {
-			return "", nil, wrapf(err, "pass -backup with a good backup", "%s is not a usable state file", r.cfg.Backup)
+			return "", nil, &Error{code: exitUsage, msg: fmt.Sprintf("-backup %s is not a usable state file", r.cfg.Backup), err: err, hint: "pass -backup with a good backup"}
 		}
 		return r.cfg.Backup, doc, nil
 	}
@@ -326,16 +323,23 @@ func (r *rollback) trust(path string) (*state.Doc, string) {
 	case !state.PrivateMode(info):
 		return nil, fmt.Sprintf("mode %#o: others can read or write it (a backup is 0600)", info.Mode().Perm())
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err.Error()
-	}
-	doc, err := state.Parse(data)
+	doc, err := state.Load(path)
 	if err != nil {
 		return nil, "it is not a valid state file"
 	}
 	if _, ok, _ := doc.String(state.KeyClientID); !ok {
 		return nil, "it has no PROVISIONER_CLIENT_ID"
+	}
+	if r.doc == nil {
+		// No readable state file to compare with: only a backup of this machine's
+		// tenant (named by -tenant-id, else holding a certificate in this keyring).
+		tenant, _, _ := doc.String(state.KeyTenantID)
+		switch {
+		case r.cfg.TenantID != "" && !strings.EqualFold(tenant, r.cfg.TenantID):
+			return nil, fmt.Sprintf("its TENANT_ID %s is not -tenant-id %s", tenant, r.cfg.TenantID)
+		case r.cfg.TenantID == "" && !r.keyringHolds(tenant):
+			return nil, fmt.Sprintf("the state file is unreadable and this machine's keyring holds no certificate of its TENANT_ID %q", tenant)
+		}
 	}
 	if r.doc != nil {
 		for _, key := range []string{state.KeyTenantID, state.KeyClientID} {
@@ -347,6 +351,15 @@ func (r *rollback) trust(path string) (*state.Doc, string) {
 		}
 	}
 	return doc, ""
+}
+
+// keyringHolds reports whether this machine's keyring holds a certificate of tenant.
+func (r *rollback) keyringHolds(tenant string) bool {
+	if tenant == "" {
+		return false
+	}
+	ok, err := r.deps.Store.HasBundle(tenant)
+	return err == nil && ok
 }
 
 // ---- the changes ----
