@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 )
 
 // Nothing but the state file itself lives in the user's work tree: the locks and
@@ -92,8 +93,61 @@ func UserDir(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("per-user state directory of %s: %w", path, err)
 	}
+	if top := workTree(filepath.Dir(resolved)); top != "" && within(root, top) {
+		return "", fmt.Errorf("%w: %s is inside %s, the work tree of %s, where `git add -A` would stage backups that hold the secret; set XDG_STATE_HOME to a directory outside it",
+			ErrUserDirInWorkTree, root, top, resolved)
+	}
 	sum := sha256.Sum256([]byte(resolved))
 	return filepath.Join(root, hex.EncodeToString(sum[:16])), nil
+}
+
+// ErrUserDirInWorkTree: the per-user directory would sit in the state file's work tree.
+var ErrUserDirInWorkTree = errors.New("per-user state directory is inside the work tree")
+
+// workTree returns the work tree holding dir: the nearest directory at or above it
+// with a .git, else dir itself unless dir is the home directory ("" then: a state
+// file in the home directory is not in a work tree).
+func workTree(dir string) string {
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if home, err := os.UserHomeDir(); err == nil && sameDir(home, dir) {
+		return ""
+	}
+	return dir
+}
+
+// within reports whether path is dir or below it (after resolving symlinks).
+func within(path, dir string) bool {
+	path, dir = resolveDir(path), resolveDir(dir)
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+func sameDir(a, b string) bool { return resolveDir(a) == resolveDir(b) }
+
+// resolveDir resolves the symlinks of the longest existing prefix of path.
+func resolveDir(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return path
+	}
+	for p, rest := abs, ""; ; {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(r, rest)
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return abs
+		}
+		rest = filepath.Join(filepath.Base(p), rest)
+		p = parent
+	}
 }
 
 // EnsureUserDir creates the per-user directory of the state file at path (0700,
