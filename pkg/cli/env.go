@@ -52,8 +52,7 @@ func (c *Common) Resolve(need StateNeed) (*Env, error) {
 			return nil, &Error{Code: ExitUsage, Err: err, Hint: "-ca-file / ENTRACLAW_CA_FILE takes a readable PEM file of CA certificates (-----BEGIN CERTIFICATE-----)"}
 		}
 	}
-	c.warnHosts(cloud)
-	e := &Env{Common: c, Cloud: cloud, Store: keystore.New(c.KeyringService)}
+	e := &Env{Common: c, Cloud: c.warnHosts(cloud), Store: keystore.New(c.KeyringService)}
 
 	path, err := state.Find(c.StateFile, workingDir())
 	switch {
