@@ -96,10 +96,10 @@ expect() {
 has() { grep -Eq -- "$2" "$tmp/$1" || fail "$1 lacks /$2/"; }
 hasnt() { if grep -Eq -- "$2" "$tmp/$1"; then fail "$1 has /$2/"; fi; }
 empty() { [ ! -s "$tmp/$1" ] || fail "$1 is not empty"; }
-# quiet_err: stderr holds nothing but the one warning every binary prints for the fake's
-# non-Microsoft hosts (where the signed assertion goes).
+# quiet_err: stderr holds nothing but, at most once, the warning about the fake's
+# non-Microsoft hosts (where the signed assertion goes), given once a day per pair of hosts.
 quiet_err() {
-  [ "$(grep -c 'are not Microsoft cloud hosts' "$tmp/err")" = 1 ] || fail "err lacks the one host warning"
+  [ "$(grep -c 'are not Microsoft cloud hosts' "$tmp/err")" -le 1 ] || fail "err holds the host warning more than once"
   if grep -v 'are not Microsoft cloud hosts' "$tmp/err" | grep -q .; then fail "err holds more than the host warning"; fi
 }
 sha() { sha256sum | cut -c1-64; }

@@ -30,7 +30,7 @@ the tools. The production names (entraclaw-provisioner-cert, entraclaw-provision
 are refused unless -keyring-service names one on the command line.`
 
 // defaultService is the fake's keyring service: never the production one by default.
-const defaultService = "entraclaw-fake-cert"
+const defaultService = cli.FakeKeyringService
 
 func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	fs := flag.NewFlagSet("entraclaw-fake-entra", flag.ContinueOnError)

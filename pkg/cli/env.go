@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -11,6 +12,7 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
+	"github.com/entraclaw/entraclaw-cli/pkg/verify"
 )
 
 // Env is the configuration of one run, resolved from flags > env > state file > defaults.
@@ -50,8 +52,7 @@ func (c *Common) Resolve(need StateNeed) (*Env, error) {
 			return nil, &Error{Code: ExitUsage, Err: err, Hint: "-ca-file / ENTRACLAW_CA_FILE takes a readable PEM file of CA certificates (-----BEGIN CERTIFICATE-----)"}
 		}
 	}
-	c.warnHosts(cloud)
-	e := &Env{Common: c, Cloud: cloud, Store: keystore.New(c.KeyringService)}
+	e := &Env{Common: c, Cloud: c.warnHosts(cloud), Store: keystore.New(c.KeyringService)}
 
 	path, err := state.Find(c.StateFile, workingDir())
 	switch {
@@ -125,7 +126,7 @@ func (e *Env) pick(flagValue, key string) (string, error) {
 func (e *Env) LoadBundle(now time.Time) (*certs.Bundle, error) {
 	pem, err := e.Store.GetBundle(e.Tenant)
 	if errors.Is(err, keystore.ErrNotFound) {
-		return nil, Errorf(ExitNotSetUp, migrateHint, "no provisioner certificate in the %s (service=%q, account=%s)", e.Store.BackendName(), e.KeyringService, e.Tenant)
+		return nil, Errorf(ExitNotSetUp, e.missingBundleHint(), "no provisioner certificate in the %s (service=%q, account=%s)", e.Store.BackendName(), e.KeyringService, e.Tenant)
 	}
 	if err != nil {
 		return nil, err
@@ -140,6 +141,64 @@ func (e *Env) LoadBundle(now time.Time) (*certs.Bundle, error) {
 			"provisioner certificate %s expired on %s", certs.Thumbprint(b.Cert), b.Cert.NotAfter.UTC().Format(time.RFC3339))
 	}
 	return b, nil
+}
+
+// FakeKeyringService is the keyring service of entraclaw-fake-entra's certificates, which
+// its `. DIR/env` exports as ENTRACLAW_KEYRING_SERVICE.
+const FakeKeyringService = "entraclaw-fake-cert"
+
+// missingBundleHint is the hint for a keyring without a bundle for e.Tenant under
+// e.KeyringService. go-keyring cannot list items, so it looks (at most two reads, this error
+// path only) where a bundle would be after the usual mistakes: the tenant of the state file
+// when another was asked for, and the default service when another was asked for, or the
+// fake's when the default was (a forgotten `. DIR/env`). It names what it found or where it
+// looked.
+func (e *Env) missingBundleHint() string {
+	type guess struct {
+		place keystore.Place
+		found string // the hint when place holds a bundle
+	}
+	var guesses []guess
+	if stateTenant, _ := e.pick("", state.KeyTenantID); stateTenant != "" && !strings.EqualFold(stateTenant, e.Tenant) {
+		guesses = append(guesses, guess{keystore.Place{Service: e.KeyringService, Tenant: stateTenant},
+			fmt.Sprintf("this keyring holds one for tenant %s (TENANT_ID in %s): check -tenant-id / ENTRACLAW_TENANT_ID, which asked for %s", stateTenant, e.StatePath, e.Tenant)})
+	}
+	if e.KeyringService != keystore.DefaultService {
+		guesses = append(guesses, guess{keystore.Place{Service: keystore.DefaultService, Tenant: e.Tenant},
+			fmt.Sprintf("the default service %s holds one for tenant %s: -keyring-service / ENTRACLAW_KEYRING_SERVICE asked for %s (is a fake's `. DIR/env` still sourced?)", keystore.DefaultService, e.Tenant, e.KeyringService)})
+	} else {
+		guesses = append(guesses, guess{keystore.Place{Service: FakeKeyringService, Tenant: e.Tenant},
+			fmt.Sprintf("service %s (the fake's) holds one for tenant %s: did you forget `. DIR/env`, which sets ENTRACLAW_KEYRING_SERVICE?", FakeKeyringService, e.Tenant)})
+	}
+	places := make([]keystore.Place, len(guesses))
+	looked := make([]string, len(guesses))
+	for i, g := range guesses {
+		places[i] = g.place
+		looked[i] = fmt.Sprintf("service %s, tenant %s", g.place.Service, g.place.Tenant)
+	}
+	if i := e.Store.FindBundle(places...); i >= 0 {
+		return guesses[i].found
+	}
+	return "none under " + strings.Join(looked, " or ") + " either: " + migrateHint + ", or pass the -keyring-service / -tenant-id it was set up with"
+}
+
+// reportError is rep.Err(), with missingBundleHint as its hint when the keyring-cert check
+// failed because the keyring holds no bundle for the tenant (read again to be sure).
+func (e *Env) reportError(rep *verify.Report) error {
+	err := rep.Err()
+	if err == nil {
+		return nil
+	}
+	for _, c := range rep.Checks {
+		if c.Name != verify.NameKeyringCert || c.OK || c.CouldNotRun {
+			continue
+		}
+		if has, herr := e.Store.HasBundle(e.Tenant); herr == nil && !has {
+			code, _, _ := Classify(err)
+			return &Error{Code: code, Err: err, Hint: e.missingBundleHint()}
+		}
+	}
+	return err
 }
 
 // CertificateCredential builds the provisioner's certificate credential.

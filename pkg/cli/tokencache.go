@@ -6,11 +6,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
@@ -124,19 +128,96 @@ func hostWarning(c entra.Cloud) string {
 	return ""
 }
 
-// warnHosts prints hostWarning on stderr, once per run.
-func (c *Common) warnHosts(cloud entra.Cloud) {
-	if w := hostWarning(cloud); w != "" && c.stdio.Err != nil {
-		fmt.Fprintf(c.stdio.Err, "%s: %s %s\n", c.name, newPainter(c.stdio).yellow("warning:"), w)
+// hostWarningEvery is how often the warning about one pair of hosts is repeated.
+const hostWarningEvery = 24 * time.Hour
+
+// warnHosts returns cloud with hostWarning put in front of its transport: the warning goes to
+// stderr before the run's first request, so a run that sends nothing (verify -offline, a
+// cached token) never warns, and at most once a day for the same hosts (hostWarningDue).
+func (c *Common) warnHosts(cloud entra.Cloud) entra.Cloud {
+	w := hostWarning(cloud)
+	if w == "" || c.stdio.Err == nil {
+		return cloud
 	}
+	next := cloud.Transport
+	if next == nil {
+		next = http.DefaultClient // what entra's default client is made from: proxy from the environment, TLS 1.2+
+	}
+	key := cloud.AuthorityHost + " " + cloud.GraphEndpoint
+	cloud.Transport = &firstRequestHook{next: next, hook: func() {
+		if hostWarningDue(key, time.Now()) {
+			fmt.Fprintf(c.stdio.Err, "%s: %s %s\n", c.name, newPainter(c.stdio).yellow("warning:"), w)
+		}
+	}}
+	return cloud
+}
+
+// firstRequestHook calls hook once, before the first request it sends.
+type firstRequestHook struct {
+	next policy.Transporter
+	once sync.Once
+	hook func()
+}
+
+func (t *firstRequestHook) Do(req *http.Request) (*http.Response, error) {
+	t.once.Do(t.hook)
+	return t.next.Do(req)
+}
+
+// hostWarningStamp is the stamp file of the warning about key (the pair of hosts) under
+// root, the per-user state directory: root/hostwarning-<sha256(key), 16 hex digits>. Its
+// mtime is when the warning was last given.
+func hostWarningStamp(root, key string) string {
+	return filepath.Join(root, "hostwarning-"+shortHash(key))
+}
+
+// hostWarningDue reports whether the warning about key is due (none in the last
+// hostWarningEvery) and, if so, stamps it as given at now. A stamp that cannot be read or
+// written just means warning again.
+func hostWarningDue(key string, now time.Time) bool {
+	root, err := userStateDir()
+	if err != nil {
+		return true
+	}
+	path := hostWarningStamp(root, key)
+	if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
+		if age := now.Sub(fi.ModTime()); age >= 0 && age < hostWarningEvery {
+			return false
+		}
+	}
+	if err := os.WriteFile(path, nil, 0o600); err == nil {
+		_ = os.Chtimes(path, now, now)
+	}
+	return true
+}
+
+// userStateDir is state.UserRoot, created (0700) if missing, when it is a directory of
+// this user.
+func userStateDir() (string, error) {
+	root, err := state.UserRoot()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return "", err
+	}
+	if fi, err := os.Lstat(root); err != nil || !fi.IsDir() || !state.OwnedByMe(fi) {
+		return "", fmt.Errorf("%s is not a directory of this user", root)
+	}
+	return root, nil
+}
+
+// shortHash is the first 8 bytes of the SHA-256 of s, in hex.
+func shortHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:8])
 }
 
 // TokenLockPath is the per-user lock file of one token cache key under root, the per-user
 // state directory (state.UserRoot: $XDG_STATE_HOME/entraclaw, ~/Library/Application
 // Support/entraclaw, %LOCALAPPDATA%\entraclaw): root/token-<sha256(key), 16 hex digits>.lock.
 func TokenLockPath(root, key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return filepath.Join(root, "token-"+hex.EncodeToString(sum[:8])+".lock")
+	return filepath.Join(root, "token-"+shortHash(key)+".lock")
 }
 
 // lockToken takes the per-user lock of key, so that one process mints while the others wait
@@ -145,17 +226,9 @@ func TokenLockPath(root, key string) string {
 // (unlock is then a no-op). Only the end of ctx (Ctrl-C) is an error.
 func lockToken(ctx context.Context, key string, note func(string)) (unlock func(), err error) {
 	noop := func() {}
-	root, err := state.UserRoot()
+	root, err := userStateDir()
 	if err != nil {
 		note("token lock skipped: " + err.Error())
-		return noop, nil
-	}
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		note("token lock skipped: " + err.Error())
-		return noop, nil
-	}
-	if fi, err := os.Lstat(root); err != nil || !fi.IsDir() || !state.OwnedByMe(fi) {
-		note("token lock skipped: " + root + " is not a directory of this user")
 		return noop, nil
 	}
 	path := TokenLockPath(root, key)

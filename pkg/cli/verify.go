@@ -158,7 +158,7 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 	if err != nil {
 		return err
 	}
-	return rep.Err()
+	return env.reportError(rep)
 }
 
 // pendingChecks names the failing checks of rep (the state of a -wait) and gives each

@@ -81,13 +81,16 @@ func (e *UnavailableError) Hint() string {
 	}
 	switch e.Backend {
 	case NameSecretService:
+		// Never a throw-away keyring (a private D-Bus session with its own keyring, like the
+		// tests' scripts/with-secret-service.sh): the key goes with it when it exits, while
+		// its certificate stays valid on the app for a year.
 		switch cause {
 		case causeLocked:
-			return "unlock the login keyring (log in to the desktop session, or feed its password to `gnome-keyring-daemon --unlock`), or run under scripts/with-secret-service.sh"
+			return "unlock the login keyring: log in to the desktop, or on a headless box feed its password to `gnome-keyring-daemon --unlock` inside `dbus-run-session`; " + throwAwayKeyring
 		case causeTimedOut:
 			return "the Secret Service may be waiting for an unlock prompt: answer it or unlock the login keyring, then retry"
 		}
-		return "start a Secret Service: e.g. `gnome-keyring-daemon --unlock` in a D-Bus session, or run under scripts/with-secret-service.sh"
+		return "start a Secret Service: log in to a desktop session, or on a headless box run `gnome-keyring-daemon --unlock` (password on stdin) inside `dbus-run-session`; " + throwAwayKeyring
 	case NameMacOSKeychain:
 		return "unlock the login keychain (`security unlock-keychain ~/Library/Keychains/login.keychain-db`) and allow access if macOS asks, then retry"
 	case NameCredentialManager:
@@ -95,6 +98,9 @@ func (e *UnavailableError) Hint() string {
 	}
 	return unsupportedHint
 }
+
+// throwAwayKeyring ends the Secret Service hints: the keyring must outlive the run.
+const throwAwayKeyring = "use your own login keyring, not a throw-away one: it loses the key"
 
 const unsupportedHint = "this build has no keyring for this platform: use macOS, Windows, or Linux (BSD builds need cgo) with a Secret Service"
 

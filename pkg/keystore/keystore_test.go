@@ -471,9 +471,9 @@ func TestErrorClassification(t *testing.T) {
 		wantState string
 		wantHint  string
 	}{
-		{"no secret service", "linux", serviceUnknown, "Secret Service is not reachable", "scripts/with-secret-service.sh"},
+		{"no secret service", "linux", serviceUnknown, "Secret Service is not reachable", "inside `dbus-run-session`; use your own login keyring, not a throw-away one: it loses the key"},
 		{"no login keyring", "linux", errors.New("failed to unlock correct collection '/org/freedesktop/secrets/aliases/default'"), "Secret Service is locked", "unlock the login keyring"},
-		{"locked", "linux", errors.New("failed to unlock correct collection '/org/freedesktop/secrets/collection/login'"), "Secret Service is locked", "unlock the login keyring"},
+		{"locked", "linux", errors.New("failed to unlock correct collection '/org/freedesktop/secrets/collection/login'"), "Secret Service is locked", "`gnome-keyring-daemon --unlock` inside `dbus-run-session`; use your own login keyring, not a throw-away one"},
 		{"no dbus-launch", "linux", &exec.Error{Name: "dbus-launch", Err: exec.ErrNotFound}, "Secret Service is not reachable", "gnome-keyring-daemon --unlock"},
 		{"no session bus", "linux", fmt.Errorf("%w (x)", errNoSessionBus), "Secret Service is not reachable", "gnome-keyring-daemon --unlock"},
 		{"bus socket gone", "linux", &net.OpError{Op: "dial", Net: "unix", Addr: &net.UnixAddr{Name: "/run/user/1000/bus", Net: "unix"}, Err: syscall.ENOENT}, "Secret Service is not reachable: dial unix /run/user/1000/bus", "gnome-keyring-daemon --unlock"},
@@ -511,6 +511,11 @@ func TestErrorClassification(t *testing.T) {
 				}
 				if !strings.Contains(unavailable.Hint(), tc.wantHint) {
 					t.Errorf("%s: hint %q lacks %q", op, unavailable.Hint(), tc.wantHint)
+				}
+				// The tests' wrapper throws its keyring away on exit: followed outside tests,
+				// it left certificates on the app whose keys no longer existed.
+				if strings.Contains(unavailable.Hint(), "with-secret-service") {
+					t.Errorf("%s: hint %q suggests the tests' throw-away keyring", op, unavailable.Hint())
 				}
 			}
 		})
