@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -244,7 +245,7 @@ func BenchmarkMigrateFirstRun(b *testing.B) {
 func BenchmarkTokenColdTPM(b *testing.B) {
 	f := startFake(b, "migrated")
 	sw := entratest.StartSoftwareTPM(b)
-	bundle, err := tpmkey.Generate(sw.Socket, time.Now(), certs.DefaultLifetime)
+	bundle, err := tpmkey.Generate(context.Background(), sw.Socket, time.Now(), certs.DefaultLifetime)
 	if err != nil {
 		b.Fatal(err)
 	}

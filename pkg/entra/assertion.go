@@ -166,7 +166,13 @@ func (a *assertion) make(ctx context.Context) (string, error) {
 	}{a.aud(ctx), a.client, a.client, jti, now.Unix(), now.Add(assertionLifetime).Unix()})
 	input := base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString(claims)
 	digest := sha256.Sum256([]byte(input))
-	sig, err := a.signer.Sign(rand.Reader, digest[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256})
+	opts := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
+	var sig []byte
+	if cs, ok := a.signer.(contextSigner); ok { // a TPM: give up at Ctrl-C
+		sig, err = cs.SignContext(ctx, rand.Reader, digest[:], opts)
+	} else {
+		sig, err = a.signer.Sign(rand.Reader, digest[:], opts)
+	}
 	if err != nil {
 		err = fmt.Errorf("sign the client assertion: %w", err)
 		a.mu.Lock()
@@ -175,6 +181,11 @@ func (a *assertion) make(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return input + "." + base64.RawURLEncoding.EncodeToString(sig), nil
+}
+
+// contextSigner is a crypto.Signer whose signing can be cancelled.
+type contextSigner interface {
+	SignContext(ctx context.Context, r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error)
 }
 
 func randomUUID() (string, error) {

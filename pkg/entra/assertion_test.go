@@ -1,6 +1,7 @@
 package entra
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -104,7 +105,7 @@ func TestTPMCredentialGetsCertificateToken(t *testing.T) {
 	t.Setenv(tpmkey.EnvTPM, sw.Socket)
 	srv := newFake(t)
 	sc := fakeSeed(t, srv, entratest.ScenarioLegacy)
-	b, err := tpmkey.Generate("", time.Now(), certs.DefaultLifetime)
+	b, err := tpmkey.Generate(context.Background(), "", time.Now(), certs.DefaultLifetime)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -183,7 +183,7 @@ func (m *migration) preflight(ctx context.Context) error {
 			return wrapf(err, "", "keyring preflight")
 		}
 	}
-	if err := m.checkKeyStore(); err != nil {
+	if err := m.checkKeyStore(ctx); err != nil {
 		return err
 	}
 	if err := m.signInOperator(ctx); err != nil {

@@ -120,7 +120,7 @@ func (m *migration) ensureCertificate(ctx context.Context) error {
 		// First migration: nothing serves tokens yet, so the new certificate is current at once.
 		m.needsProof = true
 		return m.change(fmt.Sprintf("generate a new certificate (%s), store it in the %s and upload it to the app", reason, m.sum.KeyringBackend), func() error {
-			b, err := m.generate()
+			b, err := m.generate(ctx)
 			if err != nil {
 				return err
 			}
@@ -145,7 +145,7 @@ func (m *migration) ensureCertificate(ctx context.Context) error {
 		m.needsProof = true
 		return m.change(fmt.Sprintf("generate a new certificate (%s), store it in the %s as account %s and upload it to the app; certificate %s keeps serving until the new one gets a token",
 			reason, m.sum.KeyringBackend, m.tenant+NextAccountSuffix, certs.Thumbprint(m.current.Cert)), func() error {
-			b, err := m.generate()
+			b, err := m.generate(ctx)
 			if err != nil {
 				return err
 			}
@@ -184,12 +184,12 @@ const (
 )
 
 // checkKeyStore checks, changing nothing, that -key-store tpm has a TPM to use.
-func (m *migration) checkKeyStore() error {
+func (m *migration) checkKeyStore(ctx context.Context) error {
 	switch m.cfg.KeyStore {
 	case "", KeyStoreKeyring:
 		return nil
 	case KeyStoreTPM:
-		if err := tpmkey.Check(""); err != nil {
+		if err := tpmkey.Check(ctx, ""); err != nil {
 			return &Error{err: err} // one line that says what to do; nothing was changed
 		}
 		return nil
@@ -211,10 +211,10 @@ func (m *migration) newKeyStore() string {
 
 // generate makes a new certificate valid for cfg.CertLifetime: its key in memory (to be
 // stored in the keyring), or with -key-store tpm in the TPM.
-func (m *migration) generate() (*certs.Bundle, error) {
+func (m *migration) generate(ctx context.Context) (*certs.Bundle, error) {
 	if m.newKeyStore() == KeyStoreTPM {
 		m.say("Generating cert for Provisioner in the TPM (RSA 2048, non-exportable, %d days)...", int(m.cfg.CertLifetime.Hours()/24))
-		return tpmkey.Generate("", m.cfg.Now(), m.cfg.CertLifetime)
+		return tpmkey.Generate(ctx, "", m.cfg.Now(), m.cfg.CertLifetime)
 	}
 	m.say("Generating cert for Provisioner (RSA 2048, %d days)...", int(m.cfg.CertLifetime.Hours()/24))
 	return certs.GenerateWithLifetime(m.cfg.Now(), m.cfg.CertLifetime)

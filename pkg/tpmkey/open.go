@@ -1,6 +1,7 @@
 package tpmkey
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -52,8 +53,8 @@ func describe(device string) string {
 
 // Check opens the TPM device names ("" for Device()) and closes it again: whether there is
 // a TPM this user can use, before anything is changed.
-func Check(device string) error {
-	return withTPM(device, "use", func(*session) error { return nil })
+func Check(ctx context.Context, device string) error {
+	return withTPM(ctx, device, "use", func(*session) error { return nil })
 }
 
 // open opens the TPM that device names.

@@ -1,6 +1,7 @@
 package tpmkey
 
 import (
+	"context"
 	"crypto"
 	"crypto/rsa"
 	"errors"
@@ -25,22 +26,48 @@ type session struct {
 var tpmMu sync.Mutex
 
 // withTPM opens the TPM, creates the parent, runs fn, and flushes and closes whatever
-// happens. what completes "cannot <what> the TPM" in errors.
-func withTPM(device, what string, fn func(*session) error) error {
-	tpmMu.Lock()
-	defer tpmMu.Unlock()
-	name := describe(device)
-	t, err := open(device)
-	if err != nil {
+// happens. what completes "cannot <what> the TPM" in errors. When ctx ends first (Ctrl-C)
+// the TPM is closed under the running command, which unblocks it, and ctx's error is
+// returned at once: a TPM that never answers holds a run for at most its own time.
+func withTPM(ctx context.Context, device, what string, fn func(*session) error) error {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	defer t.Close()
-	s := &session{tpm: t, device: name}
-	defer s.flush()
+	done := make(chan error, 1)
+	closing := make(chan transport.TPMCloser, 1)
+	go func() {
+		tpmMu.Lock()
+		defer tpmMu.Unlock()
+		t, err := open(device)
+		if err != nil {
+			done <- err
+			return
+		}
+		closing <- t
+		defer t.Close()
+		s := &session{tpm: t, device: describe(device)}
+		defer s.flush()
+		done <- s.run(what, fn)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		select {
+		case t := <-closing:
+			_ = t.Close()
+		default:
+		}
+		return ctx.Err()
+	}
+}
+
+// run creates the storage key as the parent and runs fn.
+func (s *session) run(what string, fn func(*session) error) error {
 	srk, err := tpm2.CreatePrimary{
 		PrimaryHandle: tpm2.TPMRHOwner,
 		InPublic:      tpm2.New2B(tpm2.ECCSRKTemplate),
-	}.Execute(t)
+	}.Execute(s.tpm)
 	if err != nil {
 		return s.fail(what, fmt.Errorf("create the storage key: %w", err))
 	}

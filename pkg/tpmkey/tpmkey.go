@@ -14,6 +14,7 @@
 package tpmkey
 
 import (
+	"context"
 	"crypto"
 	"crypto/rsa"
 	"encoding/binary"
@@ -176,12 +177,12 @@ func IsTPMBundle(data []byte) bool {
 // Generate creates a key in the TPM that device names ("" for Device()) and a
 // certificate for it as certs.GenerateWithLifetime does (self-signed by the TPM), and
 // returns them as a TPM-bound bundle. Nothing is left loaded in the TPM.
-func Generate(device string, now time.Time, lifetime time.Duration) (*certs.Bundle, error) {
+func Generate(ctx context.Context, device string, now time.Time, lifetime time.Duration) (*certs.Bundle, error) {
 	if lifetime <= 0 {
 		return nil, fmt.Errorf("certificate lifetime must be positive, not %s", lifetime)
 	}
 	var b *certs.Bundle
-	err := withTPM(device, "create a key in", func(s *session) error {
+	err := withTPM(ctx, device, "create a key in", func(s *session) error {
 		created, err := tpm2.Create{ParentHandle: s.parent, InPublic: tpm2.New2B(signingTemplate)}.Execute(s.tpm)
 		if err != nil {
 			return s.fail("create an RSA-2048 key in", err)
@@ -239,12 +240,17 @@ func (s *Signer) Public() crypto.PublicKey { return s.key.pub }
 
 // Sign signs a SHA-256 digest in the TPM: PSS when opts is *rsa.PSSOptions, else
 // PKCS #1 v1.5. The io.Reader is not used: the TPM has its own random source.
-func (s *Signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+func (s *Signer) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return s.SignContext(context.Background(), r, digest, opts)
+}
+
+// SignContext is Sign that gives up when ctx ends (Ctrl-C during a token request).
+func (s *Signer) SignContext(ctx context.Context, _ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	if err := checkSignOpts(digest, opts); err != nil {
 		return nil, err
 	}
 	var sig []byte
-	err := withTPM(s.device, "sign with", func(ses *session) error {
+	err := withTPM(ctx, s.device, "sign with", func(ses *session) error {
 		h, err := ses.load(s.key)
 		if err != nil {
 			return err

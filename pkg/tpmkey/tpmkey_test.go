@@ -2,6 +2,7 @@ package tpmkey
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -28,7 +29,7 @@ func generate(t *testing.T) (*certs.Bundle, *entratest.SoftwareTPM) {
 	t.Helper()
 	sw := entratest.StartSoftwareTPM(t)
 	start := time.Now()
-	b, err := Generate(sw.Socket, testNow, certs.DefaultLifetime)
+	b, err := Generate(context.Background(), sw.Socket, testNow, certs.DefaultLifetime)
 	if err != nil {
 		t.Fatalf("Generate: %v", err)
 	}
@@ -76,7 +77,7 @@ func TestGenerateMakesANonExportableKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = withTPM(sw.Socket, "inspect", func(s *session) error {
+	err = withTPM(context.Background(), sw.Socket, "inspect", func(s *session) error {
 		h, err := s.load(k)
 		if err != nil {
 			return err
@@ -202,7 +203,7 @@ func TestBundleHoldsNoPrivateKey(t *testing.T) {
 	if _, err := NewSigner(parsed, ""); err != nil {
 		t.Fatalf("NewSigner(parsed bundle): %v", err)
 	}
-	k, err := Generate("", testNow, 0)
+	k, err := Generate(context.Background(), "", testNow, 0)
 	if err == nil || k != nil {
 		t.Fatal("Generate with a zero lifetime succeeded")
 	}
@@ -258,9 +259,9 @@ func TestGoneTPM(t *testing.T) {
 		t.Fatalf("errors.Is(err, ErrNoTPM) = false: %v", err)
 	}
 	t.Logf("gone: %v", err)
-	_, err = Generate(sw.Socket, testNow, certs.DefaultLifetime)
+	_, err = Generate(context.Background(), sw.Socket, testNow, certs.DefaultLifetime)
 	checkOneLine(t, err, "no usable TPM")
-	checkOneLine(t, Check(sw.Socket), "no usable TPM")
+	checkOneLine(t, Check(context.Background(), sw.Socket), "no usable TPM")
 
 	os.Remove(sw.Socket)
 	_, err = s.Sign(rand.Reader, digest[:], crypto.SHA256)
@@ -295,7 +296,7 @@ func TestFullTPM(t *testing.T) {
 	_, err = s.Sign(rand.Reader, digest[:], crypto.SHA256)
 	checkOneLine(t, err, "the TPM is full", "nothing was changed")
 	t.Logf("full: %v", err)
-	_, err = Generate(sw.Socket, testNow, certs.DefaultLifetime)
+	_, err = Generate(context.Background(), sw.Socket, testNow, certs.DefaultLifetime)
 	checkOneLine(t, err, "the TPM is full")
 }
 
@@ -358,19 +359,19 @@ func TestNoTPMErrors(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	checkOneLine(t, Check(file), "no usable TPM", "not a TPM device or socket", EnvTPM)
-	checkOneLine(t, Check(dir+"/missing"), "no usable TPM", "no such socket or device")
-	checkOneLine(t, Check("127.0.0.1:1"), "no usable TPM", "nothing is listening")
+	checkOneLine(t, Check(context.Background(), file), "no usable TPM", "not a TPM device or socket", EnvTPM)
+	checkOneLine(t, Check(context.Background(), dir+"/missing"), "no usable TPM", "no such socket or device")
+	checkOneLine(t, Check(context.Background(), "127.0.0.1:1"), "no usable TPM", "nothing is listening")
 	checkOneLine(t, openError("/dev/tpmrm0", os.ErrPermission), "no usable TPM (/dev/tpmrm0): permission denied", "group", "tss")
 	checkOneLine(t, openError("/dev/tpmrm0", os.ErrNotExist), "does not exist", "firmware", EnvTPM)
-	if !errors.Is(Check(file), ErrNoTPM) {
+	if !errors.Is(Check(context.Background(), file), ErrNoTPM) {
 		t.Fatal("errors.Is(ErrNoTPM) = false")
 	}
 	t.Setenv(EnvTPM, "unix:"+dir+"/sock")
 	if Device() != "unix:"+dir+"/sock" {
 		t.Fatalf("Device() = %q with %s set", Device(), EnvTPM)
 	}
-	checkOneLine(t, Check(""), "no usable TPM ("+EnvTPM+"=unix:")
+	checkOneLine(t, Check(context.Background(), ""), "no usable TPM ("+EnvTPM+"=unix:")
 }
 
 func TestIsTPMBundle(t *testing.T) {
@@ -388,7 +389,7 @@ func TestIsTPMBundle(t *testing.T) {
 func TestTCPTransport(t *testing.T) {
 	sw := entratest.StartSoftwareTPMOnTCP(t)
 	t.Setenv(EnvTPM, sw.Socket)
-	b, err := Generate("", testNow, certs.DefaultLifetime)
+	b, err := Generate(context.Background(), "", testNow, certs.DefaultLifetime)
 	if err != nil {
 		t.Fatalf("Generate over TCP: %v", err)
 	}
@@ -419,7 +420,7 @@ func TestDefaultDeviceMissing(t *testing.T) {
 		t.Skip("this machine has a TPM")
 	}
 	t.Setenv(EnvTPM, "")
-	checkOneLine(t, Check(""), "no usable TPM (/dev/tpmrm0): it does not exist", "firmware", EnvTPM)
-	_, err := Generate("", testNow, certs.DefaultLifetime)
+	checkOneLine(t, Check(context.Background(), ""), "no usable TPM (/dev/tpmrm0): it does not exist", "firmware", EnvTPM)
+	_, err := Generate(context.Background(), "", testNow, certs.DefaultLifetime)
 	checkOneLine(t, err, "no usable TPM (/dev/tpmrm0)")
 }
