@@ -17,6 +17,7 @@ import (
 type statusReport struct {
 	OK                 bool              `json:"ok"`
 	StateFile          string            `json:"stateFile"`
+	Config             statusConfig      `json:"config"`
 	Tenant             string            `json:"tenant"`
 	Client             string            `json:"client"`
 	RecordedThumbprint string            `json:"recordedThumbprint"`
@@ -28,6 +29,14 @@ type statusReport struct {
 	Problems           []string          `json:"problems"`
 	exit               int               // 0, ExitCheckFailed or ExitNotSetUp
 	notes              map[string]string // text-only remarks per line
+}
+
+// statusConfig is the config file layer: the file read ("" when none was) and its lines
+// that set a value of this run (a flag or variable beats the file).
+type statusConfig struct {
+	File   string   `json:"file"`
+	Values []string `json:"values"`
+	absent string   // the default file looked for, when there was none
 }
 
 type statusKeyStore struct {
@@ -60,7 +69,7 @@ type statusToken struct {
 func runStatus(env *Env, expiresIn time.Duration, stdio Stdio, c *Common) error {
 	now := time.Now()
 	st := &statusReport{
-		StateFile: env.StatePath, Tenant: env.Tenant, Client: env.Client,
+		StateFile: env.StatePath, Config: statusConfigOf(c), Tenant: env.Tenant, Client: env.Client,
 		RecordedThumbprint: strings.ToLower(env.Thumbprint),
 		KeyStore:           statusKeyStore{Backend: env.Store.BackendName(), Service: env.KeyringService, Account: env.Tenant},
 		CachedTokens:       []statusToken{}, BackupsWithSecret: []string{}, Problems: []string{},
@@ -161,6 +170,16 @@ func printStatus(w io.Writer, st *statusReport, p painter) error {
 	}
 	b.WriteString("entraclaw status (offline: read from the state file and the keyring; nothing sent over the network)\n")
 	line("state file", "%s", st.StateFile)
+	switch {
+	case st.Config.File == "" && st.Config.absent != "":
+		line("config file", "none (%s is not present)", st.Config.absent)
+	case st.Config.File == "":
+		line("config file", "none")
+	case len(st.Config.Values) == 0:
+		line("config file", "%s (set nothing here)", st.Config.File)
+	default:
+		line("config file", "%s (set %s)", st.Config.File, strings.Join(st.Config.Values, ", "))
+	}
 	line("app", "%s in tenant %s", st.Client, st.Tenant)
 	if c := st.Certificate; c != nil {
 		match := p.green("matches PROVISIONER_CERT_THUMBPRINT")
@@ -215,6 +234,20 @@ func printStatus(w io.Writer, st *statusReport, p painter) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// statusConfigOf reports the config file c's Parse read.
+func statusConfigOf(c *Common) statusConfig {
+	sc := statusConfig{Values: []string{}}
+	switch {
+	case c.config == nil:
+	case c.config.Read:
+		sc.File = c.config.Path
+		sc.Values = append(sc.Values, c.config.Values...)
+	default:
+		sc.absent = c.config.Path
+	}
+	return sc
 }
 
 func orNone(s string) string {
