@@ -174,6 +174,8 @@ func configError(path string, err error) error {
 	var le *lineError
 	if errors.As(err, &le) {
 		where, err = fmt.Sprintf("%s:%d", path, le.line), le.err
+	} else {
+		err = unwrapPath(err) // ff's "open PATH: …": the message names the file already
 	}
 	var ve *valueError
 	if errors.As(err, &ve) {
