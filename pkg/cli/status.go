@@ -170,16 +170,7 @@ func printStatus(w io.Writer, st *statusReport, p painter) error {
 	}
 	b.WriteString("entraclaw status (offline: read from the state file and the keyring; nothing sent over the network)\n")
 	line("state file", "%s", st.StateFile)
-	switch {
-	case st.Config.File == "" && st.Config.absent != "":
-		line("config file", "none (%s is not present)", st.Config.absent)
-	case st.Config.File == "":
-		line("config file", "none")
-	case len(st.Config.Values) == 0:
-		line("config file", "%s (set nothing here)", st.Config.File)
-	default:
-		line("config file", "%s (set %s)", st.Config.File, strings.Join(st.Config.Values, ", "))
-	}
+	line("config file", "%s", st.Config.text())
 	line("app", "%s in tenant %s", st.Client, st.Tenant)
 	if c := st.Certificate; c != nil {
 		match := p.green("matches PROVISIONER_CERT_THUMBPRINT")
@@ -234,6 +225,19 @@ func printStatus(w io.Writer, st *statusReport, p painter) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// text is the status line: the file and what it set, or why none was read.
+func (sc statusConfig) text() string {
+	switch {
+	case sc.File == "" && sc.absent != "":
+		return "none (" + sc.absent + " is not present)"
+	case sc.File == "":
+		return "none"
+	case len(sc.Values) == 0:
+		return sc.File + " (read; it set nothing for this command)"
+	}
+	return sc.File + " (set " + strings.Join(sc.Values, ", ") + ")"
 }
 
 // statusConfigOf reports the config file c's Parse read.
