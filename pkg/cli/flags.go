@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/log"
+	"github.com/peterbourgon/ff/v3"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 )
@@ -23,13 +24,14 @@ const EnvPrefix = "ENTRACLAW"
 // exports on purpose, like az's AZURE_CORE_OUTPUT, and not one a stray export can hit.
 const OutputEnv = "ENTRACLAW_OUTPUT"
 
-// noEnv lists the flags that never come from the environment: help and -version change
-// what a command does rather than how, so `TOKEN=$(entraclaw-provisioner-token)` cannot
-// turn into a version string or a usage text because of an exported variable. -o is
-// read from OutputEnv through its long name -output instead.
+// noEnv lists the flags that never come from the environment or a config file: help and
+// -version change what a command does rather than how, so `TOKEN=$(entraclaw-provisioner-token)`
+// cannot turn into a version string or a usage text because of an exported variable. -o is
+// read from OutputEnv through its long name -output instead (and from no config file).
 var noEnv = map[string]bool{"h": true, "help": true, "version": true, "o": true}
 
-// Common holds the flags every binary shares. Each has an ENTRACLAW_* env var.
+// Common holds the flags every binary shares. Each has an ENTRACLAW_* env var; the
+// per-machine ones (configKeys) can also come from the config file.
 type Common struct {
 	StateFile      string
 	TenantID       string
@@ -39,12 +41,14 @@ type Common struct {
 	AuthorityHost  string
 	GraphEndpoint  string
 	CAFile         string
+	ConfigFile     string
 	Output         string
 	Verbose        bool
 	Version        bool
 
-	name  string
-	stdio Stdio
+	name   string
+	stdio  Stdio
+	config *configSource // what the config file layer read (set by Parse)
 }
 
 // NewFlagSet returns a flag set with the shared flags registered and a usage text that lists
@@ -62,28 +66,34 @@ func NewFlagSet(name, summary string, stdio Stdio) (*flag.FlagSet, *Common) {
 	fs.StringVar(&c.AuthorityHost, "authority-host", "", "custom Entra ID authority host, an https:// `url` (turns instance discovery off)")
 	fs.StringVar(&c.GraphEndpoint, "graph-endpoint", "", "custom Microsoft Graph endpoint, an https:// `url`")
 	fs.StringVar(&c.CAFile, "ca-file", "", "PEM `file` of CA certificates to trust, added to the system roots, for Entra ID and Graph (a TLS-inspecting proxy, the fake)")
+	fs.StringVar(&c.ConfigFile, "config", "", "config `file` of per-machine settings, `name value` lines (default: <user config dir>/entraclaw/config; a missing default is fine)")
 	fs.StringVar(&c.Output, "o", "text", "output `format`: text or json")
 	fs.Var(fs.Lookup("o").Value, "output", "output `format`: text or json (same as -o)")
 	fs.BoolVar(&c.Verbose, "v", false, "verbose: log HTTP requests to stderr (secrets and tokens are redacted)")
 	fs.BoolVar(&c.Version, "version", false, "print the version, commit, build date, Go version and platform (with -o json: as JSON) and exit")
-	fs.Usage = func() { printUsage(fs, summary) }
+	fs.Usage = func() { c.printUsage(fs, summary) }
 	return fs, c
 }
 
-func printUsage(fs *flag.FlagSet, summary string) {
+func (c *Common) printUsage(fs *flag.FlagSet, summary string) {
 	w := fs.Output()
 	fmt.Fprintf(w, "%s\n\nUsage:\n  %s [flags]\n", strings.TrimSpace(summary), fs.Name())
 	if ex := examples[fs.Name()]; ex != "" {
 		fmt.Fprintf(w, "\nExamples:\n%s\n", strings.TrimRight(ex, "\n"))
 	}
-	fmt.Fprintf(w, "\nFlags (each also read from the environment variable in brackets; a flag beats its variable):\n")
-	PrintFlags(w, fs, EnvPrefix)
+	fmt.Fprintf(w, "\nFlags (each also read from the environment variable in brackets, the ones marked \"config\" also\nfrom the config file; a flag beats its variable, a variable beats the config file):\n")
+	printFlags(w, fs, EnvPrefix, true)
+	path, named := c.configPath()
+	fmt.Fprintf(w, "\nConfig file: %s\n", describeConfigPath(path, named))
 	fmt.Fprintf(w, "\nExit codes: 0 ok, 1 failed, 2 usage, 3 not set up (run entraclaw-migrate), 4 a check failed, 130 interrupted.\n")
 }
 
 // PrintFlags lists fs's flags for -h: each name with its aliases and value type, its
 // meaning and default, and the environment variable it is read from under envPrefix.
-func PrintFlags(w io.Writer, fs *flag.FlagSet, envPrefix string) {
+func PrintFlags(w io.Writer, fs *flag.FlagSet, envPrefix string) { printFlags(w, fs, envPrefix, false) }
+
+// printFlags is PrintFlags; withConfig marks the flags a config file may set.
+func printFlags(w io.Writer, fs *flag.FlagSet, envPrefix string, withConfig bool) {
 	var all []*flag.Flag
 	fs.VisitAll(func(f *flag.Flag) { all = append(all, f) })
 	done := map[string]bool{}
@@ -121,14 +131,19 @@ func PrintFlags(w io.Writer, fs *flag.FlagSet, envPrefix string) {
 		if env != "" {
 			envText = " [$" + env + "]"
 		}
+		if withConfig && isConfigKey(f.Name) {
+			envText = " [$" + env + "; config]"
+		}
 		fmt.Fprintf(w, "  %s\n        %s%s%s\n", head, usage, def, envText)
 	}
 }
 
-// Parse parses args and the ENTRACLAW_* environment into fs, validates the shared flags,
-// handles -version and sets up -v logging. Positional arguments are a usage error.
+// Parse parses args, the ENTRACLAW_* environment and the config file into fs (ff/v3 does
+// each layer), validates the shared flags, handles -version and sets up -v logging.
+// Positional arguments are a usage error.
 func (c *Common) Parse(fs *flag.FlagSet, args []string) error {
-	if err := ParseFlags(fs, args, EnvPrefix); err != nil {
+	l := newLayers(fs)
+	if err := l.parse(args, EnvPrefix); err != nil {
 		return err
 	}
 	switch c.Output {
@@ -137,8 +152,13 @@ func (c *Common) Parse(fs *flag.FlagSet, args []string) error {
 		return &Error{Code: ExitUsage, Msg: fmt.Sprintf("-o must be text or json, not %q", c.Output),
 			Hint: "-o, -output and " + OutputEnv + " take text or json"}
 	}
-	if c.Version {
+	if c.Version { // before the config file: -version works whatever the file holds
 		return PrintVersion(c.stdio.Out, c.name, c.JSON())
+	}
+	path, named := c.configPath()
+	var err error
+	if c.config, err = l.configFile(path, named); err != nil {
+		return err
 	}
 	if c.KeyringService == "" {
 		return UsageError("-keyring-service must not be empty")
@@ -160,6 +180,55 @@ func (c *Common) Parse(fs *flag.FlagSet, args []string) error {
 // argument is a one-line usage error (exit 2) instead of the flag package's message and
 // usage text; -h prints the usage to the flag set's output and returns flag.ErrHelp.
 func ParseFlags(fs *flag.FlagSet, args []string, envPrefix string, fallbackPrefixes ...string) error {
+	return newLayers(fs).parse(args, append([]string{envPrefix}, fallbackPrefixes...)...)
+}
+
+// layers sets one flag set from its sources, highest precedence first: the command line,
+// then environment prefixes, then a config file. ff/v3 reads each source; it is handed a
+// view of fs (a second flag set over the same flag.Value objects) that holds only the flags
+// the source may set, so -h, -version and -o are simply absent from it. A source sets only
+// the flags no earlier one set, and the check is by value, not by name as in ff: aliases
+// sharing one value (-o and -output) count as set when either name is.
+type layers struct {
+	fs  *flag.FlagSet
+	set map[string]*bool // flag name -> the "already set" mark of its alias group
+}
+
+func newLayers(fs *flag.FlagSet) *layers {
+	l := &layers{fs: fs, set: map[string]*bool{}}
+	var all []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) { all = append(all, f) })
+	for _, f := range all {
+		if l.set[f.Name] != nil {
+			continue
+		}
+		mark := new(bool)
+		for _, g := range all {
+			if g == f || sameValue(g.Value, f.Value) {
+				l.set[g.Name] = mark
+			}
+		}
+	}
+	return l
+}
+
+// parse reads the command line, then each environment prefix in order.
+func (l *layers) parse(args []string, envPrefixes ...string) error {
+	if err := l.commandLine(args); err != nil {
+		return err
+	}
+	for _, prefix := range envPrefixes {
+		if err := l.env(prefix); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commandLine parses args with the full flag set. A bad flag or a positional argument is
+// a one-line usage error; -h prints the usage and returns flag.ErrHelp.
+func (l *layers) commandLine(args []string) error {
+	fs := l.fs
 	out, usage := fs.Output(), fs.Usage
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -175,51 +244,67 @@ func ParseFlags(fs *flag.FlagSet, args []string, envPrefix string, fallbackPrefi
 	case fs.NArg() > 0:
 		return UsageError("unexpected argument %q (flags go before arguments; this command takes none)", fs.Arg(0))
 	}
-	for _, prefix := range append([]string{envPrefix}, fallbackPrefixes...) {
-		if err := setUnsetFromEnv(fs, prefix); err != nil {
-			return err
-		}
+	fs.Visit(func(f *flag.Flag) { *l.set[f.Name] = true })
+	return nil
+}
+
+// env sets the flags still unset from their non-empty <prefix>_* variables (not noEnv's).
+func (l *layers) env(prefix string) error {
+	err := ff.Parse(l.view(func(name string) bool { return !noEnv[name] }), nil, ff.WithEnvVarPrefix(prefix))
+	var ve *valueError
+	if errors.As(err, &ve) {
+		envVar := envVarName(prefix, ve.flag)
+		return &Error{Code: ExitUsage, Hint: flagHint(l.fs, ve.flag),
+			Msg: fmt.Sprintf("invalid value %q for %s (-%s): %v", ve.value, envVar, ve.flag, ve.err)}
+	}
+	if err != nil {
+		return UsageError("%v", err)
 	}
 	return nil
 }
 
-// setUnsetFromEnv sets every flag not yet set (under any of its names) from its
-// <prefix>_* variable, if non-empty. Flags in noEnv are skipped.
-func setUnsetFromEnv(fs *flag.FlagSet, prefix string) error {
-	set := map[string]bool{}
-	var setValues []flag.Value
-	fs.Visit(func(f *flag.Flag) {
-		set[f.Name] = true
-		setValues = append(setValues, f.Value)
-	})
-	isSet := func(f *flag.Flag) bool {
-		if set[f.Name] {
-			return true
-		}
-		for _, v := range setValues {
-			if sameValue(v, f.Value) {
-				return true
-			}
-		}
-		return false
-	}
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if err != nil || noEnv[f.Name] || isSet(f) {
-			return
-		}
-		envVar := envVarName(prefix, f.Name)
-		if v := os.Getenv(envVar); v != "" {
-			if setErr := fs.Set(f.Name, v); setErr != nil {
-				err = envValueError(fs, f.Name, envVar, setErr)
-				return
-			}
-			set[f.Name] = true
-			setValues = append(setValues, f.Value)
+// view is a flag set over fs's values holding only the flags keep accepts.
+func (l *layers) view(keep func(name string) bool) *flag.FlagSet {
+	v := flag.NewFlagSet(l.fs.Name(), flag.ContinueOnError)
+	v.SetOutput(io.Discard)
+	l.fs.VisitAll(func(f *flag.Flag) {
+		if keep(f.Name) {
+			v.Var(&layerValue{Value: f.Value, name: f.Name, set: l.set[f.Name]}, f.Name, f.Usage)
 		}
 	})
-	return err
+	return v
 }
+
+// layerValue is one flag in a view: a Set on a flag already set by a higher source is a
+// no-op, and a bad value is a valueError naming the flag.
+type layerValue struct {
+	flag.Value
+	name string
+	set  *bool
+}
+
+func (v *layerValue) Set(s string) error {
+	if *v.set {
+		return nil
+	}
+	if err := v.Value.Set(s); err != nil {
+		return &valueError{flag: v.name, value: s, err: err}
+	}
+	*v.set = true
+	return nil
+}
+
+// valueError is a value a flag refused, from the environment or a config file.
+type valueError struct {
+	flag, value string
+	err         error
+}
+
+func (e *valueError) Error() string {
+	return fmt.Sprintf("invalid value %q for -%s: %v", e.value, e.flag, e.err)
+}
+
+func (e *valueError) Unwrap() error { return e.err }
 
 // sameValue reports whether two flags are aliases: the same pointer-typed flag.Value.
 func sameValue(a, b flag.Value) (same bool) {
@@ -237,22 +322,65 @@ func envVarName(prefix, flagName string) string {
 	return prefix + "_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_", "/", "_").Replace(flagName))
 }
 
-// envValueError is the usage error for a bad value in envVar, the variable of flag name.
-func envValueError(fs *flag.FlagSet, name, envVar string, cause error) error {
-	return &Error{Code: ExitUsage, Hint: flagHint(fs, name),
-		Msg: fmt.Sprintf("invalid value %q for %s (-%s): %v", os.Getenv(envVar), envVar, name, cause)}
-}
-
 // flagValueName finds the flag in the flag package's "invalid value … for flag -name: …".
 var flagValueName = regexp.MustCompile(`for (?:flag )?-([^\s:]+):`)
 
-// flagError turns a flag.Parse error into a usage error naming the flag.
+// notDefined starts the flag package's error for an unknown flag.
+const notDefined = "flag provided but not defined: -"
+
+// flagError turns a flag.Parse error into a usage error naming the flag; an unknown flag's
+// hint names the closest defined one.
 func flagError(fs *flag.FlagSet, err error) error {
+	if unknown, ok := strings.CutPrefix(err.Error(), notDefined); ok {
+		var names []string
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+		if near := closest(unknown, names); near != "" {
+			return &Error{Code: ExitUsage, Msg: err.Error(), Hint: "did you mean -" + near + "?"}
+		}
+	}
 	name := ""
 	if m := flagValueName.FindStringSubmatch(err.Error()); m != nil {
 		name = m[1]
 	}
 	return &Error{Code: ExitUsage, Msg: err.Error(), Hint: flagHint(fs, name)}
+}
+
+// closest returns the candidate nearest to name: one that starts with "name-" (-tenant for
+// -tenant-id), else the one at the smallest edit distance, if that is at most a third of
+// the longer name; "" when none is near. Ties go to the first candidate.
+func closest(name string, candidates []string) string {
+	best, bestDist := "", -1
+	for _, c := range candidates {
+		if strings.HasPrefix(c, name+"-") {
+			return c
+		}
+		d := editDistance(name, c)
+		if d*3 <= max(len(name), len(c)) && (bestDist < 0 || d < bestDist) {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			sub := prev[j-1]
+			if a[i-1] != b[j-1] {
+				sub++
+			}
+			cur[j] = min(sub, prev[j]+1, cur[j-1]+1)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // flagHint says what a flag takes when its type says more than "see -h".

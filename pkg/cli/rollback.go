@@ -47,7 +47,8 @@ func RunRollback(ctx context.Context, args []string, stdio Stdio) error {
 	deps.Store = env.Store
 	if !*yes {
 		if !stdio.InTTY {
-			return UsageError("refusing to roll back without -yes when stdin is not a terminal")
+			return &Error{Code: ExitUsage, Msg: "refusing to roll back without -yes when stdin is not a terminal",
+				Hint: "add -yes to roll back without the prompt: entraclaw-rollback -yes"}
 		}
 		if err := confirmRollback(stdio); err != nil {
 			return err

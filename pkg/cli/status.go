@@ -17,6 +17,7 @@ import (
 type statusReport struct {
 	OK                 bool              `json:"ok"`
 	StateFile          string            `json:"stateFile"`
+	Config             statusConfig      `json:"config"`
 	Tenant             string            `json:"tenant"`
 	Client             string            `json:"client"`
 	RecordedThumbprint string            `json:"recordedThumbprint"`
@@ -28,6 +29,14 @@ type statusReport struct {
 	Problems           []string          `json:"problems"`
 	exit               int               // 0, ExitCheckFailed or ExitNotSetUp
 	notes              map[string]string // text-only remarks per line
+}
+
+// statusConfig is the config file layer: the file read ("" when none was) and its lines
+// that set a value of this run (a flag or variable beats the file).
+type statusConfig struct {
+	File   string   `json:"file"`
+	Values []string `json:"values"`
+	absent string   // the default file looked for, when there was none
 }
 
 type statusKeyStore struct {
@@ -60,7 +69,7 @@ type statusToken struct {
 func runStatus(env *Env, expiresIn time.Duration, stdio Stdio, c *Common) error {
 	now := time.Now()
 	st := &statusReport{
-		StateFile: env.StatePath, Tenant: env.Tenant, Client: env.Client,
+		StateFile: env.StatePath, Config: statusConfigOf(c), Tenant: env.Tenant, Client: env.Client,
 		RecordedThumbprint: strings.ToLower(env.Thumbprint),
 		KeyStore:           statusKeyStore{Backend: env.Store.BackendName(), Service: env.KeyringService, Account: env.Tenant},
 		CachedTokens:       []statusToken{}, BackupsWithSecret: []string{}, Problems: []string{},
@@ -161,6 +170,7 @@ func printStatus(w io.Writer, st *statusReport, p painter) error {
 	}
 	b.WriteString("entraclaw status (offline: read from the state file and the keyring; nothing sent over the network)\n")
 	line("state file", "%s", st.StateFile)
+	line("config file", "%s", st.Config.text())
 	line("app", "%s in tenant %s", st.Client, st.Tenant)
 	if c := st.Certificate; c != nil {
 		match := p.green("matches PROVISIONER_CERT_THUMBPRINT")
@@ -215,6 +225,33 @@ func printStatus(w io.Writer, st *statusReport, p painter) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// text is the status line: the file and what it set, or why none was read.
+func (sc statusConfig) text() string {
+	switch {
+	case sc.File == "" && sc.absent != "":
+		return "none (" + sc.absent + " is not present)"
+	case sc.File == "":
+		return "none"
+	case len(sc.Values) == 0:
+		return sc.File + " (read; it set nothing for this command)"
+	}
+	return sc.File + " (set " + strings.Join(sc.Values, ", ") + ")"
+}
+
+// statusConfigOf reports the config file c's Parse read.
+func statusConfigOf(c *Common) statusConfig {
+	sc := statusConfig{Values: []string{}}
+	switch {
+	case c.config == nil:
+	case c.config.Read:
+		sc.File = c.config.Path
+		sc.Values = append(sc.Values, c.config.Values...)
+	default:
+		sc.absent = c.config.Path
+	}
+	return sc
 }
 
 func orNone(s string) string {

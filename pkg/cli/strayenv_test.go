@@ -31,14 +31,32 @@ func realStateFile(t *testing.T) (string, []byte) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(realConfigFile(path), []byte(realConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return path, data
 }
 
+// realConfig is a developer's config file for the real tenant: production keyring service
+// and hosts. The fake's env (variables beat the config file) must hide all of it.
+const realConfig = `keyring-service ` + keystore.DefaultService + `
+authority-host https://login.microsoftonline.com
+graph-endpoint https://graph.microsoft.com
+cloud public
+`
+
+// realConfigFile is where realStateFile puts realConfig: next to the real state file.
+func realConfigFile(statePath string) string {
+	return filepath.Join(filepath.Dir(statePath), "entraclaw.config")
+}
+
 // strayEnv is what a developer's shell might export: a real state file, production
-// keyring names, output and version pins, Azure SDK variables.
+// keyring names, a config file for the real tenant, output and version pins, Azure SDK
+// variables.
 func strayEnv(statePath string) []string {
 	return []string{
 		"ENTRACLAW_STATE_FILE=" + statePath,
+		"ENTRACLAW_CONFIG=" + realConfigFile(statePath),
 		"ENTRACLAW_TENANT_ID=99999999-9999-4999-8999-999999999999",
 		"ENTRACLAW_CLIENT_ID=88888888-8888-4888-8888-888888888888",
 		"ENTRACLAW_KEYRING_SERVICE=" + keystore.DefaultService,
@@ -63,6 +81,13 @@ func TestStrayEnvironmentFakeWorkdir(t *testing.T) {
 	dir := t.TempDir()
 	service := randomService()
 	startFakeCLI(t, "-workdir", dir, "-scenario", "legacy", "-keyring-service", service)
+	// the same config file at the default place too ($HOME/.config/entraclaw/config)
+	if err := os.MkdirAll(filepath.Join(dir, ".config", "entraclaw"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".config", "entraclaw", "config"), []byte(realConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		_ = keyring.DeleteAll(service)
 		_ = keyring.DeleteAll(keystore.TokenCacheService(service))
