@@ -55,9 +55,10 @@ goto account
 :ad
 set "args="
 set "id="
+set "append="
 :adarg
 if "%%~1"=="" goto adcall
-if "%%~1"=="--append" (set "args=%%args%% --data-urlencode append=true" & shift & goto adarg)
+if "%%~1"=="--append" (set "append=true" & set "args=%%args%% --data-urlencode append=true" & shift & goto adarg)
 if "%%~1"=="--id" set "id=%%~2"
 set "name=%%~1"
 if "%%~1"=="-o" set "name=--output"
@@ -77,6 +78,7 @@ shift
 goto adarg
 :adcall
 if not defined id (echo ERROR: the following arguments are required: --id 1>&2 & exit /b 2)
+if "%%method%%"=="POST" if not defined append goto noappend
 set "ca=%[1]s"
 if defined ENTRACLAW_CA_FILE set "ca=%%ENTRACLAW_CA_FILE%%"
 set "out=%%TEMP%%\entraclaw-fake-az-%%RANDOM%%.txt"
@@ -89,5 +91,8 @@ type "%%out%%"
 del "%%out%%"
 if "%%method%%"=="POST" echo %[3]s 1>&2
 exit /b 0
+:noappend
+echo ERROR: fake az: only --append is supported (without it az deletes every client secret on the app first) 1>&2
+exit /b 2
 :account
 `

@@ -35,7 +35,7 @@ func (s *Server) serveAzCredentialReset(w http.ResponseWriter, r *http.Request) 
 	}
 	q := r.URL.Query()
 	if q.Get("append") == "" {
-		http.Error(w, "ERROR: fake az: only `--append` is supported (without it az deletes every client secret on the app first)", http.StatusBadRequest)
+		http.Error(w, "ERROR: fake az: only --append is supported (without it az deletes every client secret on the app first)", http.StatusBadRequest)
 		return
 	}
 	end, err := azEndDate(now, q.Get("years"), q.Get("end-date"))

@@ -151,10 +151,10 @@ case "$1 $2 $3 $4" in
   *) route= ;;
 esac
 if [ -n "$route" ]; then
-  n=$#; id=
+  n=$#; id=; append=
   while [ "$n" -gt 0 ]; do
     case "$1" in
-      --append) set -- "$@" --data-urlencode append=true; shift; n=$((n - 1)); continue ;;
+      --append) append=true; set -- "$@" --data-urlencode append=true; shift; n=$((n - 1)); continue ;;
       --id) id=$2 ;;
       --display-name|--credential-description) set -- "$@" --data-urlencode "display-name=$2"; shift 2; n=$((n - 2)); continue ;;
       --query|--years|--end-date) ;;
@@ -166,6 +166,7 @@ if [ -n "$route" ]; then
   done
   [ -n "$id" ] || { echo "ERROR: the following arguments are required: --id" >&2; exit 2; }
   if [ "$route" = ad/app/show ]; then fakeaz "$route" "$@"; exit 0; fi
+  [ -n "$append" ] || { echo "ERROR: fake az: only --append is supported (without it az deletes every client secret on the app first)" >&2; exit 2; }
   fakeaz "$route" -X POST "$@"
   echo '%[11]s' >&2
   exit 0
