@@ -134,7 +134,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	if err := os.MkdirAll(*workdir, 0o700); err != nil {
 		return err
 	}
-	wd, err := entratest.WriteWorkdir(*workdir, srv, sc, "ENTRACLAW_KEYRING_SERVICE="+*service)
+	wd, err := entratest.WriteWorkdir(*workdir, srv, sc, append(toolsPathEnv(), "ENTRACLAW_KEYRING_SERVICE="+*service)...)
 	if err != nil {
 		return err
 	}

@@ -323,8 +323,9 @@ func scriptSetup(e *testscript.Env) error {
 		k, v, _ := strings.Cut(kv, "=")
 		e.Setenv(k, v)
 	}
-	// Scripts can check that the README says what the binaries do.
+	// Scripts can check that the README and docs/ say what the binaries do.
 	e.Setenv("README", filepath.Join(moduleRoot(), "README.md"))
+	e.Setenv("DOCS", filepath.Join(moduleRoot(), "docs"))
 	return nil
 }
 

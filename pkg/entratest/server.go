@@ -283,6 +283,7 @@ const (
 	RouteListAssignments     = "GET /v1.0/servicePrincipals/{id}/appRoleAssignments"
 	RouteFakeState           = "GET /_fake/state"
 	RouteFakeAzAppShow       = "GET /_fake/az/ad/app/show"
+	RouteFakeAzCredReset     = "POST /_fake/az/ad/app/credential/reset"
 )
 
 // Routes lists every route name the server serves.
@@ -292,7 +293,7 @@ func Routes() []string {
 		RouteListApplications, RouteCreateApplication, RouteGetApplication, RoutePatchApplication,
 		RouteAddPassword, RouteRemovePassword, RouteListOwners,
 		RouteListSPs, RouteCreateSP, RouteGetSP, RouteListAssignedTo, RouteGrant, RouteListAssignments,
-		RouteFakeState, RouteFakeAzAppShow,
+		RouteFakeState, RouteFakeAzAppShow, RouteFakeAzCredReset,
 	}
 }
 
@@ -330,8 +331,8 @@ func match(method, path string) request {
 	switch {
 	case trimmed == "_fake/state":
 		return request{name: method + " /_fake/state", area: areaFake}
-	case trimmed == "_fake/az/ad/app/show":
-		return request{name: method + " /_fake/az/ad/app/show", area: areaFake}
+	case trimmed == "_fake/az/ad/app/show", trimmed == "_fake/az/ad/app/credential/reset":
+		return request{name: method + " /" + trimmed, area: areaFake}
 	case trimmed == "v1.0" || strings.HasPrefix(trimmed, "v1.0/"):
 		gp, err := parseGraphPath(strings.TrimPrefix(strings.TrimPrefix(trimmed, "v1.0"), "/"))
 		if err != "" {
@@ -375,11 +376,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch req.area {
 	case areaFake:
-		if req.name == RouteFakeAzAppShow {
+		switch strings.Trim(r.URL.Path, "/") {
+		case "_fake/az/ad/app/show":
 			s.serveAzAppShow(w, r)
-			return
+		case "_fake/az/ad/app/credential/reset":
+			s.serveAzCredentialReset(w, r)
+		default:
+			s.serveState(w, r)
 		}
-		s.serveState(w, r)
 	case areaSTS:
 		s.serveSTS(w, r, req)
 	case areaGraph:

@@ -23,7 +23,9 @@ type Workdir struct {
 const StateFileName = ".entraclaw-state.json"
 
 // WriteWorkdir writes ca.pem, the scenario's state file, bin/az, bin/az.cmd and env into dir.
-// extraEnv ("KEY=VALUE") lines are added to the env file.
+// extraEnv ("KEY=VALUE") lines are added to the env file, except that a "PATH=DIR" entry puts
+// DIR on PATH after dir/bin (where the fake az is) instead of replacing PATH: the directory
+// the entraclaw tools were built into, so that `. dir/env` finds them.
 func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*Workdir, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -54,7 +56,7 @@ func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*W
 	if err := os.WriteFile(filepath.Join(w.BinDir, "az"), []byte(az), 0o755); err != nil {
 		return nil, err
 	}
-	azCmd, err := fakeAzCmd(srv, sc.TenantID)
+	azCmd, err := fakeAzCmd(srv, sc.TenantID, w.CAFile)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +73,14 @@ func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*W
 		// `curl -H "Authorization: Bearer $TOKEN" …/v1.0/organization` needs this.
 		"CURL_CA_BUNDLE=" + w.CAFile,
 	}
-	env = append(env, extraEnv...)
+	path := []string{w.BinDir}
+	for _, kv := range extraEnv {
+		if dir, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = append(path, dir)
+		} else {
+			env = append(env, kv)
+		}
+	}
 	var b strings.Builder
 	b.WriteString("# Written by entraclaw-fake-entra. Source it: . " + w.EnvFile + "\n")
 	// Forget every ENTRACLAW_* and AZURE_* variable the shell had: a stray
@@ -82,7 +91,11 @@ func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*W
 		k, v, _ := strings.Cut(kv, "=")
 		fmt.Fprintf(&b, "export %s=%s\n", k, shellQuote(v))
 	}
-	fmt.Fprintf(&b, "export PATH=%s:\"$PATH\"\n", shellQuote(w.BinDir))
+	b.WriteString("export PATH=")
+	for _, dir := range path {
+		b.WriteString(shellQuote(dir) + ":")
+	}
+	b.WriteString("\"$PATH\"\n")
 	if err := os.WriteFile(w.EnvFile, []byte(b.String()), 0o644); err != nil {
 		return nil, err
 	}
@@ -94,8 +107,10 @@ func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*W
 // `az account show`. ENTRACLAW_FAKE_AZ_ACCOUNT picks who is logged in: admin (Global
 // Administrator, the default), appadmin (Application Administrator), privroleadmin
 // (Privileged Role Administrator), owner (owner of the provisioner app, no admin role),
-// user, or loggedout. It also answers `az ad app show --id APPID [--query PROP] [-o json]`
-// through curl (the runbook's check 2).
+// user, or loggedout. Through curl and the fake's /_fake/az routes it also answers
+// `az ad app show --id APPID [--query PROP] [-o json]` (the runbook's check 2) and
+// `az ad app credential reset --id APPID --append [--display-name N] [--years N | --end-date D]
+// [--query PROP] [-o json|tsv]` (the Python-era runbook's rollback step 2).
 // The tokens are the fake's own delegated tokens, meaningless outside this fake.
 func fakeAzScript(srv *Server, tenantID, caFile string) (string, error) {
 	tokens := map[string]string{}
@@ -118,20 +133,43 @@ case "$account" in
   owner)    tok='%[8]s'; upn='owner@fake.entraclaw.test' ;;
   *) echo "ERROR: Please run 'az login' to setup account." >&2; exit 1 ;;
 esac
-if [ "$1 $2 $3" = "ad app show" ]; then
-  shift 3; id=; query=
-  while [ $# -gt 0 ]; do
+# fakeaz ROUTE CURL-ARGS...: ask the fake; its answer on stdout, or its error on stderr (exit 1).
+fakeaz() {
+  command -v curl >/dev/null 2>&1 || { echo "fake az: curl is needed for 'az ad ...'" >&2; exit 2; }
+  route=$1; shift
+  out=$(curl -s --fail-with-body --cacert '%[10]s' -H "Authorization: Bearer $tok" -G "%[9]s/_fake/az/$route" "$@") || {
+    rc=$?; [ -n "$out" ] || out="fake az: cannot reach the fake at %[9]s (curl exit $rc)"
+    printf '%%s\n' "$out" >&2; exit 1
+  }
+  printf '%%s\n' "$out"
+}
+# The arguments of 'az ad ...' become curl's --data-urlencode pairs, appended after the
+# ones still to read: n counts those.
+case "$1 $2 $3 $4" in
+  "ad app show "*) route=ad/app/show; shift 3 ;;
+  "ad app credential reset") route=ad/app/credential/reset; shift 4 ;;
+  *) route= ;;
+esac
+if [ -n "$route" ]; then
+  n=$#; id=; append=
+  while [ "$n" -gt 0 ]; do
     case "$1" in
-      --id) id=$2; shift 2 ;;
-      --query) query=$2; shift 2 ;;
-      -o|--output) shift 2 ;;
+      --append) append=true; set -- "$@" --data-urlencode append=true; shift; n=$((n - 1)); continue ;;
+      --id) id=$2 ;;
+      --display-name|--credential-description) set -- "$@" --data-urlencode "display-name=$2"; shift 2; n=$((n - 2)); continue ;;
+      --query|--years|--end-date) ;;
+      -o|--output) set -- "$@" --data-urlencode "output=$2"; shift 2; n=$((n - 2)); continue ;;
       *) echo "fake az: unsupported argument: $1" >&2; exit 2 ;;
     esac
+    [ "$n" -ge 2 ] || { echo "ERROR: argument $1: expected one argument" >&2; exit 2; }
+    set -- "$@" --data-urlencode "${1#--}=$2"; shift 2; n=$((n - 2))
   done
   [ -n "$id" ] || { echo "ERROR: the following arguments are required: --id" >&2; exit 2; }
-  command -v curl >/dev/null 2>&1 || { echo "fake az: curl is needed for 'az ad app show'" >&2; exit 2; }
-  exec curl -sS --fail-with-body --cacert '%[10]s' -H "Authorization: Bearer $tok" \
-    "%[9]s/_fake/az/ad/app/show?id=$id&query=$query"
+  if [ "$route" = ad/app/show ]; then fakeaz "$route" "$@"; exit 0; fi
+  [ -n "$append" ] || { echo "ERROR: fake az: only --append is supported (without it az deletes every client secret on the app first)" >&2; exit 2; }
+  fakeaz "$route" -X POST "$@"
+  echo '%[11]s' >&2
+  exit 0
 fi
 case "$1 $2" in
   "account get-access-token")
@@ -141,7 +179,7 @@ case "$1 $2" in
   *) echo "fake az: unsupported command: $*" >&2; exit 2 ;;
 esac
 `, tenantID, tokens["admin"], tokens["appadmin"], tokens["user"], exp.Local().Format("2006-01-02 15:04:05.000000"), exp.Unix(),
-		tokens["privroleadmin"], tokens["owner"], srv.URL, caFile), nil
+		tokens["privroleadmin"], tokens["owner"], srv.URL, caFile, azCredentialWarning), nil
 }
 
 // clearEnvSnippet is POSIX sh that unsets every exported ENTRACLAW_* and AZURE_* variable.

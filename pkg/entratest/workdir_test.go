@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,7 +36,9 @@ func TestWriteWorkdirWindowsFiles(t *testing.T) {
 		t.Error("az.cmd has a line not ended by CRLF")
 	}
 	for _, want := range []string{"@echo off\r\n", `if "%1 %2"=="account get-access-token" (`, `if "%1 %2"=="account show" (`,
-		`"tenantId":"` + sc.TenantID + `"`, "Please run 'az login'", "exit /b 1\r\n"} {
+		`"tenantId":"` + sc.TenantID + `"`, "Please run 'az login'", "exit /b 1\r\n",
+		`if /i "%~1 %~2 %~3"=="ad app show" (`, `if /i "%~1 %~2 %~3 %~4"=="ad app credential reset" (`,
+		`"` + srv.URL + `/_fake/az/%route%"`, `set "ca=` + w.CAFile + `"`, "echo " + azCredentialWarning + " 1>&2\r\n"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("az.cmd lacks %q", want)
 		}
@@ -56,5 +59,38 @@ func TestWriteWorkdirWindowsFiles(t *testing.T) {
 			claims.Tid != sc.TenantID || !strings.HasPrefix(claims.Upn, kind+"@") {
 			t.Errorf("az.cmd's %s token is not the fake's delegated token for %s in tenant %s (%+v)", kind, kind, sc.TenantID, claims)
 		}
+	}
+}
+
+// TestWriteWorkdirToolsOnPath: a "PATH=DIR" entry (the fake CLI passes the directory the tools
+// were built into) is put on PATH after the workdir's bin (the fake az), ahead of the shell's
+// own PATH, instead of replacing PATH; other entries are exported as they are.
+func TestWriteWorkdirToolsOnPath(t *testing.T) {
+	srv := newServer(t)
+	sc := seed(t, srv, "legacy")
+	tools := filepath.Join(t.TempDir(), "my tools")
+	w, err := WriteWorkdir(t.TempDir(), srv, sc, "PATH="+tools, "ENTRACLAW_KEYRING_SERVICE=svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := os.ReadFile(w.EnvFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "export ENTRACLAW_KEYRING_SERVICE='svc'\n"; !strings.Contains(string(env), want) {
+		t.Errorf("env lacks %q:\n%s", want, env)
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	cmd := exec.Command(sh, "-c", `. "$1" && printf %s "$PATH"`, "sh", w.EnvFile)
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("sourcing env: %v", err)
+	}
+	if want := w.BinDir + ":" + tools + ":/usr/bin:/bin"; string(out) != want {
+		t.Errorf("PATH after . env = %q, want %q", out, want)
 	}
 }
