@@ -16,18 +16,20 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
+	"github.com/entraclaw/entraclaw-cli/pkg/exit"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
 )
 
-// Exit codes shared by every binary (README "Exit codes").
+// Exit codes shared by every binary: the one list in pkg/exit, under the names the
+// command line has always used.
 const (
-	ExitOK          = 0   // success
-	ExitFailure     = 1   // the operation failed (remote or local error)
-	ExitUsage       = 2   // bad flag or argument
-	ExitNotSetUp    = 3   // no state, no provisioner app, no certificate, or certificate expired
-	ExitCheckFailed = 4   // entraclaw-verify ran and a check failed
-	ExitInterrupted = 130 // Ctrl-C (SIGINT) or SIGTERM ended a wait; the message says what is done
+	ExitOK          = exit.OK
+	ExitFailure     = exit.Failure
+	ExitUsage       = exit.Usage
+	ExitNotSetUp    = exit.NotSetUp
+	ExitCheckFailed = exit.CheckFailed
+	ExitInterrupted = exit.Interrupted
 )
 
 // Error is an error with an exit code and an optional hint line.
@@ -67,7 +69,7 @@ func UsageError(format string, args ...any) *Error {
 
 // exitCoder and hinter are implemented by errors from pkg/provision, pkg/verify,
 // pkg/keystore and pkg/entra without those packages importing this one.
-type exitCoder interface{ ExitCode() int }
+type exitCoder = exit.Coder
 type hinter interface{ Hint() string }
 
 const migrateHint = "run `entraclaw-migrate` to set up certificate authentication"

@@ -19,6 +19,7 @@ import (
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
+	"github.com/entraclaw/entraclaw-cli/pkg/exit"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 )
 
@@ -168,7 +169,7 @@ func (e *Error) Unwrap() error { return e.err }
 // ExitCode is 1 (the operation failed) unless the error says otherwise.
 func (e *Error) ExitCode() int {
 	if e.code == 0 {
-		return 1
+		return exit.Failure
 	}
 	return e.code
 }
@@ -183,10 +184,11 @@ func (e *Error) Hint() string {
 	return e.hint
 }
 
-// The command line's exit codes for a bad flag value and for "not set up".
+// The exit codes this package decides (pkg/exit).
 const (
-	exitUsage    = 2
-	exitNotSetUp = 3
+	exitUsage       = exit.Usage
+	exitNotSetUp    = exit.NotSetUp
+	exitInterrupted = exit.Interrupted
 )
 
 func failf(hint string, format string, args ...any) *Error {

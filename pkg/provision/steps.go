@@ -53,9 +53,6 @@ func (r *run) change(desc string, apply func() error) error {
 	return nil
 }
 
-// exitInterrupted is the exit code of a run ended by Ctrl-C or SIGTERM (128+SIGINT).
-const exitInterrupted = 130
-
 // runSteps runs steps in order. A step that fails because ctx ended (Ctrl-C,
 // SIGTERM) becomes an interrupted error (exit 130) that says what is done, what
 // is pending, and how to finish.
