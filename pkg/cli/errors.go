@@ -4,11 +4,9 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/url"
 	"strings"
@@ -180,37 +178,11 @@ func oneLine(s string) string {
 	return s
 }
 
-// warningWriter gives the progress lines of pkg/provision the one warning prefix every
-// binary uses, `name: warning: …`: a line that starts with "WARNING: " is rewritten.
-// Everything else passes through unchanged.
-type warningWriter struct {
-	w       io.Writer
-	prefix  string
-	atStart bool
-}
-
-func newWarningWriter(w io.Writer, name string) *warningWriter {
-	return &warningWriter{w: w, prefix: name + ": warning: ", atStart: true}
-}
-
-func (ww *warningWriter) Write(p []byte) (int, error) {
-	var out []byte
-	rest := p
-	for len(rest) > 0 {
-		line := rest
-		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-			line = rest[:i+1]
-		}
-		rest = rest[len(line):]
-		if ww.atStart && bytes.HasPrefix(line, []byte("WARNING: ")) {
-			out = append(out, ww.prefix...)
-			line = line[len("WARNING: "):]
-		}
-		out = append(out, line...)
-		ww.atStart = bytes.HasSuffix(line, []byte("\n"))
+// warnLine is where the warnings of pkg/provision go: one line each, with the prefix
+// every binary uses, `name: warning: …`.
+func warnLine(stdio Stdio, name string) func(string) {
+	p := newPainter(stdio)
+	return func(msg string) {
+		fmt.Fprintf(stdio.Err, "%s: %s %s\n", name, p.yellow("warning:"), msg)
 	}
-	if _, err := ww.w.Write(out); err != nil {
-		return 0, err
-	}
-	return len(p), nil
 }

@@ -79,7 +79,8 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 		KeyStore:           *keyStore,
 		PropagationTimeout: *propagation,
 		DryRun:             *dryRun,
-		Progress:           newWarningWriter(stdio.Err, "entraclaw-migrate"),
+		Progress:           stdio.Err,
+		Warn:               warnLine(stdio, "entraclaw-migrate"),
 		Status:             NewStatusLine(stdio.Err, stdio.ErrTTY, "entraclaw-migrate"),
 	}, deps)
 	if err != nil {

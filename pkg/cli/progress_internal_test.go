@@ -106,20 +106,6 @@ func TestStatusLineClipped(t *testing.T) {
 	}
 }
 
-func TestWarningWriter(t *testing.T) {
-	var out bytes.Buffer
-	w := newWarningWriter(&out, "entraclaw-migrate")
-	for _, s := range []string{"WARNING: one\n", "Step WARNING: not at start\n", "WARN", "ING: split is not rewritten\n", "a\nWARNING: two\n"} {
-		if n, err := w.Write([]byte(s)); err != nil || n != len(s) {
-			t.Fatalf("Write(%q) = %d, %v", s, n, err)
-		}
-	}
-	want := "entraclaw-migrate: warning: one\nStep WARNING: not at start\nWARNING: split is not rewritten\na\nentraclaw-migrate: warning: two\n"
-	if out.String() != want {
-		t.Errorf("got %q, want %q", out.String(), want)
-	}
-}
-
 func TestBuildInfoStamped(t *testing.T) {
 	defer func(v, c, d string) { version, commit, date = v, c, d }(version, commit, date)
 	version, commit, date = "v1.2.3", "0123456789abcdef0123456789abcdef01234567", "2026-11-30T20:00:00Z"

@@ -65,7 +65,8 @@ func RunRollback(ctx context.Context, args []string, stdio Stdio) error {
 		SecretLifetime: *lifetime,
 		PurgeCert:      *purgeCert,
 		RemoveAppCert:  *removeAppCert,
-		Progress:       newWarningWriter(stdio.Err, "entraclaw-rollback"),
+		Progress:       stdio.Err,
+		Warn:           warnLine(stdio, "entraclaw-rollback"),
 	}, deps)
 	if err != nil {
 		return err

@@ -162,7 +162,7 @@ func newMigration(cfg Config, deps Deps) (*migration, error) {
 		m.deps.GraphOptions.Progress = func(line string) { m.say("%s", line) }
 	}
 	m.sum = Summary{DryRun: cfg.DryRun, KeyringBackend: deps.Store.BackendName(), Actions: []string{}, Warnings: []string{}, PropagationWait: "0s"}
-	m.run = run{out: cfg.Progress, dryRun: cfg.DryRun, actions: &m.sum.Actions, warnings: &m.sum.Warnings, finish: m.finish}
+	m.run = run{out: cfg.Progress, warnTo: cfg.Warn, dryRun: cfg.DryRun, actions: &m.sum.Actions, warnings: &m.sum.Warnings, finish: m.finish}
 	return m, nil
 }
 

@@ -21,7 +21,7 @@ func (m *migration) purgeSecret(context.Context) error {
 		desc += " (once the certificate gets a token)"
 	}
 	return m.change(desc, func() error {
-		m.say("WARNING: legacy PROVISIONER_CLIENT_SECRET found in state file. Cert-auth supersedes secret-auth; purging the secret from disk.")
+		m.alert("legacy PROVISIONER_CLIENT_SECRET found in state file. Cert-auth supersedes secret-auth; purging the secret from disk.")
 		if _, err := state.Update(m.cfg.StatePath, false, func(d *state.Doc) error {
 			d.Delete(state.KeyClientSecret)
 			return nil

@@ -91,6 +91,9 @@ type Config struct {
 	DryRun bool
 	// Progress receives the progress lines for people (stderr); nil discards them.
 	Progress io.Writer
+	// Warn receives each warning as one line for people, without a prefix; nil writes
+	// it to Progress as "warning: …".
+	Warn func(string)
 	// Status shows what the propagation wait is waiting for (a line updated in place on
 	// a terminal, one line per change of state elsewhere); nil shows nothing.
 	Status StatusReporter

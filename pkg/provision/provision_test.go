@@ -280,7 +280,7 @@ func TestMigrateLegacy(t *testing.T) {
 	}
 	for _, line := range []string{
 		"Backed up state file to " + backups[0],
-		"WARNING: legacy PROVISIONER_CLIENT_SECRET found in state file. Cert-auth supersedes secret-auth; purging the secret from disk.",
+		"warning: legacy PROVISIONER_CLIENT_SECRET found in state file. Cert-auth supersedes secret-auth; purging the secret from disk.",
 		"Ensuring 25 Graph application permissions on provisioner app...",
 		"Provisioner app already has the required Graph permissions",
 		"Removed 1 legacy password credential(s) from Provisioner app (cert-auth only from here on).",
@@ -472,7 +472,7 @@ func TestMigrateDeletesUnusablePreviousItem(t *testing.T) {
 	if !strings.Contains(progress, "Deleted keyring item service='"+testService+"' account="+account+": it was not a usable certificate bundle") {
 		t.Errorf("progress does not say the item was deleted:\n%s", progress)
 	}
-	if len(sum.Warnings) != 0 || strings.Contains(progress, "WARNING") {
+	if len(sum.Warnings) != 0 || strings.Contains(progress, "warning:") {
 		t.Errorf("warnings %q:\n%s", sum.Warnings, progress)
 	}
 	f.assertMigrated(f.sc.ClientID)

@@ -43,7 +43,10 @@ type RollbackConfig struct {
 	// RemoveAppCert removes this machine's certificate from the app.
 	RemoveAppCert bool
 	Progress      io.Writer
-	Now           func() time.Time
+	// Warn receives each warning as one line for people, without a prefix; nil writes
+	// it to Progress as "warning: …".
+	Warn func(string)
+	Now  func() time.Time
 }
 
 // RollbackSummary is what Rollback did. It never holds the secret.
@@ -119,7 +122,7 @@ func Rollback(ctx context.Context, cfg RollbackConfig, deps Deps) (*RollbackSumm
 	}
 	sum := &RollbackSummary{RerunCommand: RerunCommand, Actions: []string{}, Warnings: []string{}}
 	r := &rollback{cfg: cfg, deps: deps, sum: sum}
-	r.run = run{out: cfg.Progress, actions: &sum.Actions, warnings: &sum.Warnings,
+	r.run = run{out: cfg.Progress, warnTo: cfg.Warn, actions: &sum.Actions, warnings: &sum.Warnings,
 		finish: func([]string) string {
 			return "run `entraclaw-rollback` again: it reads the state file afresh (a secret it added but did not write is replaced)"
 		}}
@@ -274,13 +277,17 @@ func (r *rollback) readState() error {
 // passes over is a warning that says why.
 func (r *rollback) chooseBackup() (string, *state.Doc, error) {
 	if r.cfg.Backup != "" {
-		// state.Load reads regular files only, through a size limit (-backup /dev/zero).
+		// A device or a FIFO (-backup /dev/zero) is a bad argument; state.Load reads
+		// regular files only, through a size limit.
+		if info, err := os.Stat(r.cfg.Backup); err == nil && !info.Mode().IsRegular() {
+			return "", nil, &Error{code: exitUsage, msg: fmt.Sprintf("-backup %s is not a regular file", r.cfg.Backup), hint: "pass -backup with a backup of the state file"}
+		}
 		doc, err := state.Load(r.cfg.Backup)
 		if errors.Is(err, state.ErrNotFound) {
 			return "", nil, failf("pass -backup with an existing file", "backup %s does not exist", r.cfg.Backup)
 		}
 		if err != nil {
-			return "", nil, &Error{code: exitUsage, msg: fmt.Sprintf("-backup %s is not a usable state file", r.cfg.Backup), err: err, hint: "pass -backup with a good backup"}
+			return "", nil, wrapf(err, "pass -backup with a good backup", "%s is not a usable state file", r.cfg.Backup)
 		}
 		return r.cfg.Backup, doc, nil
 	}

@@ -94,7 +94,7 @@ func TestRollbackAfterMigrateThenMigrateAgain(t *testing.T) {
 	if sum.RestoredFrom != "" || sum.RerunCommand != "entraclaw-migrate && entraclaw-verify -wait 2m" {
 		t.Errorf("summary: %+v", sum)
 	}
-	for _, line := range []string{"WARNING: ROLLED BACK TO SECRET AUTH", "expires at " + sum.SecretExpires, "entraclaw-migrate && entraclaw-verify -wait 2m"} {
+	for _, line := range []string{"warning: ROLLED BACK TO SECRET AUTH", "expires at " + sum.SecretExpires, "entraclaw-migrate && entraclaw-verify -wait 2m"} {
 		if !strings.Contains(progress, line) {
 			t.Errorf("progress lacks %q:\n%s", line, progress)
 		}

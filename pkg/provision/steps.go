@@ -19,6 +19,7 @@ type step struct {
 // action and warning lists, and dry-run handling.
 type run struct {
 	out      io.Writer
+	warnTo   func(string) // where warnings go as events; nil: out, as "warning: …"
 	dryRun   bool
 	actions  *[]string
 	warnings *[]string
@@ -31,11 +32,22 @@ func (r *run) say(format string, args ...any) {
 	fmt.Fprintf(r.out, format+"\n", args...)
 }
 
-// warn records and prints a warning.
+// warn records a warning in the summary and reports it.
 func (r *run) warn(format string, args ...any) {
 	w := fmt.Sprintf(format, args...)
 	*r.warnings = append(*r.warnings, w)
-	r.say("WARNING: %s", w)
+	r.alert("%s", w)
+}
+
+// alert reports a warning without recording it: to the caller's warning sink as an
+// event, so nobody has to find warnings in the progress text.
+func (r *run) alert(format string, args ...any) {
+	w := fmt.Sprintf(format, args...)
+	if r.warnTo != nil {
+		r.warnTo(w)
+		return
+	}
+	r.say("warning: %s", w)
 }
 
 // change makes one change, described in the imperative ("upload certificate X to
