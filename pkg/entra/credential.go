@@ -3,8 +3,6 @@ package entra
 import (
 	"context"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 )
@@ -229,21 +228,12 @@ func (e *capturedSTSError) Unwrap() error { return e.err }
 // tokenTenant reads the tid claim of a JWT without verifying it (the tenant the
 // credential signed into); "" when it cannot be read.
 func tokenTenant(raw string) string {
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 {
+	claims := jwt.MapClaims{}
+	if _, _, err := jwt.NewParser().ParseUnverified(raw, claims); err != nil {
 		return ""
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return ""
-	}
-	var claims struct {
-		Tid string `json:"tid"`
-	}
-	if json.Unmarshal(payload, &claims) != nil {
-		return ""
-	}
-	return claims.Tid
+	tid, _ := claims["tid"].(string)
+	return tid
 }
 
 // FetchToken asks cred for one token for scope.

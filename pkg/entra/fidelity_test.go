@@ -441,7 +441,7 @@ func (c *completer) count() int { c.mu.Lock(); defer c.mu.Unlock(); return c.n }
 // The single-sign-in wrapper refuses a token for another tenant than the first one.
 func TestSingleSignInRefusesSecondTenant(t *testing.T) {
 	mk := func(tid string) string {
-		return "e30." + strings.TrimRight(b64url(`{"tid":"`+tid+`"}`), "=") + ".sig"
+		return strings.TrimRight(b64url(`{"alg":"RS256","typ":"JWT"}`), "=") + "." + strings.TrimRight(b64url(`{"tid":"`+tid+`"}`), "=") + ".sig"
 	}
 	inner := &sequenceCredential{tokens: []string{mk("11111111-1111-1111-1111-111111111111"), mk("22222222-2222-2222-2222-222222222222")}}
 	s := &singleSignIn{inner: inner}
