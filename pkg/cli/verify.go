@@ -123,6 +123,7 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 	var rep *verify.Report
 	if *wait > 0 {
 		sl := NewStatusLine(stdio.Err, stdio.ErrTTY, "entraclaw-verify")
+		sl.Start(*wait)
 		defer sl.Done("")
 		var last *verify.Report // the last complete attempt: Ctrl-C can cut the next one short
 		deps.Progress = func(r *verify.Report) { last = r; sl.UpdateDetail(pendingChecks(r)) }
@@ -140,8 +141,14 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 		case err == nil && rep.OK && sl.Updated():
 			sl.Done(fmt.Sprintf("all %d checks pass after %s", len(rep.Checks), sl.Elapsed()))
 		case err == nil && !rep.OK:
-			names, _ := pendingChecks(rep)
-			sl.Done(fmt.Sprintf("gave up after %s (-wait %s); still failing: %s", sl.Elapsed(), *wait, names))
+			msg := fmt.Sprintf("gave up after %s (-wait %s)", sl.Elapsed(), *wait)
+			if names, _ := pendingChecks(rep); names != "" {
+				msg += "; still failing: " + names
+			}
+			if nc := rep.NotChecked(); len(nc) > 0 {
+				msg += "; not yet checked: " + strings.Join(nc, ", ")
+			}
+			sl.Done(msg)
 		}
 	} else {
 		rep, err = verify.Run(ctx, cfg, deps)
@@ -161,15 +168,19 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 	return rep.Err()
 }
 
-// pendingChecks names the failing checks of rep (the state of a -wait) and gives each
-// one's reason, clipped (the detail).
+// pendingChecks names the failing checks of rep, the ones a -wait waits for (its
+// state), and gives each one's reason, clipped, and the checks that wait for them (the
+// detail). The checks not yet checked are not named: they follow the one that is.
 func pendingChecks(rep *verify.Report) (names, detail string) {
 	var n, d []string
 	for _, r := range rep.Checks {
-		if !r.OK {
+		if !r.OK && !r.NotChecked {
 			n = append(n, r.Name)
 			d = append(d, r.Name+": "+clip(r.Detail, 70))
 		}
+	}
+	if nc := rep.NotChecked(); len(nc) > 0 {
+		d = append(d, "then "+strings.Join(nc, ", ")+" (not yet checked)")
 	}
 	return strings.Join(n, ", "), strings.Join(d, "; ")
 }
@@ -186,6 +197,9 @@ func interruptedVerify(rep *verify.Report, elapsed time.Duration) error {
 		}
 		failing, _ := pendingChecks(rep)
 		msg += fmt.Sprintf(": %d of %d checks passed (%s); still waiting for %s", len(passed), len(rep.Checks), orNone(strings.Join(passed, ", ")), orNone(failing))
+		if nc := rep.NotChecked(); len(nc) > 0 {
+			msg += ", then " + strings.Join(nc, ", ")
+		}
 	}
 	return &Error{Code: ExitInterrupted, Msg: msg,
 		Hint: "verify only reads, so nothing was changed; run `entraclaw-verify -wait 2m` again to keep waiting"}
@@ -205,12 +219,19 @@ func printVerifyReport(stdio Stdio, c *Common, rep *verify.Report) error {
 	var b strings.Builder
 	for _, r := range rep.Checks {
 		verdict := out.green("PASS")
-		if !r.OK {
+		switch {
+		case r.NotChecked:
+			verdict = out.yellow("SKIP")
+		case !r.OK:
 			verdict = out.red("FAIL")
 		}
 		fmt.Fprintf(&b, "%s  %-*s  %s\n", verdict, width, r.Name, r.Detail)
 	}
-	fmt.Fprintf(&b, "%d/%d checks passed\n", rep.Passed(), len(rep.Checks))
+	fmt.Fprintf(&b, "%d/%d checks passed", rep.Passed(), len(rep.Checks))
+	if nc := rep.NotChecked(); len(nc) > 0 {
+		fmt.Fprintf(&b, ", %d not yet checked", len(nc))
+	}
+	b.WriteString("\n")
 	if _, err := io.WriteString(stdio.Out, b.String()); err != nil {
 		return err
 	}
