@@ -179,7 +179,8 @@ func (e *FailedError) ExitCode() int { return 4 }
 // Hint points at the fix for every failure the checks find.
 func (e *FailedError) Hint() string {
 	if e.NotYet {
-		return "right after a migration Entra ID can take a few minutes to accept a new certificate: `entraclaw-verify -wait 3m`; if it still refuses it, run `entraclaw-migrate`"
+		return "right after a migration Entra ID can take a few minutes to accept a new certificate: `entraclaw-verify -wait 3m` " +
+			"(or `-operator-auth azcli` to read the app as yourself); if it still refuses it, run `entraclaw-migrate`"
 	}
 	return "run `entraclaw-migrate` to repair the setup, then `entraclaw-verify` again"
 }
