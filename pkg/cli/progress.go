@@ -49,6 +49,7 @@ type StatusLine struct {
 	drawn       bool   // on a terminal: a line is on screen
 	ticking     bool
 	printedLine chan struct{} // off a terminal: a line was printed, the next is due later
+	every       time.Duration // how often tick redraws (terminal) or repeats (off one)
 	stop        chan struct{}
 	done        bool
 }
@@ -75,8 +76,12 @@ func progressInterval() time.Duration {
 // NewStatusLine returns a StatusLine writing to w. tty says whether w is a terminal
 // (Stdio.ErrTTY); prefix is the binary's name.
 func NewStatusLine(w io.Writer, tty bool, prefix string) *StatusLine {
+	every := progressEvery
+	if tty {
+		every = statusTick
+	}
 	return &StatusLine{w: w, tty: tty, prefix: prefix, start: time.Now(), now: time.Now,
-		printedLine: make(chan struct{}, 1), stop: make(chan struct{})}
+		printedLine: make(chan struct{}, 1), every: every, stop: make(chan struct{})}
 }
 
 // Start restarts the clock at the beginning of the wait and sets how long the wait may
@@ -169,10 +174,7 @@ func (s *StatusLine) Done(final string) {
 // tick redraws the terminal line every statusTick; off a terminal it prints a "still
 // waiting" line when progressEvery has passed since the last line.
 func (s *StatusLine) tick() {
-	every := statusTick
-	if !s.tty {
-		every = progressEvery
-	}
+	every := s.every
 	t := time.NewTimer(every)
 	defer t.Stop()
 	for {
