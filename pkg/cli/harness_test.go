@@ -73,12 +73,14 @@ func runMain(m *testing.M) int {
 
 // testKnobLDFlags links the test-only knobs into the binaries the tests run: azcore's
 // retry backoff starts at 1 ms instead of 800 ms (the fault matrix's 5xx, reset and
-// TLS cases retry 3-4 times) and verify -wait polls every 100 ms instead of 3 s. What
+// TLS cases retry 3-4 times), verify -wait polls every 100 ms instead of 3 s and a wait
+// off a terminal repeats its "still waiting" line every 250 ms instead of 10 s. What
 // is retried and how often is unchanged; only the pauses shrink. The knobs are package
 // variables that only -ldflags -X can set, so no binary built by make, the release
 // script or go install can be steered by them (TestProductionBuildHasNoTestKnobs).
 const testKnobLDFlags = "-X github.com/entraclaw/entraclaw-cli/pkg/entra.testRetryDelay=1ms" +
-	" -X github.com/entraclaw/entraclaw-cli/pkg/cli.testWaitInterval=100ms"
+	" -X github.com/entraclaw/entraclaw-cli/pkg/cli.testWaitInterval=100ms" +
+	" -X github.com/entraclaw/entraclaw-cli/pkg/cli.testProgressInterval=250ms"
 
 // buildEnv is the environment of the harness's go build: on Linux CGO_ENABLED=0, like
 // `make build`/`make install`, so the tests run what users install (and linking skips

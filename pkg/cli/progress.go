@@ -15,7 +15,12 @@ import (
 //
 //   - on a terminal, one line updated in place (\r, erase to end of line) with the elapsed
 //     time and what is pending, redrawn every second ("name: waiting 12s for …");
-//   - off a terminal (CI logs, files), one line per change of state, never one per poll.
+//   - off a terminal (CI logs, files), one line per change of state, never one per poll,
+//     and while the state holds, a "still waiting" line every progressEvery (10 s), so
+//     that a log never looks hung.
+//
+// Start sets the clock and the limit of the wait: the lines off a terminal then also
+// say how long is left at most ("20s elapsed, up to 2m40s left").
 //
 // Use it around a polling loop:
 //
@@ -36,12 +41,15 @@ type StatusLine struct {
 	tty    bool
 	prefix string
 	start  time.Time
+	limit  time.Duration // 0: no limit known
 	now    func() time.Time
 
 	state, text string // current state and the text shown for it
 	printed     string // off a terminal: the last state printed
 	drawn       bool   // on a terminal: a line is on screen
 	ticking     bool
+	printedLine chan struct{} // off a terminal: a line was printed, the next is due later
+	every       time.Duration // how often tick redraws (terminal) or repeats (off one)
 	stop        chan struct{}
 	done        bool
 }
@@ -49,10 +57,40 @@ type StatusLine struct {
 // statusTick is how often the terminal line is redrawn with the new elapsed time.
 const statusTick = time.Second
 
+// progressEvery is how often, off a terminal, a wait says it is still waiting when its
+// state has not changed. A variable so that tests can shorten it.
+var progressEvery = progressInterval()
+
+// testProgressInterval is a test-only knob that replaces the 10 s of progressEvery. Like
+// testWaitInterval it can only be set at link time, by the end-to-end test harness
+// (-ldflags "-X github.com/entraclaw/entraclaw-cli/pkg/cli.testProgressInterval=250ms").
+var testProgressInterval string
+
+func progressInterval() time.Duration {
+	if d, err := time.ParseDuration(testProgressInterval); testProgressInterval != "" && err == nil && d > 0 {
+		return d
+	}
+	return 10 * time.Second
+}
+
 // NewStatusLine returns a StatusLine writing to w. tty says whether w is a terminal
 // (Stdio.ErrTTY); prefix is the binary's name.
 func NewStatusLine(w io.Writer, tty bool, prefix string) *StatusLine {
-	return &StatusLine{w: w, tty: tty, prefix: prefix, start: time.Now(), now: time.Now, stop: make(chan struct{})}
+	every := progressEvery
+	if tty {
+		every = statusTick
+	}
+	return &StatusLine{w: w, tty: tty, prefix: prefix, start: time.Now(), now: time.Now,
+		printedLine: make(chan struct{}, 1), every: every, stop: make(chan struct{})}
+}
+
+// Start restarts the clock at the beginning of the wait and sets how long the wait may
+// last (0: unknown). A wait's owner calls it when the clock of the wait starts, which
+// may be later than NewStatusLine.
+func (s *StatusLine) Start(limit time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.start, s.limit = s.now(), limit
 }
 
 // Update says what is pending now, e.g. "token: 3 of 25 roles missing".
@@ -70,18 +108,33 @@ func (s *StatusLine) UpdateDetail(state, detail string) {
 	if detail != "" {
 		s.text = state + " (" + detail + ")"
 	}
+	if !s.ticking {
+		s.ticking = true
+		go s.tick()
+	}
 	if s.tty {
 		s.drawLocked()
-		if !s.ticking {
-			s.ticking = true
-			go s.tick()
-		}
 		return
 	}
 	if state != s.printed {
 		s.printed = state
-		fmt.Fprintf(s.w, "%s: waiting for %s (%s elapsed)\n", s.prefix, s.text, s.elapsedLocked())
+		s.printLocked("waiting for")
+		select {
+		case s.printedLine <- struct{}{}:
+		default:
+		}
 	}
+}
+
+// printLocked writes one line off a terminal: "name: waiting for X (12s elapsed, up to
+// 2m48s left)".
+func (s *StatusLine) printLocked(verb string) {
+	elapsed := s.elapsedLocked()
+	when := elapsed.String() + " elapsed"
+	if s.limit > 0 {
+		when += ", up to " + max(s.limit.Round(time.Second)-elapsed, 0).String() + " left"
+	}
+	fmt.Fprintf(s.w, "%s: %s %s (%s)\n", s.prefix, verb, s.text, when)
 }
 
 // Updated reports whether Update was ever called: whether there was anything to wait for.
@@ -118,19 +171,29 @@ func (s *StatusLine) Done(final string) {
 	}
 }
 
+// tick redraws the terminal line every statusTick; off a terminal it prints a "still
+// waiting" line when progressEvery has passed since the last line.
 func (s *StatusLine) tick() {
-	t := time.NewTicker(statusTick)
+	every := s.every
+	t := time.NewTimer(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
+		case <-s.printedLine:
+			t.Reset(every)
 		case <-t.C:
 			s.mu.Lock()
-			if !s.done {
+			switch {
+			case s.done:
+			case s.tty:
 				s.drawLocked()
+			default:
+				s.printLocked("still waiting for")
 			}
 			s.mu.Unlock()
+			t.Reset(every)
 		}
 	}
 }

@@ -58,6 +58,75 @@ func TestStatusLinePlain(t *testing.T) {
 	}
 }
 
+// Off a terminal, a state that holds is repeated every progressEvery as a "still waiting"
+// line with the elapsed and the remaining time; Done stops them.
+func TestStatusLinePlainProgress(t *testing.T) {
+	defer func(d time.Duration) { progressEvery = d }(progressEvery)
+	progressEvery = 20 * time.Millisecond
+	var out syncBuffer
+	sl := NewStatusLine(&out, false, "entraclaw-migrate")
+	now := fakeClock(sl)
+	advance := func(d time.Duration) { sl.mu.Lock(); *now = now.Add(d); sl.mu.Unlock() }
+	advance(5 * time.Second) // the run before the wait: not part of it
+	sl.Start(3 * time.Minute)
+	sl.Update("Entra ID to accept certificate ab12")
+	advance(20 * time.Second)
+	waitFor(t, &out, "still waiting for Entra ID to accept certificate ab12 (20s elapsed, up to 2m40s left)\n")
+	advance(3 * time.Minute)
+	waitFor(t, &out, "(3m20s elapsed, up to 0s left)\n")
+	sl.Done("gave up")
+	n := strings.Count(out.String(), "\n")
+	time.Sleep(5 * progressEvery)
+	got := out.String()
+	if strings.Count(got, "\n") != n || !strings.HasSuffix(got, "entraclaw-migrate: gave up\n") {
+		t.Errorf("a line after Done:\n%s", got)
+	}
+	if !strings.HasPrefix(got, "entraclaw-migrate: waiting for Entra ID to accept certificate ab12 (0s elapsed, up to 3m0s left)\n") {
+		t.Errorf("first line:\n%s", got)
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(got, "\n"), "\n")[1:] {
+		if !strings.HasPrefix(line, "entraclaw-migrate: still waiting for Entra ID to accept certificate ab12 (") && line != "entraclaw-migrate: gave up" {
+			t.Errorf("unexpected line %q", line)
+		}
+	}
+}
+
+// The interval counts from the last line printed: a change of state postpones the next
+// "still waiting" line, so lines are never closer than progressEvery when nothing changes.
+func TestStatusLinePlainProgressAfterChange(t *testing.T) {
+	defer func(d time.Duration) { progressEvery = d }(progressEvery)
+	progressEvery = time.Second
+	var out syncBuffer
+	sl := NewStatusLine(&out, false, "x")
+	fakeClock(sl)
+	sl.Update("a")
+	time.Sleep(600 * time.Millisecond)
+	sl.Update("b") // a line now: the next "still waiting" is due 1 s from here, not from "a"
+	time.Sleep(600 * time.Millisecond)
+	if got := out.String(); strings.Contains(got, "still waiting") {
+		t.Errorf("a still-waiting line 1.2 s after the first line but only 0.6 s after a change:\n%s", got)
+	}
+	waitFor(t, &out, "x: still waiting for b (0s elapsed)\n")
+	sl.Done("")
+}
+
+// The production binary repeats a held state every 10 s off a terminal.
+func TestProgressEveryDefault(t *testing.T) {
+	if testProgressInterval != "" || progressEvery != 10*time.Second {
+		t.Fatalf("progressEvery is %s (testProgressInterval %q) in a plain build", progressEvery, testProgressInterval)
+	}
+}
+
+// waitFor waits until out contains want, bounded by 10 s (a loaded machine can be slow).
+func waitFor(t *testing.T, out *syncBuffer, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), want); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q within 10s:\n%s", want, out.String())
+		}
+	}
+}
+
 // On a terminal: every update rewrites the one line in place (\r + erase), the elapsed
 // time is redrawn by itself, and Done erases the line before the verdict.
 func TestStatusLineTerminal(t *testing.T) {

@@ -22,6 +22,10 @@ const verifySummary = `entraclaw-verify runs the migration runbook's four checks
                    from a certificate (appidacr 2), with every required role
 
 Graph is read with the provisioner's own certificate unless -operator-auth says otherwise.
+While Entra ID does not accept that certificate yet (AADSTS700027, right after a migration),
+no-passwords and keyring-cert print SKIP (not yet checked) and token is the check to wait for.
+keyring-cert warns about certificates on the app named after this machine that no keyring
+item of this machine holds (stray: a valid credential whose key is gone).
 "-token -" checks a piped token only; "-decode -" prints its header and claims (the
 signature is not verified: Graph access tokens are not meant to be verified by clients).
 -offline prints this machine's status without touching the network (like gh auth status).`
@@ -122,26 +126,8 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 	}
 	var rep *verify.Report
 	if *wait > 0 {
-		sl := NewStatusLine(stdio.Err, stdio.ErrTTY, "entraclaw-verify")
-		defer sl.Done("")
-		var last *verify.Report // the last complete attempt: Ctrl-C can cut the next one short
-		deps.Progress = func(r *verify.Report) { last = r; sl.UpdateDetail(pendingChecks(r)) }
-		rep, err = verify.Wait(ctx, cfg, deps, *wait, waitInterval())
-		switch {
-		case ctx.Err() != nil:
-			sl.Done("")
-			if last != nil {
-				rep = last
-			}
-			if rep != nil {
-				_ = printVerifyReport(stdio, c, rep)
-			}
-			return interruptedVerify(rep, sl.Elapsed())
-		case err == nil && rep.OK && sl.Updated():
-			sl.Done(fmt.Sprintf("all %d checks pass after %s", len(rep.Checks), sl.Elapsed()))
-		case err == nil && !rep.OK:
-			names, _ := pendingChecks(rep)
-			sl.Done(fmt.Sprintf("gave up after %s (-wait %s); still failing: %s", sl.Elapsed(), *wait, names))
+		if rep, err = waitVerify(ctx, cfg, deps, *wait, stdio, c); ctx.Err() != nil {
+			return err // the last complete report is printed, and what passed is said
 		}
 	} else {
 		rep, err = verify.Run(ctx, cfg, deps)
@@ -161,15 +147,53 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 	return env.reportError(rep)
 }
 
-// pendingChecks names the failing checks of rep (the state of a -wait) and gives each
-// one's reason, clipped (the detail).
+// waitVerify is -wait: verify.Wait with a status line that says what it waits for. On
+// Ctrl-C it prints the last complete report and returns the interruption's error.
+func waitVerify(ctx context.Context, cfg verify.Config, deps verify.Deps, wait time.Duration, stdio Stdio, c *Common) (*verify.Report, error) {
+	sl := NewStatusLine(stdio.Err, stdio.ErrTTY, "entraclaw-verify")
+	sl.Start(wait)
+	defer sl.Done("")
+	var last *verify.Report // the last complete attempt: Ctrl-C can cut the next one short
+	deps.Progress = func(r *verify.Report) { last = r; sl.UpdateDetail(pendingChecks(r)) }
+	rep, err := verify.Wait(ctx, cfg, deps, wait, waitInterval())
+	switch {
+	case ctx.Err() != nil:
+		sl.Done("")
+		if last != nil {
+			rep = last
+		}
+		if rep != nil {
+			_ = printVerifyReport(stdio, c, rep)
+		}
+		return nil, interruptedVerify(rep, sl.Elapsed())
+	case err == nil && rep.OK && sl.Updated():
+		sl.Done(fmt.Sprintf("all %d checks pass after %s", len(rep.Checks), sl.Elapsed()))
+	case err == nil && !rep.OK:
+		msg := fmt.Sprintf("gave up after %s (-wait %s)", sl.Elapsed(), wait)
+		if names, _ := pendingChecks(rep); names != "" {
+			msg += "; still failing: " + names
+		}
+		if nc := rep.NotChecked(); len(nc) > 0 {
+			msg += "; not yet checked: " + strings.Join(nc, ", ")
+		}
+		sl.Done(msg)
+	}
+	return rep, err
+}
+
+// pendingChecks names the failing checks of rep, the ones a -wait waits for (its
+// state), and gives each one's reason, clipped, and the checks that wait for them (the
+// detail). The checks not yet checked are not named: they follow the one that is.
 func pendingChecks(rep *verify.Report) (names, detail string) {
 	var n, d []string
 	for _, r := range rep.Checks {
-		if !r.OK {
+		if !r.OK && !r.NotChecked {
 			n = append(n, r.Name)
 			d = append(d, r.Name+": "+clip(r.Detail, 70))
 		}
+	}
+	if nc := rep.NotChecked(); len(nc) > 0 {
+		d = append(d, "then "+strings.Join(nc, ", ")+" (not yet checked)")
 	}
 	return strings.Join(n, ", "), strings.Join(d, "; ")
 }
@@ -186,6 +210,9 @@ func interruptedVerify(rep *verify.Report, elapsed time.Duration) error {
 		}
 		failing, _ := pendingChecks(rep)
 		msg += fmt.Sprintf(": %d of %d checks passed (%s); still waiting for %s", len(passed), len(rep.Checks), orNone(strings.Join(passed, ", ")), orNone(failing))
+		if nc := rep.NotChecked(); len(nc) > 0 {
+			msg += ", then " + strings.Join(nc, ", ")
+		}
 	}
 	return &Error{Code: ExitInterrupted, Msg: msg,
 		Hint: "verify only reads, so nothing was changed; run `entraclaw-verify -wait 2m` again to keep waiting"}
@@ -205,12 +232,19 @@ func printVerifyReport(stdio Stdio, c *Common, rep *verify.Report) error {
 	var b strings.Builder
 	for _, r := range rep.Checks {
 		verdict := out.green("PASS")
-		if !r.OK {
+		switch {
+		case r.NotChecked:
+			verdict = out.yellow("SKIP")
+		case !r.OK:
 			verdict = out.red("FAIL")
 		}
 		fmt.Fprintf(&b, "%s  %-*s  %s\n", verdict, width, r.Name, r.Detail)
 	}
-	fmt.Fprintf(&b, "%d/%d checks passed\n", rep.Passed(), len(rep.Checks))
+	fmt.Fprintf(&b, "%d/%d checks passed", rep.Passed(), len(rep.Checks))
+	if nc := rep.NotChecked(); len(nc) > 0 {
+		fmt.Fprintf(&b, ", %d not yet checked", len(nc))
+	}
+	b.WriteString("\n")
 	if _, err := io.WriteString(stdio.Out, b.String()); err != nil {
 		return err
 	}

@@ -38,6 +38,9 @@ func (m *migration) awaitPropagation(ctx context.Context) error {
 	defer status.Done("")
 	thumb := certs.Thumbprint(m.bundle.Cert)
 	start := time.Now()
+	if s, ok := status.(interface{ Start(limit time.Duration) }); ok {
+		s.Start(m.cfg.PropagationTimeout) // its clock and the time left count from here
+	}
 	pollCtx, cancel := context.WithTimeout(ctx, m.cfg.PropagationTimeout)
 	defer cancel()
 	b := backoff{max: propagationBackoffMax}

@@ -173,6 +173,8 @@ func (r *run) backupWarnings() []string {
 func (r *run) noPasswords(ctx context.Context) Result {
 	app, err := r.application(ctx)
 	switch {
+	case r.notYet(err) != "":
+		return notYetChecked(NameNoPasswords, "not yet checked ("+r.notYet(err)+")")
 	case err != nil:
 		return couldNotRun(NameNoPasswords, "could not read the app: "+describe(err))
 	case app == nil:
@@ -214,6 +216,10 @@ func describePassword(p entra.PasswordCredential) string {
 func (r *run) keyringCert(ctx context.Context) Result {
 	res := r.keyringCertVerdict(ctx)
 	res.Warnings = append(res.Warnings, r.otherExpiredCertWarnings(ctx)...)
+	res.Strays = r.strayCertificates(ctx)
+	for _, s := range res.Strays {
+		res.Warnings = append(res.Warnings, r.strayWarning(s))
+	}
 	return res
 }
 
@@ -258,6 +264,9 @@ func (r *run) keyringCertVerdict(ctx context.Context) Result {
 	switch {
 	case len(problems) > 0:
 		res = fail(NameKeyringCert, strings.Join(problems, "; ")+"; run `entraclaw-migrate`")
+	case r.notYet(keysErr) != "":
+		res = notYetChecked(NameKeyringCert, fmt.Sprintf("not yet checked on the app (%s); thumbprint %s matches the state file, expires %s",
+			r.notYet(keysErr), thumb, notAfter))
 	case keysErr != nil:
 		res = couldNotRun(NameKeyringCert, fmt.Sprintf("thumbprint %s matches the state file, expires %s, but could not read the app's certificates: %s",
 			thumb, notAfter, describe(keysErr)))
@@ -323,7 +332,9 @@ func (r *run) token(ctx context.Context) Result {
 	}
 	if err != nil {
 		if _, rejected := entra.AsSTSError(err); rejected {
-			return fail(NameToken, "token request rejected: "+describe(err))
+			res := fail(NameToken, "token request rejected: "+describe(err))
+			_, res.notYet = entra.NotYet(err)
+			return res
 		}
 		if errors.Is(err, tpmkey.ErrForeignKey) {
 			// A verdict, not an outage: this machine cannot sign with the key it holds.
@@ -495,6 +506,24 @@ func (r *run) graphServicePrincipal(ctx context.Context) (*entra.ServicePrincipa
 	}
 	r.readGraph(ctx, r.readsTogether, true)
 	return r.graphSP, r.graphSPErr
+}
+
+// notYet says why Graph cannot be read yet, "" when it can or fails for another reason:
+// Graph is read with the provisioner's own certificate, and Entra ID refuses it with a
+// code that right after a migration means "not yet" (the certificate, app or service
+// principal has not propagated). The token check is then the one to wait for.
+func (r *run) notYet(err error) string {
+	code, ok := entra.NotYet(err)
+	if !ok || r.deps.GraphCredential != nil {
+		return ""
+	}
+	switch code {
+	case 700016:
+		return "the app is not known to Entra ID yet: AADSTS700016"
+	case 7000229:
+		return "the app's service principal is not known to Entra ID yet: AADSTS7000229"
+	}
+	return fmt.Sprintf("the certificate is not accepted yet: AADSTS%d", code)
 }
 
 // ---- helpers -------------------------------------------------------------------------

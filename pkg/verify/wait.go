@@ -68,12 +68,13 @@ func throttled(rep *Report) bool {
 	return false
 }
 
-// failingSummary names the failing checks and the first one's detail, clipped.
+// failingSummary names the failing checks and the first one's detail, clipped, and the
+// checks not yet checked.
 func failingSummary(rep *Report) string {
 	var names []string
 	first := ""
 	for _, c := range rep.Checks {
-		if c.OK {
+		if c.OK || c.NotChecked {
 			continue
 		}
 		names = append(names, c.Name)
@@ -84,5 +85,9 @@ func failingSummary(rep *Report) string {
 	if len(first) > 200 {
 		first = first[:200] + "…"
 	}
-	return fmt.Sprintf("%d of %d checks failing (%s) — %s", len(names), len(rep.Checks), strings.Join(names, ", "), first)
+	msg := fmt.Sprintf("%d of %d checks failing (%s) — %s", len(names), len(rep.Checks), strings.Join(names, ", "), first)
+	if nc := rep.NotChecked(); len(nc) > 0 {
+		msg += "; not yet checked: " + strings.Join(nc, ", ")
+	}
+	return msg
 }
