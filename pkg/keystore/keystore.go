@@ -17,6 +17,15 @@ import (
 // DefaultService is the keyring service of the certificate bundle items.
 const DefaultService = "entraclaw-provisioner-cert"
 
+// Suffixes of the tenant id that name this machine's other certificate items during a
+// rotation: NextAccountSuffix holds the new certificate until it has produced a token,
+// PreviousAccountSuffix the replaced one until it is off the app. The account of the
+// current certificate is the tenant id itself.
+const (
+	NextAccountSuffix     = ".next"
+	PreviousAccountSuffix = ".previous"
+)
+
 // DefaultTimeout bounds every keyring call; a Secret Service unlock prompt
 // would otherwise block forever.
 const DefaultTimeout = 10 * time.Second

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -230,7 +229,7 @@ func (m *migration) upload(ctx context.Context, b *certs.Bundle) error {
 	if err != nil {
 		return err
 	}
-	creds := append(append([]entra.KeyCredential(nil), keys...), entra.NewKeyCredential(b.Cert, keyDisplayName()))
+	creds := append(append([]entra.KeyCredential(nil), keys...), entra.NewKeyCredential(b.Cert, entra.MachineKeyName()))
 	if err := m.graph.SetKeyCredentials(ctx, m.app.ID, creds); err != nil {
 		return graphFailure(err, hintCreateAdmin, "upload certificate %s to the provisioner app", thumb)
 	}
@@ -319,18 +318,6 @@ func (m *migration) removeAccount(account string) error {
 		return wrapf(err, "", "delete keyring account %s", account)
 	}
 	return nil
-}
-
-// keyDisplayName names this machine's certificate on the app.
-func keyDisplayName() string {
-	name := "CN=" + certs.CommonName
-	if host, err := os.Hostname(); err == nil && host != "" {
-		name += " (" + host + ")"
-	}
-	if len(name) > 90 {
-		name = name[:90]
-	}
-	return name
 }
 
 func sameCert(a, b *certs.Bundle) bool { return certs.Thumbprint(a.Cert) == certs.Thumbprint(b.Cert) }

@@ -11,10 +11,6 @@ import (
 
 // ---- step 7: propagation ----
 
-// stsNotYet are the AADSTS codes that mean "Entra ID does not know this yet":
-// the certificate (700027), the service principal (7000229) or the app (700016).
-var stsNotYet = []int{700027, 7000229, 700016}
-
 // awaitPropagation polls until the certificate this run proves (a rotation's new
 // one, else the current one) gets a token with every role. It runs when this run
 // changed something, and when a rotation is unfinished: a pending new certificate
@@ -38,9 +34,7 @@ func (m *migration) awaitPropagation(ctx context.Context) error {
 	defer status.Done("")
 	thumb := certs.Thumbprint(m.bundle.Cert)
 	start := time.Now()
-	if s, ok := status.(interface{ Start(limit time.Duration) }); ok {
-		s.Start(m.cfg.PropagationTimeout) // its clock and the time left count from here
-	}
+	status.Start(m.cfg.PropagationTimeout) // its clock and the time left count from here
 	pollCtx, cancel := context.WithTimeout(ctx, m.cfg.PropagationTimeout)
 	defer cancel()
 	b := backoff{max: propagationBackoffMax}
@@ -87,8 +81,9 @@ func (m *migration) awaitPropagation(ctx context.Context) error {
 // noStatus shows nothing.
 type noStatus struct{}
 
-func (noStatus) Update(string) {}
-func (noStatus) Done(string)   {}
+func (noStatus) Start(time.Duration) {}
+func (noStatus) Update(string)       {}
+func (noStatus) Done(string)         {}
 
 func orNoAnswer(notYet string) string {
 	if notYet == "" {
@@ -106,12 +101,8 @@ func (m *migration) tryToken(ctx context.Context) (notYet string, err error) {
 	}
 	tok, err := entra.FetchToken(ctx, cred, m.cfg.Cloud.GraphScope())
 	if err != nil {
-		if sts, ok := entra.AsSTSError(err); ok {
-			for _, code := range stsNotYet {
-				if sts.HasCode(code) {
-					return fmt.Sprintf("last answer AADSTS%d", code), nil
-				}
-			}
+		if code, ok := entra.NotYet(err); ok { // "Entra ID does not know this yet"
+			return fmt.Sprintf("last answer AADSTS%d", code), nil
 		}
 		return "", wrapf(err, "", "the new certificate could not get a token")
 	}

@@ -41,12 +41,10 @@ const (
 )
 
 // Suffixes of the tenant id that name the keyring items of a rotation in progress
-// (see migrate_certificate.go): NextAccountSuffix holds the new certificate until
-// it has produced a token, PreviousAccountSuffix the replaced one until it is off
-// the app.
+// (see migrate_certificate.go); keystore owns the names.
 const (
-	NextAccountSuffix     = ".next"
-	PreviousAccountSuffix = ".previous"
+	NextAccountSuffix     = keystore.NextAccountSuffix
+	PreviousAccountSuffix = keystore.PreviousAccountSuffix
 )
 
 // Config is the input of Migrate.
@@ -101,9 +99,11 @@ type Config struct {
 	Now func() time.Time
 }
 
-// StatusReporter is a status line for a long wait: Update says what is pending now
-// (repeated text is not a change), Done ends the line.
+// StatusReporter is a status line for a long wait: Start begins it with the wait's
+// limit (for the time left), Update says what is pending now (repeated text is not a
+// change), Done ends the line.
 type StatusReporter interface {
+	Start(limit time.Duration)
 	Update(pending string)
 	Done(final string)
 }

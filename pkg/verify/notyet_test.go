@@ -10,7 +10,7 @@ import (
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
-	"github.com/entraclaw/entraclaw-cli/pkg/provision"
+	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
 )
 
@@ -97,7 +97,7 @@ func TestRunStrayCertificate(t *testing.T) {
 	if err := g.SetKeyCredentials(ctx, app.ID, keys); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.store.PutBundle(f.sc.TenantID+provision.NextAccountSuffix, next.PEM()); err != nil {
+	if err := f.store.PutBundle(f.sc.TenantID+keystore.NextAccountSuffix, next.PEM()); err != nil {
 		t.Fatal(err)
 	}
 
@@ -122,7 +122,7 @@ func TestRunStrayCertificate(t *testing.T) {
 	}
 
 	// The rotation's pending item gone too: both of this machine's extra certificates are strays.
-	if err := f.store.DeleteBundle(f.sc.TenantID + provision.NextAccountSuffix); err != nil {
+	if err := f.store.DeleteBundle(f.sc.TenantID + keystore.NextAccountSuffix); err != nil {
 		t.Fatal(err)
 	}
 	if r := result(t, f.run(t), NameKeyringCert); len(r.Strays) != 2 {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/exit"
 )
 
 // Check names, in the order Run performs them.
@@ -174,7 +176,7 @@ func (e *FailedError) Error() string {
 }
 
 // ExitCode is 4, "a verify check failed".
-func (e *FailedError) ExitCode() int { return 4 }
+func (e *FailedError) ExitCode() int { return exit.CheckFailed }
 
 // Hint points at the fix for every failure the checks find.
 func (e *FailedError) Hint() string {
@@ -200,7 +202,7 @@ func (e *NotRunError) Error() string {
 }
 
 // ExitCode is 1, "the operation failed".
-func (e *NotRunError) ExitCode() int { return 1 }
+func (e *NotRunError) ExitCode() int { return exit.Failure }
 
 // Hint says what usually stops a check from running.
 func (e *NotRunError) Hint() string {

@@ -11,7 +11,6 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
-	"github.com/entraclaw/entraclaw-cli/pkg/provision"
 )
 
 // strayCertificates lists the unexpired certificates on the app that carry this
@@ -64,7 +63,7 @@ func (r *run) heldThumbprints() ([]string, bool) {
 	case !errors.Is(err, keystore.ErrNotFound):
 		return nil, false
 	}
-	for _, suffix := range []string{provision.NextAccountSuffix, provision.PreviousAccountSuffix} {
+	for _, suffix := range []string{keystore.NextAccountSuffix, keystore.PreviousAccountSuffix} {
 		pem, err := r.deps.Store.GetBundle(r.cfg.Tenant + suffix)
 		if errors.Is(err, keystore.ErrNotFound) {
 			continue
