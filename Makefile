@@ -91,7 +91,7 @@ FUZZTIME ?= 2m
 fuzz:
 	$(GO) test ./pkg/state -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/certs -run '^$$' -fuzz FuzzParseBundle -fuzztime $(FUZZTIME)
-	$(GO) test ./pkg/verify -run '^$$' -fuzz FuzzDecodeJWT -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/entra -run '^$$' -fuzz FuzzDecodeJWT -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf $(BIN) dist

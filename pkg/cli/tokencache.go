@@ -18,7 +18,6 @@ import (
 
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
-	"github.com/entraclaw/entraclaw-cli/pkg/verify"
 )
 
 // Bounds on what the token binary prints or caches.
@@ -65,7 +64,7 @@ func checkAccessToken(raw, tenant, client string, expiresOn, now time.Time) (tim
 	if strings.Count(raw, ".") != 2 {
 		return bad("it is not a JWT (%d dot-separated parts, want 3)", strings.Count(raw, ".")+1)
 	}
-	d, err := verify.DecodeJWT(raw)
+	d, err := entra.DecodeJWT(raw)
 	if err != nil {
 		return bad("it is %v", err)
 	}

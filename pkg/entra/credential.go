@@ -15,7 +15,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 )
@@ -228,12 +227,11 @@ func (e *capturedSTSError) Unwrap() error { return e.err }
 // tokenTenant reads the tid claim of a JWT without verifying it (the tenant the
 // credential signed into); "" when it cannot be read.
 func tokenTenant(raw string) string {
-	claims := jwt.MapClaims{}
-	if _, _, err := jwt.NewParser().ParseUnverified(raw, claims); err != nil {
+	d, err := DecodeJWT(raw)
+	if err != nil {
 		return ""
 	}
-	tid, _ := claims["tid"].(string)
-	return tid
+	return d.TenantID()
 }
 
 // FetchToken asks cred for one token for scope.

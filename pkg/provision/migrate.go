@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
@@ -335,12 +333,12 @@ func (e signInError) Is(target error) bool { return errors.Is(e.err, target) }
 
 // decodeToken returns the claims of a JWT without verifying it: tokens for Graph
 // are not meant to be verified by clients, only read.
-func decodeToken(token string) (jwt.MapClaims, error) {
-	claims := jwt.MapClaims{}
-	if _, _, err := jwt.NewParser().ParseUnverified(token, claims); err != nil {
+func decodeToken(token string) (map[string]any, error) {
+	d, err := entra.DecodeJWT(token)
+	if err != nil {
 		return nil, fmt.Errorf("decode access token: %w", err)
 	}
-	return claims, nil
+	return d.Claims, nil
 }
 
 // findApp finds the provisioner app by client id (flag, else state), else by

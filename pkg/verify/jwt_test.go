@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 )
 
 const (
@@ -43,7 +45,7 @@ var graphHeader = map[string]any{"typ": "JWT", "nonce": "abc", "alg": "RS256", "
 
 func TestDecodeJWTReadsGraphClaims(t *testing.T) {
 	exp := time.Unix(1900000000, 0)
-	d, err := DecodeJWT(makeJWT(t, graphHeader, graphClaims(exp)) + "\n")
+	d, err := entra.DecodeJWT(makeJWT(t, graphHeader, graphClaims(exp)) + "\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +70,7 @@ func TestDecodeJWTReadsGraphClaims(t *testing.T) {
 
 func TestDecodeJWTAudienceArrayAndV2Claims(t *testing.T) {
 	claims := map[string]any{"aud": []string{"api://other", "00000003-0000-0000-c000-000000000000"}, "azp": testClient, "azpacr": "1", "exp": 1900000000}
-	d, err := DecodeJWT(makeJWT(t, map[string]any{"alg": "RS256"}, claims))
+	d, err := entra.DecodeJWT(makeJWT(t, map[string]any{"alg": "RS256"}, claims))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +86,7 @@ func TestDecodeJWTAudienceArrayAndV2Claims(t *testing.T) {
 func TestDecodeJWTRolesAbsentIsNil(t *testing.T) {
 	claims := graphClaims(time.Unix(1900000000, 0))
 	delete(claims, "roles")
-	d, err := DecodeJWT(makeJWT(t, graphHeader, claims))
+	d, err := entra.DecodeJWT(makeJWT(t, graphHeader, claims))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +96,7 @@ func TestDecodeJWTRolesAbsentIsNil(t *testing.T) {
 }
 
 func TestDecodeJWTBadClaimTypes(t *testing.T) {
-	d, err := DecodeJWT(makeJWT(t, map[string]any{"alg": "RS256"}, map[string]any{"aud": 5, "exp": "tomorrow"}))
+	d, err := entra.DecodeJWT(makeJWT(t, map[string]any{"alg": "RS256"}, map[string]any{"aud": 5, "exp": "tomorrow"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +106,7 @@ func TestDecodeJWTBadClaimTypes(t *testing.T) {
 	if _, _, err := d.ExpiresAt(); err == nil {
 		t.Error("ExpiresAt() accepted a string")
 	}
-	d, err = DecodeJWT(makeJWT(t, map[string]any{"alg": "RS256"}, map[string]any{"exp": 1e300}))
+	d, err = entra.DecodeJWT(makeJWT(t, map[string]any{"alg": "RS256"}, map[string]any{"exp": 1e300}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +133,7 @@ func TestDecodeJWTErrorsHideToken(t *testing.T) {
 	}
 	for name, raw := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, err := DecodeJWT(raw)
+			_, err := entra.DecodeJWT(raw)
 			if err == nil {
 				t.Fatal("decoded")
 			}

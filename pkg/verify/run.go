@@ -342,7 +342,7 @@ func (r *run) token(ctx context.Context) Result {
 		}
 		return couldNotRun(NameToken, "could not request a token: "+describe(err))
 	}
-	d, err := DecodeJWT(at.Token)
+	d, err := entra.DecodeJWT(at.Token)
 	if err != nil {
 		return fail(NameToken, err.Error())
 	}

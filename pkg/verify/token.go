@@ -91,7 +91,7 @@ type Expectations struct {
 // CheckToken checks a raw access token against expect and returns the "token" result.
 // The detail never contains the token.
 func CheckToken(raw string, expect Expectations) Result {
-	d, err := DecodeJWT(raw)
+	d, err := entra.DecodeJWT(raw)
 	if err != nil {
 		return fail(NameToken, err.Error())
 	}
@@ -99,7 +99,7 @@ func CheckToken(raw string, expect Expectations) Result {
 }
 
 // checkClaims compares the decoded claims with expect; Detail lists every mismatch.
-func checkClaims(d *Decoded, expect Expectations) Result {
+func checkClaims(d *entra.Decoded, expect Expectations) Result {
 	now := expect.Now
 	if now.IsZero() {
 		now = time.Now()

@@ -1,4 +1,4 @@
-package verify
+package entra
 
 import (
 	"encoding/base64"
