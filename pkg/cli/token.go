@@ -9,12 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
-	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+	"github.com/entraclaw/entraclaw-cli/pkg/token"
 	"github.com/entraclaw/entraclaw-cli/pkg/verify"
 )
 
@@ -68,142 +65,44 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 		return stdoutError(errStdoutClosed)
 	}
 
-	now := time.Now()
-	cache := env.Store.TokenCache()
-	cacheKey := func(thumb string) string {
-		return keystore.TokenCacheKey(env.Tenant, env.Client, *scope, thumb, env.Cloud.AuthorityHost)
+	src := &token.Source{
+		Store: env.Store, Tenant: env.Tenant, Client: env.Client, Scope: *scope,
+		AuthorityHost: env.Cloud.AuthorityHost, StateThumbprint: env.Thumbprint,
+		LoadBundle: func(st *keystore.Store, now time.Time) (*certs.Bundle, error) {
+			env.Store = st
+			return env.LoadBundle(now)
+		},
+		Credential:  env.CertificateCredential,
+		MinValidity: *minValidity, NoCache: *noCache,
+		Loaded: func(b *certs.Bundle) { warnExpiry(stdio, b, time.Now()) },
 	}
-	note := func(msg string) {
-		if c.Verbose {
-			fmt.Fprintf(stdio.Err, "entraclaw-provisioner-token: %s\n", msg)
-		}
+	if c.Verbose {
+		src.Note = func(msg string) { fmt.Fprintf(stdio.Err, "entraclaw-provisioner-token: %s\n", msg) }
 	}
-
-	// The two keyring reads are D-Bus round trips that dominate a cached call: look the
-	// cached token up under the thumbprint the state file records while the bundle is
-	// read (on Linux both over one Secret Service session: keystore.ReadTogether), and
-	// use it only if the keyring certificate turns out to have that thumbprint.
-	//
-	// Why the bundle is still read on a cache hit, although the cache key already holds
-	// the state file's thumbprint: a rotation promotes a new certificate by writing the
-	// keyring item and then PROVISIONER_CERT_THUMBPRINT (pkg/provision's
-	// migrate_certificate.go), so for a moment, and for good after a crash between the
-	// two writes or an item replaced by hand, the keyring holds a certificate other than
-	// the state file's. A token cached under the state thumbprint was minted with the old
-	// certificate; serving it then would skip the expiry warning and the checks of the
-	// certificate actually in use (expired, not a usable bundle). So the hit is served
-	// only when the keyring certificate's thumbprint equals the key's; otherwise the
-	// token is looked up under the keyring certificate's thumbprint (or minted with it).
-	// Reading the bundle costs one more item in the same session, not 7 more D-Bus calls.
-	type cached struct {
-		token string
-		exp   time.Time
-		err   error
+	if root, err := userStateDir(); err == nil {
+		src.LockRoot = root
+	} else if c.Verbose {
+		src.Note("token lock skipped: " + err.Error())
 	}
-	speculative := make(chan cached, 1)
-	stateThumb := strings.ToLower(env.Thumbprint)
-	if !*noCache && stateThumb != "" {
-		env.Store, cache = keystore.ReadTogether(env.Store, env.Tenant, cache, cacheKey(stateThumb))
-		go func() {
-			tok, exp, err := cache.GetCachedToken(cacheKey(stateThumb))
-			speculative <- cached{tok, exp, err}
-		}()
-	} else {
-		speculative <- cached{err: keystore.ErrNotFound}
-	}
-	bundle, err := env.LoadBundle(now)
-	hit := <-speculative
-	if err != nil {
-		return err
-	}
-	thumb := certs.Thumbprint(bundle.Cert)
-	if certs.ExpiresWithin(bundle.Cert, now, verify.DefaultExpiresIn) {
-		days := int(bundle.Cert.NotAfter.Sub(now).Hours() / 24)
-		fmt.Fprintf(stdio.Err, "entraclaw-provisioner-token: %s provisioner certificate %s expires on %s (in %d days); run `entraclaw-migrate` to rotate it\n",
-			newPainter(stdio).yellow("warning:"), thumb, bundle.Cert.NotAfter.UTC().Format("2006-01-02"), days)
-	}
-	// usable checks a cache read: a token that fails checkAccessToken (planted, or cached
-	// by an older version) is deleted and ignored; one with too little time left is ignored.
-	usable := func(h cached) (time.Time, bool) {
-		if h.err != nil {
-			if !errors.Is(h.err, keystore.ErrNotFound) {
-				if errors.Is(h.err, context.Canceled) {
-					return time.Time{}, false
-				}
-				note("token cache not read: " + h.err.Error())
-			}
-			return time.Time{}, false
-		}
-		exp, err := checkAccessToken(h.token, env.Tenant, env.Client, h.exp, time.Now())
-		if err != nil {
-			note("cached token ignored and deleted: " + err.Error())
-			if derr := cache.DeleteCachedToken(cacheKey(thumb)); derr != nil {
-				note("token cache item not deleted: " + derr.Error())
-			}
-			return time.Time{}, false
-		}
-		return exp, exp.Sub(time.Now()) >= *minValidity
-	}
-	if !*noCache {
-		if thumb != stateThumb {
-			hit.token, hit.exp, hit.err = cache.GetCachedToken(cacheKey(thumb))
-		}
-		if exp, ok := usable(hit); ok {
-			return printToken(stdio, c, env.Tenant, hit.token, exp)
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		// A cold (or stale) cache: one process mints, the others wait on the per-user
-		// lock and then find its token.
-		unlock, err := lockToken(ctx, cacheKey(thumb), note)
-		if err != nil {
-			return err
-		}
-		defer unlock()
-		hit.token, hit.exp, hit.err = cache.GetCachedToken(cacheKey(thumb))
-		if exp, ok := usable(hit); ok {
-			return printToken(stdio, c, env.Tenant, hit.token, exp)
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
-
-	at, err := mintToken(ctx, env, bundle, *scope)
-	if sts, ok := entra.AsSTSError(err); ok && sts.HasCode(codeKeyNotFound) {
-		// A rotation may have made a new certificate current, and removed this one from
-		// the app, between the keyring read and the token request: read it again.
-		if again, loadErr := env.LoadBundle(time.Now()); loadErr == nil && certs.Thumbprint(again.Cert) != thumb {
-			note("certificate " + thumb + " was retired meanwhile; using the current one")
-			bundle, thumb = again, certs.Thumbprint(again.Cert)
-			at, err = mintToken(ctx, env, bundle, *scope)
-		}
+	tok, err := src.Get(ctx)
+	var minted *token.MintedError
+	if errors.As(err, &minted) {
+		return badTokenError(env.Cloud.AuthorityHost, minted)
 	}
 	if err != nil {
 		return err
 	}
-	exp, err := checkAccessToken(at.Token, env.Tenant, env.Client, at.ExpiresOn, time.Now())
-	if err != nil {
-		return badTokenError(env.Cloud.AuthorityHost, err)
-	}
-	if err := cache.PutCachedToken(cacheKey(thumb), at.Token, exp); err != nil {
-		note("token cache not updated: " + err.Error())
-	}
-	return printToken(stdio, c, env.Tenant, at.Token, exp)
+	return printToken(stdio, c, env.Tenant, tok.Value, tok.ExpiresOn)
 }
 
-// codeKeyNotFound is AADSTS700027: the certificate that signed the assertion is not
-// (or no longer) registered on the app.
-const codeKeyNotFound = 700027
-
-// mintToken asks Entra ID for a token with the certificate in bundle.
-func mintToken(ctx context.Context, env *Env, bundle *certs.Bundle, scope string) (azcore.AccessToken, error) {
-	cred, err := env.CertificateCredential(bundle)
-	if err != nil {
-		return azcore.AccessToken{}, err
+// warnExpiry warns on stderr when the certificate expires within verify's warning window.
+func warnExpiry(stdio Stdio, b *certs.Bundle, now time.Time) {
+	if !certs.ExpiresWithin(b.Cert, now, verify.DefaultExpiresIn) {
+		return
 	}
-	return cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
+	days := int(b.Cert.NotAfter.Sub(now).Hours() / 24)
+	fmt.Fprintf(stdio.Err, "entraclaw-provisioner-token: %s provisioner certificate %s expires on %s (in %d days); run `entraclaw-migrate` to rotate it\n",
+		newPainter(stdio).yellow("warning:"), certs.Thumbprint(b.Cert), b.Cert.NotAfter.UTC().Format("2006-01-02"), days)
 }
 
 func printToken(stdio Stdio, c *Common, tenant, token string, exp time.Time) error {

@@ -26,10 +26,10 @@ import (
 	"time"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
-	"github.com/entraclaw/entraclaw-cli/pkg/cli"
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
+	"github.com/entraclaw/entraclaw-cli/pkg/token"
 )
 
 // tokenCacheKey is the keyring account the token binary caches f's Graph token under
@@ -320,7 +320,7 @@ func TestTokenColdCacheParallelCallsMakeOneRequest(t *testing.T) {
 		t.Errorf("%d parallel cold calls made %d token requests, want 1", n, got)
 	}
 	t.Logf("%d parallel cold calls: %d token request(s)", n, f.Server.TokenRequests())
-	lock := cli.TokenLockPath(filepath.Join(f.StateHome, "entraclaw"), tokenCacheKey(t, f, ""))
+	lock := token.LockPath(filepath.Join(f.StateHome, "entraclaw"), tokenCacheKey(t, f, ""))
 	for _, p := range []string{lock, filepath.Dir(lock)} {
 		fi, err := os.Stat(p)
 		if err != nil {
@@ -336,7 +336,7 @@ func TestTokenColdCacheParallelCallsMakeOneRequest(t *testing.T) {
 // the wait at once with exit 130 and nothing on stdout.
 func TestTokenInterruptWhileWaitingForTheLock(t *testing.T) {
 	f := startFake(t, "migrated")
-	lockPath := cli.TokenLockPath(filepath.Join(f.StateHome, "entraclaw"), tokenCacheKey(t, f, ""))
+	lockPath := token.LockPath(filepath.Join(f.StateHome, "entraclaw"), tokenCacheKey(t, f, ""))
 	if err := os.MkdirAll(filepath.Dir(lockPath), 0o700); err != nil {
 		t.Fatal(err)
 	}

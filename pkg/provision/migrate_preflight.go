@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
@@ -264,7 +263,7 @@ func (m *migration) secretKeptError() error {
 	}
 	return &Error{
 		msg: fmt.Sprintf("the certificate did not get a token with all roles within -propagation-timeout %s; the client secret was kept and still works (%s)",
-			m.cfg.PropagationTimeout.Round(time.Second), kept),
+			m.cfg.PropagationTimeout, kept),
 		hint: "run `entraclaw-migrate` again to finish once Entra ID has caught up (it waits again, then removes the secret), or raise -propagation-timeout",
 	}
 }

@@ -1,0 +1,195 @@
+// Package token gets the provisioner's access token: from the keyring's token cache
+// while it has time left, else minted with this machine's certificate and cached. It
+// owns the cache protocol every caller shares (the speculative read beside the
+// certificate, the per-user lock, the re-read, the mint, the retry when a rotation
+// retired the certificate meanwhile, the check of every token before it is used).
+package token
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/certs"
+	"github.com/entraclaw/entraclaw-cli/pkg/entra"
+	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+)
+
+// Source is one app's token for one scope, and where it comes from.
+type Source struct {
+	// Store is the certificate's keyring; its TokenCache holds the tokens.
+	Store                                *keystore.Store
+	Tenant, Client, Scope, AuthorityHost string
+	// StateThumbprint is PROVISIONER_CERT_THUMBPRINT: the cache item read beside the
+	// certificate, used only if the certificate turns out to have that thumbprint.
+	StateThumbprint string
+	// LoadBundle reads this machine's certificate from store (Store, or a copy of it
+	// that answers the first read from the read made together with the cache's);
+	// Credential makes the certificate's credential.
+	LoadBundle func(store *keystore.Store, now time.Time) (*certs.Bundle, error)
+	Credential func(*certs.Bundle) (azcore.TokenCredential, error)
+	// MinValidity: a cached token is served while it has at least this long left.
+	MinValidity time.Duration
+	// NoCache mints a token whatever the cache holds (and caches it).
+	NoCache bool
+	// LockRoot is the per-user state directory of the mint lock; "" goes without it.
+	LockRoot string
+	// Loaded is told the certificate in use as soon as it is read (expiry warnings).
+	Loaded func(*certs.Bundle)
+	// Note receives diagnostics for -v; nil drops them.
+	Note func(string)
+}
+
+// Token is an access token that passed Check.
+type Token struct {
+	Value      string
+	ExpiresOn  time.Time
+	Thumbprint string // of the certificate it was minted with
+	FromCache  bool
+}
+
+// MintedError is a minted token that Check refused: the token service is not what it
+// should be. Nothing was cached.
+type MintedError struct{ *BadTokenError }
+
+// codeKeyNotFound is AADSTS700027: the certificate that signed the assertion is not
+// (or no longer) registered on the app.
+const codeKeyNotFound = 700027
+
+// cached is one read of the token cache.
+type cached struct {
+	token string
+	exp   time.Time
+	err   error
+}
+
+// Get returns the token: cached when one with MinValidity left is there, else minted.
+func (s *Source) Get(ctx context.Context) (*Token, error) {
+	if s.Note == nil {
+		s.Note = func(string) {}
+	}
+	// The certificate and the cache item under the state file's thumbprint are read
+	// together (on Linux over one Secret Service session): the two reads are what a
+	// cached call costs. The hit is served only when the certificate in the keyring has
+	// that thumbprint: for a moment during a rotation (and for good after a crash or an
+	// item replaced by hand) it may not, and a token minted with another certificate
+	// would skip the checks of the one in use.
+	cache := s.Store.TokenCache()
+	speculative := make(chan cached, 1)
+	stateThumb := strings.ToLower(s.StateThumbprint)
+	store := s.Store
+	if !s.NoCache && stateThumb != "" {
+		store, cache = keystore.ReadTogether(s.Store, s.Tenant, cache, s.key(stateThumb))
+		go func() {
+			tok, exp, err := cache.GetCachedToken(s.key(stateThumb))
+			speculative <- cached{tok, exp, err}
+		}()
+	} else {
+		speculative <- cached{err: keystore.ErrNotFound}
+	}
+	bundle, err := s.LoadBundle(store, time.Now())
+	hit := <-speculative
+	if err != nil {
+		return nil, err
+	}
+	if s.Loaded != nil {
+		s.Loaded(bundle)
+	}
+	thumb := certs.Thumbprint(bundle.Cert)
+	if !s.NoCache {
+		if thumb != stateThumb {
+			hit.token, hit.exp, hit.err = cache.GetCachedToken(s.key(thumb))
+		}
+		if t, ok := s.usable(cache, thumb, hit); ok {
+			return t, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		// A cold (or stale) cache: one process mints, the others wait on the per-user
+		// lock and then find its token.
+		unlock, err := lock(ctx, s.LockRoot, s.key(thumb), s.Note)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		hit.token, hit.exp, hit.err = cache.GetCachedToken(s.key(thumb))
+		if t, ok := s.usable(cache, thumb, hit); ok {
+			return t, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return s.mint(ctx, store, cache, bundle)
+}
+
+// key is the cache key of this source's token minted with the certificate thumb.
+func (s *Source) key(thumb string) string {
+	return keystore.TokenCacheKey(s.Tenant, s.Client, s.Scope, thumb, s.AuthorityHost)
+}
+
+// usable checks a cache read: a token that fails Check (planted, or cached by an older
+// version) is deleted and ignored; one with less than MinValidity left is ignored.
+func (s *Source) usable(cache *keystore.Store, thumb string, h cached) (*Token, bool) {
+	if h.err != nil {
+		if !errors.Is(h.err, keystore.ErrNotFound) && !errors.Is(h.err, context.Canceled) {
+			s.Note("token cache not read: " + h.err.Error())
+		}
+		return nil, false
+	}
+	exp, err := Check(h.token, s.Tenant, s.Client, h.exp, time.Now())
+	if err != nil {
+		s.Note("cached token ignored and deleted: " + err.Error())
+		if derr := cache.DeleteCachedToken(s.key(thumb)); derr != nil {
+			s.Note("token cache item not deleted: " + derr.Error())
+		}
+		return nil, false
+	}
+	if exp.Sub(time.Now()) < s.MinValidity {
+		return nil, false
+	}
+	return &Token{Value: h.token, ExpiresOn: exp, Thumbprint: thumb, FromCache: true}, true
+}
+
+// mint asks Entra ID for a token with bundle's certificate, checks it and caches it. A
+// rotation may have made a new certificate current, and removed this one from the app,
+// between the keyring read and the request (AADSTS700027): the keyring is read again.
+func (s *Source) mint(ctx context.Context, store, cache *keystore.Store, bundle *certs.Bundle) (*Token, error) {
+	thumb := certs.Thumbprint(bundle.Cert)
+	at, err := s.request(ctx, bundle)
+	if sts, ok := entra.AsSTSError(err); ok && sts.HasCode(codeKeyNotFound) {
+		if again, loadErr := s.LoadBundle(store, time.Now()); loadErr == nil && certs.Thumbprint(again.Cert) != thumb {
+			s.Note("certificate " + thumb + " was retired meanwhile; using the current one")
+			thumb = certs.Thumbprint(again.Cert)
+			at, err = s.request(ctx, again)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	exp, err := Check(at.Token, s.Tenant, s.Client, at.ExpiresOn, time.Now())
+	if err != nil {
+		var bad *BadTokenError
+		if errors.As(err, &bad) {
+			return nil, &MintedError{bad}
+		}
+		return nil, err
+	}
+	if err := cache.PutCachedToken(s.key(thumb), at.Token, exp); err != nil {
+		s.Note("token cache not updated: " + err.Error())
+	}
+	return &Token{Value: at.Token, ExpiresOn: exp, Thumbprint: thumb}, nil
+}
+
+func (s *Source) request(ctx context.Context, b *certs.Bundle) (azcore.AccessToken, error) {
+	cred, err := s.Credential(b)
+	if err != nil {
+		return azcore.AccessToken{}, err
+	}
+	return cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{s.Scope}})
+}
