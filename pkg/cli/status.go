@@ -75,47 +75,10 @@ func runStatus(env *Env, expiresIn time.Duration, stdio Stdio, c *Common) error 
 		CachedTokens:       []statusToken{}, BackupsWithSecret: []string{}, Problems: []string{},
 		notes: map[string]string{},
 	}
-	problem := func(code int, format string, args ...any) {
-		st.Problems = append(st.Problems, fmt.Sprintf(format, args...))
-		// "not set up" (3: run migrate) wins over "a problem" (4).
-		if st.exit != ExitNotSetUp {
-			st.exit = code
-		}
-	}
-
-	pem, err := env.Store.GetBundle(env.Tenant)
-	switch {
-	case errors.Is(err, keystore.ErrNotFound):
-		problem(ExitNotSetUp, "no provisioner certificate in the %s (service %q, account %s): run `entraclaw-migrate`", st.KeyStore.Backend, st.KeyStore.Service, st.KeyStore.Account)
-	case err != nil:
+	if err := st.readCertificate(env, now, expiresIn); err != nil {
 		return err
-	default:
-		b, perr := certs.ParseBundle(pem)
-		if perr != nil {
-			problem(ExitNotSetUp, "the keyring item is not a usable certificate bundle: run `entraclaw-migrate -rotate`")
-			break
-		}
-		thumb := certs.Thumbprint(b.Cert)
-		left := b.Cert.NotAfter.Sub(now)
-		st.Certificate = &statusCert{
-			Thumbprint: thumb, NotAfter: b.Cert.NotAfter.UTC().Format(time.RFC3339),
-			DaysLeft: int(left.Hours() / 24), Expired: certs.Expired(b.Cert, now),
-			MatchesState: thumb == st.RecordedThumbprint, PrivateKey: "keyring",
-		}
-		if b.TPMBound() {
-			st.Certificate.PrivateKey = "tpm"
-		}
-		switch {
-		case st.Certificate.Expired:
-			problem(ExitNotSetUp, "certificate %s expired on %s: run `entraclaw-migrate`", thumb, b.Cert.NotAfter.UTC().Format("2006-01-02"))
-		case certs.ExpiresWithin(b.Cert, now, expiresIn):
-			problem(ExitCheckFailed, "certificate %s expires on %s (in %d days, within -expires-in %s): run `entraclaw-migrate` to renew it",
-				thumb, b.Cert.NotAfter.UTC().Format("2006-01-02"), st.Certificate.DaysLeft, expiresIn)
-		}
-		if !st.Certificate.MatchesState {
-			problem(ExitCheckFailed, "the keyring certificate %s is not the one the state file records (%s): run `entraclaw-migrate`", thumb, orNone(st.RecordedThumbprint))
-		}
 	}
+	problem := st.problem
 
 	scope := env.Cloud.GraphScope()
 	tokens, err := findCachedTokens(env, scope)
@@ -259,4 +222,50 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// problem records one problem; "not set up" (3: run migrate) wins over "a problem" (4).
+func (st *statusReport) problem(code int, format string, args ...any) {
+	st.Problems = append(st.Problems, fmt.Sprintf(format, args...))
+	if st.exit != ExitNotSetUp {
+		st.exit = code
+	}
+}
+
+// readCertificate reads this machine's certificate into the report, with its problems.
+func (st *statusReport) readCertificate(env *Env, now time.Time, expiresIn time.Duration) error {
+	pem, err := env.Store.GetBundle(env.Tenant)
+	switch {
+	case errors.Is(err, keystore.ErrNotFound):
+		st.problem(ExitNotSetUp, "no provisioner certificate in the %s (service %q, account %s): run `entraclaw-migrate`", st.KeyStore.Backend, st.KeyStore.Service, st.KeyStore.Account)
+	case err != nil:
+		return err
+	default:
+		b, perr := certs.ParseBundle(pem)
+		if perr != nil {
+			st.problem(ExitNotSetUp, "the keyring item is not a usable certificate bundle: run `entraclaw-migrate -rotate`")
+			break
+		}
+		thumb := certs.Thumbprint(b.Cert)
+		left := b.Cert.NotAfter.Sub(now)
+		st.Certificate = &statusCert{
+			Thumbprint: thumb, NotAfter: b.Cert.NotAfter.UTC().Format(time.RFC3339),
+			DaysLeft: int(left.Hours() / 24), Expired: certs.Expired(b.Cert, now),
+			MatchesState: thumb == st.RecordedThumbprint, PrivateKey: "keyring",
+		}
+		if b.TPMBound() {
+			st.Certificate.PrivateKey = "tpm"
+		}
+		switch {
+		case st.Certificate.Expired:
+			st.problem(ExitNotSetUp, "certificate %s expired on %s: run `entraclaw-migrate`", thumb, b.Cert.NotAfter.UTC().Format("2006-01-02"))
+		case certs.ExpiresWithin(b.Cert, now, expiresIn):
+			st.problem(ExitCheckFailed, "certificate %s expires on %s (in %d days, within -expires-in %s): run `entraclaw-migrate` to renew it",
+				thumb, b.Cert.NotAfter.UTC().Format("2006-01-02"), st.Certificate.DaysLeft, expiresIn)
+		}
+		if !st.Certificate.MatchesState {
+			st.problem(ExitCheckFailed, "the keyring certificate %s is not the one the state file records (%s): run `entraclaw-migrate`", thumb, orNone(st.RecordedThumbprint))
+		}
+	}
+	return nil
 }

@@ -53,42 +53,22 @@ const maxTokenInput = 1 << 20
 // RunVerify is entraclaw-verify.
 func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 	fs, c := NewFlagSet("entraclaw-verify", verifySummary, stdio)
-	checkList := fs.String("check", "", "comma-separated `checks` to run: "+strings.Join(verify.CheckNames(), ", ")+" (default: all)")
-	wait := fs.Duration("wait", 0, "retry until every check passes or this much time has passed, e.g. 2m (0: check once)")
-	expiresIn := fs.Duration("expires-in", verify.DefaultExpiresIn, "warn (with -offline: exit 4) when the keyring certificate expires within this time")
-	operatorAuth := fs.String("operator-auth", entra.OperatorProvisioner, "`kind` of credential that reads Graph: provisioner (the app's own certificate), azcli or device-code")
-	tokenInput := fs.String("token", "", "check only this access token (`file`, or - for stdin) against the tenant and client id")
-	decodeInput := fs.String("decode", "", "print the header and claims of an access token (`file`, or - for stdin) as JSON, unverified")
-	offline := fs.Bool("offline", false, "print this machine's status from the state file and the keyring only (no network): certificate, expiry, cached token, secrets on disk; exit 4 on a problem")
+	o := &verifyOptions{}
+	fs.StringVar(&o.checkList, "check", "", "comma-separated `checks` to run: "+strings.Join(verify.CheckNames(), ", ")+" (default: all)")
+	fs.DurationVar(&o.wait, "wait", 0, "retry until every check passes or this much time has passed, e.g. 2m (0: check once)")
+	fs.DurationVar(&o.expiresIn, "expires-in", verify.DefaultExpiresIn, "warn (with -offline: exit 4) when the keyring certificate expires within this time")
+	fs.StringVar(&o.operatorAuth, "operator-auth", entra.OperatorProvisioner, "`kind` of credential that reads Graph: provisioner (the app's own certificate), azcli or device-code")
+	fs.StringVar(&o.tokenInput, "token", "", "check only this access token (`file`, or - for stdin) against the tenant and client id")
+	fs.StringVar(&o.decodeInput, "decode", "", "print the header and claims of an access token (`file`, or - for stdin) as JSON, unverified")
+	fs.BoolVar(&o.offline, "offline", false, "print this machine's status from the state file and the keyring only (no network): certificate, expiry, cached token, secrets on disk; exit 4 on a problem")
 	if err := c.Parse(fs, args); err != nil {
 		return err
 	}
-	checks, err := verify.ParseChecks(*checkList)
-	if err != nil {
-		return UsageError("-check: %v", err)
-	}
-	if err := DurationFlag("wait", *wait, true); err != nil {
+	if err := o.validate(); err != nil {
 		return err
 	}
-	if err := DurationFlag("expires-in", *expiresIn, false); err != nil {
-		return err
-	}
-	if err := checkOperatorAuth(*operatorAuth); err != nil {
-		return err
-	}
-	if *tokenInput != "" || *decodeInput != "" {
-		switch {
-		case *tokenInput != "" && *decodeInput != "":
-			return UsageError("-token and -decode cannot be combined")
-		case *checkList != "" || *wait != 0:
-			return UsageError("-token and -decode look at one token; they do not combine with -check or -wait")
-		}
-	}
-	if *offline && (*tokenInput != "" || *decodeInput != "" || *checkList != "" || *wait != 0 || *operatorAuth != entra.OperatorProvisioner) {
-		return UsageError("-offline reads only the state file and the keyring; it does not combine with -token, -decode, -check, -wait or -operator-auth")
-	}
-	if *decodeInput != "" {
-		return decodeToken(stdio, *decodeInput)
+	if o.decodeInput != "" {
+		return decodeToken(stdio, o.decodeInput)
 	}
 
 	env, err := c.Resolve(NeedProvisioner)
@@ -96,11 +76,11 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 		return err
 	}
 	env.Store = env.Store.WithContext(ctx) // keyring waits end at Ctrl-C
-	if *offline {
-		return runStatus(env, *expiresIn, stdio, c)
-	}
-	if *tokenInput != "" {
-		raw, err := readTokenInput(stdio, *tokenInput)
+	switch {
+	case o.offline:
+		return runStatus(env, o.expiresIn, stdio, c)
+	case o.tokenInput != "":
+		raw, err := readTokenInput(stdio, o.tokenInput)
 		if err != nil {
 			return err
 		}
@@ -111,22 +91,66 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 		}
 		return rep.Err()
 	}
+	return runChecks(ctx, env, o, stdio, c)
+}
 
+// verifyOptions are entraclaw-verify's own flags.
+type verifyOptions struct {
+	checkList, operatorAuth, tokenInput, decodeInput string
+	wait, expiresIn                                  time.Duration
+	offline                                          bool
+	checks                                           []string
+}
+
+// validate checks the flags and their combinations (exit 2), with no keyring or network.
+func (o *verifyOptions) validate() error {
+	checks, err := verify.ParseChecks(o.checkList)
+	if err != nil {
+		return UsageError("-check: %v", err)
+	}
+	o.checks = checks
+	if err := DurationFlag("wait", o.wait, true); err != nil {
+		return err
+	}
+	if err := DurationFlag("expires-in", o.expiresIn, false); err != nil {
+		return err
+	}
+	if err := checkOperatorAuth(o.operatorAuth); err != nil {
+		return err
+	}
+	if o.tokenInput != "" || o.decodeInput != "" {
+		switch {
+		case o.tokenInput != "" && o.decodeInput != "":
+			return UsageError("-token and -decode cannot be combined")
+		case o.checkList != "" || o.wait != 0:
+			return UsageError("-token and -decode look at one token; they do not combine with -check or -wait")
+		}
+	}
+	if o.offline && (o.tokenInput != "" || o.decodeInput != "" || o.checkList != "" || o.wait != 0 || o.operatorAuth != entra.OperatorProvisioner) {
+		return UsageError("-offline reads only the state file and the keyring; it does not combine with -token, -decode, -check, -wait or -operator-auth")
+	}
+	return nil
+}
+
+// runChecks runs the runbook's checks once, or until they pass with -wait, and prints
+// the report.
+func runChecks(ctx context.Context, env *Env, o *verifyOptions, stdio Stdio, c *Common) error {
 	cfg := verify.Config{
 		StatePath: env.StatePath, Tenant: env.Tenant, Client: env.Client, Cloud: env.Cloud,
-		Checks: checks, ExpiresIn: *expiresIn,
+		Checks: o.checks, ExpiresIn: o.expiresIn,
 	}
 	deps := verify.Deps{Store: env.Store, Stderr: stdio.Err}
-	if *operatorAuth != entra.OperatorProvisioner {
-		cred, err := entra.NewOperatorCredential(*operatorAuth, env.Cloud, env.Tenant, stdio.Err, entra.CredentialOptions{})
+	if o.operatorAuth != entra.OperatorProvisioner {
+		cred, err := entra.NewOperatorCredential(o.operatorAuth, env.Cloud, env.Tenant, stdio.Err, entra.CredentialOptions{})
 		if err != nil {
 			return err
 		}
 		deps.GraphCredential = cred
 	}
 	var rep *verify.Report
-	if *wait > 0 {
-		if rep, err = waitVerify(ctx, cfg, deps, *wait, stdio, c); ctx.Err() != nil {
+	var err error
+	if o.wait > 0 {
+		if rep, err = waitVerify(ctx, cfg, deps, o.wait, stdio, c); ctx.Err() != nil {
 			return err // the last complete report is printed, and what passed is said
 		}
 	} else {

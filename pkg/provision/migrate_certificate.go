@@ -32,8 +32,17 @@ import (
 // ---- step 3: this machine's certificate ----
 
 func (m *migration) ensureCertificate(ctx context.Context) error {
-	store := m.deps.Store
 	now := m.cfg.Now()
+	if err := m.readCertificates(ctx, now); err != nil {
+		return err
+	}
+	return m.placeCertificate(ctx, m.renewalReason(now))
+}
+
+// readCertificates reads the app's certificates and this machine's three keyring items,
+// and tidies a pending certificate that was already promoted or is too old.
+func (m *migration) readCertificates(ctx context.Context, now time.Time) error {
+	store := m.deps.Store
 	if m.app != nil && !m.appCreated {
 		// The app's certificates as they are now (the preflight's read while nothing
 		// has changed): an upload keeps every one of them.
@@ -79,7 +88,11 @@ func (m *migration) ensureCertificate(ctx context.Context) error {
 		m.appKeys = withoutKey(m.appKeys, certs.Thumbprint(m.next.Cert))
 		m.next = nil
 	}
+	return nil
+}
 
+// renewalReason says why this machine needs a new certificate ("" when it does not).
+func (m *migration) renewalReason(now time.Time) string {
 	reason := ""
 	switch current := m.current; {
 	case current == nil:
@@ -99,7 +112,13 @@ func (m *migration) ensureCertificate(ctx context.Context) error {
 	case m.cfg.KeyStore == KeyStoreKeyring && current.TPMBound():
 		reason = "-key-store keyring: the current key is in the TPM"
 	}
+	return reason
+}
 
+// placeCertificate makes the certificate this run proves and puts it on the app: the
+// pending one, a new one (current at once on a first migration, else <tenant>.next while
+// the current one keeps serving), or the current one, uploaded when the app lacks it.
+func (m *migration) placeCertificate(ctx context.Context, reason string) error {
 	switch {
 	case m.current == nil && m.next != nil:
 		// Nothing serves yet (first migration, or the current item was deleted):

@@ -55,26 +55,11 @@ func (m *migration) ensurePermissions(ctx context.Context) error {
 	// grant must not block a rotation the operator is allowed to do.
 	m.granted = append([]entra.AppRole(nil), p.granted...)
 	missing, baseGranted := p.missing, p.baseGranted
-	// degrade turns a refusal into a warning when only newly published Agent ID roles
-	// are missing: the provisioner keeps working with the roles it has.
-	degrade := func(err error, what string) error {
-		if !baseGranted || !(entra.IsForbidden(err) || errors.Is(err, errProvisionerCannotGrant)) {
-			return err
-		}
-		values := make([]string, len(missing))
-		for i, r := range missing {
-			values[i] = r.Value
-		}
-		m.warn("could not %s for %d newly published permission(s) (%s) as %s: an administrator must run `entraclaw-migrate -operator-auth azcli` (Privileged Role Administrator or Global Administrator); carrying on with the %d granted",
-			what, len(missing), strings.Join(values, ", "), m.cfg.OperatorAuth, len(m.granted))
-		m.missingRoles = missing
-		return nil
-	}
 
 	if m.cfg.OperatorAuth == OperatorProvisioner && baseGranted && len(missing) > 0 {
 		// The app's own certificate may change the app but not grant consent: declaring
 		// roles it cannot grant would only make verify fail.
-		return degrade(errProvisionerCannotGrant, "declare and grant")
+		return m.degrade(errProvisionerCannotGrant, "declare and grant")
 	}
 
 	rra, added := p.rra, p.declareCount
@@ -95,7 +80,7 @@ func (m *migration) ensurePermissions(ctx context.Context) error {
 			return nil
 		})
 		if err != nil {
-			return degrade(err, "declare the permissions")
+			return m.degrade(err, "declare the permissions")
 		}
 	}
 
@@ -124,8 +109,25 @@ func (m *migration) ensurePermissions(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return degrade(err, "grant admin consent")
+		return m.degrade(err, "grant admin consent")
 	}
+	return nil
+}
+
+// degrade turns a refusal into a warning when only newly published Agent ID roles are
+// missing: the provisioner keeps working with the roles it has.
+func (m *migration) degrade(err error, what string) error {
+	missing := m.perms.missing
+	if !m.perms.baseGranted || !(entra.IsForbidden(err) || errors.Is(err, errProvisionerCannotGrant)) {
+		return err
+	}
+	values := make([]string, len(missing))
+	for i, r := range missing {
+		values[i] = r.Value
+	}
+	m.warn("could not %s for %d newly published permission(s) (%s) as %s: an administrator must run `entraclaw-migrate -operator-auth azcli` (Privileged Role Administrator or Global Administrator); carrying on with the %d granted",
+		what, len(missing), strings.Join(values, ", "), m.cfg.OperatorAuth, len(m.granted))
+	m.missingRoles = missing
 	return nil
 }
 
