@@ -94,11 +94,22 @@ func UserDir(path string) (string, error) {
 		return "", fmt.Errorf("per-user state directory of %s: %w", path, err)
 	}
 	if top := workTree(filepath.Dir(resolved)); top != "" && within(root, top) {
-		return "", fmt.Errorf("%w: %s is inside %s, the work tree of %s, where `git add -A` would stage backups that hold the secret; set XDG_STATE_HOME to a directory outside it",
-			ErrUserDirInWorkTree, root, top, resolved)
+		return "", fmt.Errorf("%w: %s is inside %s, the work tree of %s, where `git add -A` would stage backups that hold the secret; set %s to a directory outside it",
+			ErrUserDirInWorkTree, root, top, resolved, RootVariable())
 	}
 	sum := sha256.Sum256([]byte(resolved))
 	return filepath.Join(root, hex.EncodeToString(sum[:16])), nil
+}
+
+// RootVariable names the environment variable UserRoot is made from on this OS.
+func RootVariable() string {
+	switch runtime.GOOS {
+	case "windows":
+		return "LOCALAPPDATA"
+	case "darwin":
+		return "HOME"
+	}
+	return "XDG_STATE_HOME"
 }
 
 // ErrUserDirInWorkTree: the per-user directory would sit in the state file's work tree.

@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// TestUserDirInsideTheWorkTreeIsRefused: XDG_STATE_HOME inside the state file's work
-// tree would put backups holding the secret where `git add -A` stages them.
+// TestUserDirInsideTheWorkTreeIsRefused: XDG_STATE_HOME (LOCALAPPDATA, HOME on macOS)
+// inside the state file's work tree would put backups holding the secret where
+// `git add -A` stages them.
 func TestUserDirInsideTheWorkTreeIsRefused(t *testing.T) {
 	repo := t.TempDir()
 	if err := os.Mkdir(filepath.Join(repo, ".git"), 0o700); err != nil {
@@ -33,12 +34,12 @@ func TestUserDirInsideTheWorkTreeIsRefused(t *testing.T) {
 		{"outside", t.TempDir(), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv("XDG_STATE_HOME", tc.stateHome)
+			t.Setenv(RootVariable(), tc.stateHome)
 			_, err := UserDir(path)
 			if got := errors.Is(err, ErrUserDirInWorkTree); got != tc.refused {
 				t.Fatalf("UserDir with XDG_STATE_HOME=%s: %v, refused %v, want %v", tc.stateHome, err, got, tc.refused)
 			}
-			if tc.refused && (!strings.Contains(err.Error(), "set XDG_STATE_HOME") || strings.Contains(err.Error(), "\n")) {
+			if tc.refused && (!strings.Contains(err.Error(), "set "+RootVariable()) || strings.Contains(err.Error(), "\n")) {
 				t.Errorf("error %q does not say what to do in one line", err)
 			}
 			if _, err := Backup(path, time.Now()); tc.refused && !errors.Is(err, ErrUserDirInWorkTree) {
