@@ -18,13 +18,18 @@ type Stdio struct {
 	In  io.Reader
 	Out io.Writer
 	Err io.Writer
-	// InTTY and ErrTTY say whether stdin / stderr are terminals (prompts, colour).
-	InTTY, ErrTTY bool
+	// InTTY, OutTTY and ErrTTY say whether stdin / stdout / stderr are terminals
+	// (prompts, colour, the status line).
+	InTTY, OutTTY, ErrTTY bool
+	// NoColor is NO_COLOR being set: no colour anywhere.
+	NoColor bool
 }
 
 // OSStdio returns the process's standard streams.
 func OSStdio() Stdio {
-	return Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, InTTY: isTerminal(os.Stdin), ErrTTY: isTerminal(os.Stderr)}
+	_, noColor := os.LookupEnv("NO_COLOR")
+	return Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
+		InTTY: isTerminal(os.Stdin), OutTTY: isTerminal(os.Stdout), ErrTTY: isTerminal(os.Stderr), NoColor: noColor}
 }
 
 // isTerminal asks the terminal driver (termios / console mode), so /dev/null, which is a
@@ -93,8 +98,7 @@ func Run(ctx context.Context, name string, cmd Command, args []string, stdio Std
 type painter struct{ on bool }
 
 func newPainter(stdio Stdio) painter {
-	_, noColor := os.LookupEnv("NO_COLOR")
-	return painter{on: stdio.ErrTTY && !noColor}
+	return painter{on: stdio.ErrTTY && !stdio.NoColor}
 }
 
 func (p painter) wrap(code, s string) string {

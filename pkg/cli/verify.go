@@ -281,9 +281,7 @@ func printVerifyReport(stdio Stdio, c *Common, rep *verify.Report) error {
 
 // stdoutPainter colours stdout when it is a terminal and NO_COLOR is unset.
 func stdoutPainter(stdio Stdio) painter {
-	f, ok := stdio.Out.(*os.File)
-	_, noColor := os.LookupEnv("NO_COLOR")
-	return painter{on: ok && isTerminal(f) && !noColor}
+	return painter{on: stdio.OutTTY && !stdio.NoColor}
 }
 
 // decodeToken prints {"header","claims","signatureVerified":false} for -decode.
