@@ -76,6 +76,7 @@ fail() {
   show err "its stderr"
   show wine "Wine's own messages during it (WINEDEBUG=$WINEDEBUG)"
   show wine-system.log "Wine's system processes (services.exe and the services it starts), whole run"
+  show wineserver.log "the wineserver, whole run"
   echo "--- processes in the Wine prefix now:" >&2
   prefix_processes >&2
   exit 1
@@ -200,7 +201,9 @@ step "Wine prefix (one per run): wineboot, the stub into system32"
 "$WINE" wineboot --init >/dev/null 2>&1
 "$WINESERVER" -w
 cp "$tmp/stub/bcryptprimitives.dll" "$WINEPREFIX/drive_c/windows/system32/"
-"$WINESERVER" -p # keep one wineserver for the whole run (killed in cleanup)
+# One wineserver for the whole run (killed in cleanup). What it says (a "Protocol error"
+# before it kills a client) goes to wineserver.log, shown when a step fails.
+"$WINESERVER" -p >>"$tmp/wineserver.log" 2>&1
 # The first process in the prefix starts services.exe, and services.exe the services
 # (winedevice, plugplay, rpcss, ...): they inherit its stderr and live until the end of the
 # run. Started here, they write to wine-system.log, not into a later binary's $tmp/err.
