@@ -63,13 +63,40 @@ trap cleanup EXIT
 trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 trap 'exit 130' INT TERM
 
-export WINEPREFIX="$tmp/prefix" WINEARCH=win64 WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+# Wine reports errors only (its err channel); WINEDEBUG from the caller (e.g. +seh,+process)
+# replaces that. expect() moves Wine's lines out of the binary's stderr into $tmp/wine.
+export WINEPREFIX="$tmp/prefix" WINEARCH=win64 WINEDEBUG=${WINEDEBUG:--all,err+all} WINEDLLOVERRIDES="mscoree,mshtml="
 unset LOCALAPPDATA APPDATA WINEPATH ENTRACLAW_CA_FILE SSL_CERT_FILE
 step() { printf '\n== %s (%ds)\n' "$*" $(($(date +%s) - started)); }
+last_call="none yet"
 fail() {
   echo "FAIL: $*" >&2
-  for f in out err; do [ -s "$tmp/$f" ] && { echo "--- $f:" >&2; head -c 4000 "$tmp/$f" >&2; echo >&2; }; done
+  echo "--- the last binary run under Wine: $last_call" >&2
+  show out "its stdout"
+  show err "its stderr"
+  show wine "Wine's own messages during it (WINEDEBUG=$WINEDEBUG)"
+  show wine-system.log "Wine's system processes (services.exe and the services it starts), whole run"
+  show wineserver.log "the wineserver, whole run"
+  echo "--- processes in the Wine prefix now:" >&2
+  prefix_processes >&2
   exit 1
+}
+# show FILE TITLE: the file under a title on stderr, the first 4000 bytes; "(empty)" if empty.
+show() {
+  if [ -s "$tmp/$1" ]; then
+    echo "--- $2:" >&2
+    head -c 4000 "$tmp/$1" >&2
+    echo >&2
+  else
+    echo "--- $2: (empty)" >&2
+  fi
+}
+prefix_processes() {
+  local p
+  for p in /proc/[0-9]*; do
+    grep -qzxF "WINEPREFIX=$WINEPREFIX" "$p/environ" 2>/dev/null || continue
+    printf '    %s %s\n' "${p#/proc/}" "$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)"
+  done
 }
 ok() { echo "ok   $*"; }
 
@@ -85,13 +112,28 @@ unixpath() {
   esac
 }
 
-# expect CODE DIR PROG ARGS...: runs PROG.exe under Wine in DIR, stdout/stderr to $tmp/out, $tmp/err,
-# and fails unless it exits with CODE.
+# expect CODE DIR PROG ARGS...: runs PROG.exe under Wine in DIR, stdout to $tmp/out, stderr to
+# $tmp/err (Wine's own lines moved to $tmp/wine), and fails unless it exits with CODE.
+# Wine passes on only the low 8 bits of a Windows exit code, and a code whose low byte is 0
+# as 1: an NTSTATUS (a crash) shows up as a small number.
 expect() {
-  local want=$1 dir=$2 prog=$3 code=0
+  local want=$1 dir=$2 prog=$3 code=0 t0
   shift 3
+  t0=$(date +%s%N)
   (cd "$dir" && "$WINE" "$tmp/win/$prog.exe" "$@") >"$tmp/out" 2>"$tmp/err" </dev/null || code=$?
+  last_call="$prog $* (in $dir): exit $code after $((($(date +%s%N) - t0) / 1000000)) ms"
+  split_wine_lines
   [ "$code" = "$want" ] || fail "$prog $* exited $code, want $want"
+}
+# split_wine_lines: Wine's debug lines (0123:err:channel:...) and its "wine: ..." messages
+# from $tmp/err into $tmp/wine, so $tmp/err holds what the binary wrote.
+split_wine_lines() {
+  local re='^([0-9a-f]{4,}:(err|warn|fixme|trace):|wine: |wine client error)'
+  grep -Ea -- "$re" "$tmp/err" >"$tmp/wine" || true
+  if [ -s "$tmp/wine" ]; then
+    grep -Eva -- "$re" "$tmp/err" >"$tmp/err.binary" || true
+    mv "$tmp/err.binary" "$tmp/err"
+  fi
 }
 has() { grep -Eq -- "$2" "$tmp/$1" || fail "$1 lacks /$2/"; }
 hasnt() { if grep -Eq -- "$2" "$tmp/$1"; then fail "$1 has /$2/"; fi; }
@@ -159,7 +201,13 @@ step "Wine prefix (one per run): wineboot, the stub into system32"
 "$WINE" wineboot --init >/dev/null 2>&1
 "$WINESERVER" -w
 cp "$tmp/stub/bcryptprimitives.dll" "$WINEPREFIX/drive_c/windows/system32/"
-"$WINESERVER" -p # keep one wineserver for the whole run (killed in cleanup)
+# One wineserver for the whole run (killed in cleanup). What it says (a "Protocol error"
+# before it kills a client) goes to wineserver.log, shown when a step fails.
+"$WINESERVER" -p >>"$tmp/wineserver.log" 2>&1
+# The first process in the prefix starts services.exe, and services.exe the services
+# (winedevice, plugplay, rpcss, ...): they inherit its stderr and live until the end of the
+# run. Started here, they write to wine-system.log, not into a later binary's $tmp/err.
+"$WINE" cmd /c exit 0 </dev/null >/dev/null 2>>"$tmp/wine-system.log" || fail "cmd.exe does not start under Wine"
 expect 0 "$tmp" entraclaw-provisioner-token -version
 has out '^entraclaw-provisioner-token '
 "$WINE" "$tmp/win/krtool.exe" backend x >"$tmp/out" && has out '^Windows Credential Manager'
@@ -426,6 +474,8 @@ for pkg in state keystore certs; do
   GOOS=windows GOARCH=amd64 CGO_ENABLED=0 go test "${overlay[@]}" -c -o "$tmp/win/$pkg.test.exe" "./pkg/$pkg"
   code=0
   (cd "pkg/$pkg" && "$WINE" "$tmp/win/$pkg.test.exe" -test.v) >"$tmp/out" 2>"$tmp/err" || code=$?
+  last_call="$pkg.test.exe -test.v (in pkg/$pkg): exit $code"
+  split_wine_lines
   [ "$code" = 0 ] && tail -n 1 "$tmp/out" | grep -qx PASS || { grep -E -- '^\s*--- FAIL|_test\.go' "$tmp/out" >&2 || true; fail "pkg/$pkg tests under Wine (exit $code)"; }
   ok "pkg/$pkg under Wine: $(grep -c -- '--- PASS' "$tmp/out") passed, $(grep -c -- '--- SKIP' "$tmp/out") skipped"
   n=$(grep -c "cannot be read back" "$tmp/out" || true); [ "$n" = 0 ] || echo "       Wine: $n owner-only ACL read-backs not checked (no stored security descriptors)"

@@ -82,7 +82,7 @@ if [[ $# -eq 0 ]]; then
 	exit 2
 fi
 
-for tool in dbus-run-session dbus-send gnome-keyring-daemon; do
+for tool in dbus-run-session dbus-daemon dbus-send gnome-keyring-daemon; do
 	command -v "$tool" >/dev/null 2>&1 || fail "$tool not found; install it with: $install_hint"
 done
 
@@ -127,5 +127,27 @@ cat >"$dir/session.conf" <<EOF
   </policy>
 </busconfig>
 EOF
-ENTRACLAW_SECRET_SERVICE_DIR=$dir dbus-run-session --config-file="$dir/session.conf" -- "$BASH" "$0" "$@" || status=$?
+# As root under a hard fd limit below 65536 and without CAP_SYS_RESOURCE (containers, CI),
+# dbus-daemon prints "Failed to set fd limit to 65536: Operation not permitted" when it starts.
+# The bus works all the same, but the line would drown warnings that matter, so the daemon
+# runs through a shim that drops that one line from its stderr and passes every other line.
+# The filter closes the pipe the daemon prints its address on (--print-address N): if it held
+# it open, dbus-run-session, which reads the address to the end, would wait forever.
+cat >"$dir/dbus-daemon" <<'EOF'
+#!/usr/bin/env bash
+addr=
+for ((i = 1; i <= $#; i++)); do
+	case ${!i} in
+	--print-address=*) addr=${!i#*=} ;;
+	--print-address) j=$((i + 1)) && addr=${!j:-} ;;
+	esac
+done
+[[ $addr =~ ^[0-9]+$ ]] || addr=
+exec dbus-daemon "$@" 2> >(
+	[[ -z $addr ]] || eval "exec $addr>&-"
+	exec grep -Ev --line-buffered '^dbus-daemon\[[0-9]+\]: .*Failed to set fd limit to [0-9]+: Operation not permitted$' >&2
+)
+EOF
+chmod +x "$dir/dbus-daemon"
+ENTRACLAW_SECRET_SERVICE_DIR=$dir dbus-run-session --dbus-daemon="$dir/dbus-daemon" --config-file="$dir/session.conf" -- "$BASH" "$0" "$@" || status=$?
 exit "$status"
