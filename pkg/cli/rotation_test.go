@@ -86,7 +86,9 @@ func TestRotationKeepsTokensFlowing(t *testing.T) {
 		t.Errorf("the rotation did not finish:\n%s", stderr)
 	}
 	t.Logf("rotation took %s with a 1.5 s propagation delay: %d token calls, %d failed", took.Round(time.Millisecond), calls, failures)
-	if calls < 10 || failures != 0 {
+	// What matters is failures; the floor only shows the loop ran through the rotation
+	// (under CI load a call can take 300 ms: 9 calls were seen in 3.6 s).
+	if calls < 5 || failures != 0 {
 		t.Fatalf("%d of %d token calls failed during the rotation (first: %s)", failures, calls, first)
 	}
 	assertConverged(t, f)
