@@ -26,6 +26,10 @@
 #     with -ca-file Go's own verifier (which matches IP SANs) takes over when crypt32 says no.
 #   * cmd.exe cannot run the fake az shell script: the fake also writes bin/az.cmd, found through
 #     WINEPATH (Wine does not use the Unix PATH).
+# When a step fails it prints what the last binary run said and what Wine said: its exit code
+# and time, stdout, stderr, Wine's err channel during it (WINEDEBUG=-all,err+all unless the
+# caller sets WINEDEBUG, e.g. WINEDEBUG=err+all,+seh make test-windows), the wineserver's and
+# the system processes' own output, and the processes still running in the prefix.
 # One Wine prefix per run, in a temporary directory, removed at the end with everything else.
 # Needs a Linux Secret Service for the migrated scenario (make runs it under
 # scripts/with-secret-service.sh). Without wine64 or mingw-w64 it skips, except under CI=true,
@@ -223,7 +227,11 @@ client=$(state_key "$D/.entraclaw-state.json" PROVISIONER_CLIENT_ID)
 [ -n "$(state_key "$D/.entraclaw-state.json" PROVISIONER_CLIENT_SECRET)" ] || fail "legacy state has no secret"
 cp "$D/.entraclaw-state.json" "$tmp/legacy-state.json"
 # runbook pre-flight: az account show, through cmd.exe and the generated az.cmd
-(cd "$D" && "$WINE" cmd /c az account show) >"$tmp/out" 2>"$tmp/err" || fail "az account show under cmd.exe"
+code=0
+(cd "$D" && "$WINE" cmd /c az account show) >"$tmp/out" 2>"$tmp/err" </dev/null || code=$?
+last_call="cmd /c az account show (in $D): exit $code"
+split_wine_lines
+[ "$code" = 0 ] || fail "az account show under cmd.exe"
 jq -e --arg t "$tenant" '.tenantId == $t and .user.name == "admin@fake.entraclaw.test"' "$tmp/out" >/dev/null || fail "az.cmd account show"
 ok "pre-flight: az account show (az.cmd via cmd.exe) names the admin and tenant $tenant"
 expect 3 "$D" entraclaw-provisioner-token
@@ -262,7 +270,11 @@ grep -Eqx 'eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+' "$tmp/out" && [ "$
 quiet_err
 cp "$tmp/out" "$tmp/token"
 # snippet: entraclaw-provisioner-token | entraclaw-verify -token -
-(cd "$D" && "$WINE" "$tmp/win/entraclaw-provisioner-token.exe" | "$WINE" "$tmp/win/entraclaw-verify.exe" -token -) >"$tmp/out" 2>"$tmp/err" || fail "token | verify -token -"
+code=0
+(cd "$D" && "$WINE" "$tmp/win/entraclaw-provisioner-token.exe" | "$WINE" "$tmp/win/entraclaw-verify.exe" -token -) >"$tmp/out" 2>"$tmp/err" </dev/null || code=$?
+last_call="entraclaw-provisioner-token | entraclaw-verify -token - (in $D): exit $code"
+split_wine_lines
+[ "$code" = 0 ] || fail "token | verify -token -"
 has out '^PASS +token'
 # snippet 4: the token's claims (python, as in the runbook)
 python3 -c '
