@@ -55,6 +55,9 @@ type migration struct {
 	perms *permissionPlan
 	// passwordsLeft counts the app's client secrets this run has not removed (yet).
 	passwordsLeft int
+	// appWritten: this run has changed the app object (its permissions, certificates
+	// or secrets), so the preflight's read of it is out of date.
+	appWritten bool
 }
 
 // Migrate moves the provisioner app to certificate authentication, or rotates its

@@ -249,6 +249,7 @@ func (m *migration) upload(ctx context.Context, b *certs.Bundle) error {
 		return err
 	}
 	creds := append(append([]entra.KeyCredential(nil), keys...), entra.NewKeyCredential(b.Cert, entra.MachineKeyName()))
+	m.appWritten = true // even a failed PATCH may have been applied
 	if err := m.graph.SetKeyCredentials(ctx, m.app.ID, creds); err != nil {
 		return graphFailure(err, hintCreateAdmin, "upload certificate %s to the provisioner app", thumb)
 	}
@@ -456,6 +457,7 @@ func (m *migration) removePreviousCert(ctx context.Context) error {
 			return err
 		}
 		if hasKey(keys, thumb) {
+			m.appWritten = true
 			if err := m.graph.SetKeyCredentials(ctx, m.app.ID, withoutKey(keys, thumb)); err != nil {
 				return graphFailure(err, hintCreateAdmin, "remove this machine's previous certificate %s from the provisioner app", thumb)
 			}

@@ -29,6 +29,7 @@ func (m *migration) removePasswords(ctx context.Context) error {
 		desc += " (once the certificate gets a token)"
 	}
 	return m.change(desc, func() error {
+		m.appWritten = true
 		for i, pw := range app.PasswordCredentials {
 			if err := m.graph.RemovePassword(ctx, app.ID, pw.KeyID); err != nil {
 				return graphFailure(err, hintCreateAdmin, "remove password credential %s from the provisioner app (%d of %d removed; the certificate works)", pw.KeyID, i, n)

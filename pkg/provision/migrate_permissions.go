@@ -71,6 +71,7 @@ func (m *migration) ensurePermissions(ctx context.Context) error {
 	} else {
 		m.needsProof = true
 		err := m.change(fmt.Sprintf("add %d Graph application permission(s) to the app", added), func() error {
+			m.appWritten = true
 			if err := m.graph.SetRequiredResourceAccess(ctx, m.app.ID, rra); err != nil {
 				return graphFailure(err, hintCreateAdmin, "add the Graph permissions to the provisioner app")
 			}

@@ -57,10 +57,10 @@ func (m *migration) servicePrincipal(ctx context.Context, appID string) (*entra.
 }
 
 // freshApp returns the app as it is now for the password and certificate steps:
-// the preflight's full read while this run has changed nothing yet (moments ago,
-// with no write in between), else a new read.
+// the preflight's full read while this run has not written the app object (moments
+// ago; a backup, a grant or a keyring item leave the app as it was), else a new read.
 func (m *migration) freshApp(ctx context.Context) (*entra.Application, error) {
-	if p := m.pre; p != nil && p.app != nil && p.app.ID == m.app.ID && len(*m.actions) == 0 {
+	if p := m.pre; p != nil && p.app != nil && p.app.ID == m.app.ID && !m.appWritten && !m.appCreated {
 		return p.app, nil
 	}
 	return m.graph.GetApplication(ctx, m.app.ID)

@@ -894,3 +894,15 @@ func TestPropagationPollThrottledIsNotYet(t *testing.T) {
 		t.Errorf("%d token requests: the loop limit was never reached", n)
 	}
 }
+
+// TestMigrateFirstRunReadsTheAppTwice: the preflight reads the app; the certificate step
+// uses that read (a backup of the state file does not change the app), and only the
+// password step, after the upload, reads it again.
+func TestMigrateFirstRunReadsTheAppTwice(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioLegacy)
+	f.mustMigrate(f.config())
+	if n := f.srv.Counts()[entratest.RouteGetApplication]; n != 2 {
+		t.Errorf("GET application: %d requests, want 2 (the preflight's, and the one after the upload)", n)
+	}
+	f.assertMigrated(f.sc.ClientID)
+}
