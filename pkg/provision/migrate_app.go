@@ -39,16 +39,28 @@ func (m *migration) backupState(context.Context) error {
 	if !m.stateHasSecret {
 		return nil
 	}
+	// A re-run (after a failure, the secret still in the file) keeps the first run's
+	// backup of the same secret instead of writing one more copy of it.
+	if same, err := state.NewestBackupHolding(m.cfg.StatePath, state.KeyClientSecret); err == nil && same != "" {
+		m.say("State file already backed up to %s (it still holds the secret; delete it once the migration is verified).", same)
+		m.keptBackup(same)
+		return nil
+	}
 	return m.change(fmt.Sprintf("back up %s (it holds PROVISIONER_CLIENT_SECRET)", m.cfg.StatePath), func() error {
 		backup, err := state.Backup(m.cfg.StatePath, m.cfg.Now())
 		if err != nil {
 			return wrapf(err, hintRerun, "back up the state file before changing anything")
 		}
 		m.say("Backed up state file to %s (it still holds the secret; delete it once the migration is verified).", backup)
-		m.sum.Backup = backup
-		m.sum.Warnings = append(m.sum.Warnings, fmt.Sprintf("backup %s still holds the legacy secret: delete it once the migration is verified", backup))
+		m.keptBackup(backup)
 		return nil
 	})
+}
+
+// keptBackup records the backup that holds the secret in the summary.
+func (m *migration) keptBackup(path string) {
+	m.sum.Backup = path
+	m.sum.Warnings = append(m.sum.Warnings, fmt.Sprintf("backup %s still holds the legacy secret: delete it once the migration is verified", path))
 }
 
 // ---- step 1: tenant, app, service principal ----

@@ -586,6 +586,10 @@ func TestMigratePropagationTimeoutKeepsTheSecret(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	f.mustMigrate(f.config())
 	f.assertMigrated(f.sc.ClientID)
+	// The re-run found the first run's backup of the same bytes: one copy of the secret, not two.
+	if backups, err := state.Backups(f.statePath); err != nil || len(backups) != 1 {
+		t.Errorf("backups after the re-run: %v, %v; want one", backups, err)
+	}
 }
 
 // TestMigrateRotationIsMakeBeforeBreak: until the new certificate has produced a

@@ -129,6 +129,39 @@ func Backup(path string, now time.Time) (string, error) {
 	return "", fmt.Errorf("back up state file %s: %s and %d numbered variants already exist", path, base, maxBackupsPerSecond-1)
 }
 
+// NewestBackupHolding returns the newest backup of the state file at path in its
+// per-user directory when its string key has the value the file holds now, else "". A
+// caller about to back the file up again (a re-run after a failure) can keep that backup,
+// from before the first run's changes, instead of writing one more copy of a secret.
+func NewestBackupHolding(path, key string) (string, error) {
+	doc, err := Load(path)
+	if err != nil {
+		return "", err
+	}
+	want, ok, _ := doc.String(key)
+	if !ok {
+		return "", nil
+	}
+	backups, err := Backups(path)
+	if err != nil {
+		return "", err
+	}
+	for _, b := range backups {
+		if IsLegacyBackup(path, b) {
+			continue
+		}
+		old, err := Load(b)
+		if err != nil {
+			return "", nil
+		}
+		if got, ok, _ := old.String(key); ok && got == want {
+			return b, nil
+		}
+		return "", nil
+	}
+	return "", nil
+}
+
 // Backups lists the backups of the state file at path, newest first (by the unix
 // seconds in the name, then the ".N" counter): those Backup made in the per-user
 // directory, and those earlier versions left next to the file
