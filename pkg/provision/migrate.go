@@ -53,8 +53,9 @@ type migration struct {
 	peeked map[string]peekedItem
 	// perms is what the preflight read of the app's permissions and grants.
 	perms *permissionPlan
-	// passwordsLeft counts the app's client secrets this run has not removed (yet).
-	passwordsLeft int
+	// passwordsLeft counts the app's client secrets this run has not removed (yet);
+	// removedPasswords those it removed.
+	passwordsLeft, removedPasswords int
 	// appWritten: this run has changed the app object (its permissions, certificates
 	// or secrets), so the preflight's read of it is out of date.
 	appWritten bool

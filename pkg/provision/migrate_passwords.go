@@ -35,6 +35,7 @@ func (m *migration) removePasswords(ctx context.Context) error {
 				return graphFailure(err, hintCreateAdmin, "remove password credential %s from the provisioner app (%d of %d removed; the certificate works)", pw.KeyID, i, n)
 			}
 			m.passwordsLeft--
+			m.removedPasswords++
 		}
 		m.sum.PasswordsRemoved = n
 		m.say("Removed %d legacy password credential(s) from Provisioner app (cert-auth only from here on).", n)

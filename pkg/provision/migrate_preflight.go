@@ -249,7 +249,14 @@ func (m *migration) keptCredential() string {
 
 // sayKept says, after a failed step, that the secret still works.
 func (m *migration) sayKept() {
-	if kept := m.keptCredential(); kept != "" && !m.cfg.DryRun {
+	kept := m.keptCredential()
+	switch {
+	case kept == "" || m.cfg.DryRun:
+	case m.removedPasswords > 0:
+		// Some secrets are gone: which one the state file held is not known, so only the
+		// certificate (which got a token before any was removed) is sure to work.
+		m.say("The certificate works; %s are left for a re-run to remove.", kept)
+	default:
 		m.say("The client secret was kept and still works (%s): it is removed only once the certificate gets a token.", kept)
 	}
 }

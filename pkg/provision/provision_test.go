@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -908,5 +909,44 @@ func TestMigrateFirstRunReadsTheAppTwice(t *testing.T) {
 	if n := f.srv.Counts()[entratest.RouteGetApplication]; n != 2 {
 		t.Errorf("GET application: %d requests, want 2 (the preflight's, and the one after the upload)", n)
 	}
+	f.assertMigrated(f.sc.ClientID)
+}
+
+// failSecondRemoval forwards to next and makes the fake refuse the second removePassword.
+type failSecondRemoval struct {
+	next policy.Transporter
+	srv  *entratest.Server
+	n    int
+}
+
+func (t *failSecondRemoval) Do(req *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(req.URL.Path, "/removePassword") {
+		if t.n++; t.n == 2 {
+			t.srv.FailNext(entratest.RouteRemovePassword, entratest.Failure{Status: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges to complete the operation."})
+		}
+	}
+	return t.next.Do(req)
+}
+
+// TestMigrateHalfRemovedSecretsAreNotCalledWorking: once a secret is gone, the run cannot
+// tell whether the state file's was among them, so it does not say the secret still works.
+func TestMigrateHalfRemovedSecretsAreNotCalledWorking(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioLegacy)
+	if _, _, err := f.srv.AddPassword(f.sc.TenantID, f.sc.ClientID, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	deps := f.deps()
+	deps.GraphOptions.Transport = &failSecondRemoval{next: deps.GraphOptions.Transport, srv: f.srv}
+	var progress strings.Builder
+	cfg := f.config()
+	cfg.Progress = &progress
+	_, err := provision.Migrate(context.Background(), cfg, deps)
+	if err == nil || !strings.Contains(err.Error(), "(1 of 2 removed; the certificate works)") {
+		t.Fatalf("error %v, want the second removal refused", err)
+	}
+	if strings.Contains(progress.String(), "still works") || !strings.Contains(progress.String(), "The certificate works; PROVISIONER_CLIENT_SECRET in") {
+		t.Errorf("progress claims a secret that may be gone still works, or does not say the certificate works:\n%s", progress.String())
+	}
+	f.mustMigrate(f.config())
 	f.assertMigrated(f.sc.ClientID)
 }
