@@ -73,16 +73,12 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 			return env.LoadBundle(now)
 		},
 		Credential:  env.CertificateCredential,
+		LockRoot:    userStateDir,
 		MinValidity: *minValidity, NoCache: *noCache,
 		Loaded: func(b *certs.Bundle) { warnExpiry(stdio, b, time.Now()) },
 	}
 	if c.Verbose {
 		src.Note = func(msg string) { fmt.Fprintf(stdio.Err, "entraclaw-provisioner-token: %s\n", msg) }
-	}
-	if root, err := userStateDir(); err == nil {
-		src.LockRoot = root
-	} else if c.Verbose {
-		src.Note("token lock skipped: " + err.Error())
 	}
 	tok, err := src.Get(ctx)
 	var minted *token.MintedError

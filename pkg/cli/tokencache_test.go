@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -510,4 +511,23 @@ func runAndInterruptAfter(t *testing.T, cmd *exec.Cmd, d time.Duration, sig sysc
 		<-exited
 	}
 	return interrupted{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}, time.Since(sent)
+}
+
+// TestCachedTokenCreatesNothing: a call served from the cache takes no lock, so it does
+// not create the per-user state directory (the lock's home) either.
+func TestCachedTokenCreatesNothing(t *testing.T) {
+	f := startFake(t, "migrated")
+	if _, stderr, code := f.run(t, "entraclaw-provisioner-token"); code != 0 { // warm the cache
+		t.Fatalf("token: exit %d: %s", code, stderr)
+	}
+	root := filepath.Join(f.StateHome, "entraclaw")
+	if err := os.RemoveAll(root); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := f.run(t, "entraclaw-provisioner-token"); code != 0 {
+		t.Fatalf("cached token: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(root); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a cached call created %s (err %v)", root, err)
+	}
 }

@@ -36,8 +36,9 @@ type Source struct {
 	MinValidity time.Duration
 	// NoCache mints a token whatever the cache holds (and caches it).
 	NoCache bool
-	// LockRoot is the per-user state directory of the mint lock; "" goes without it.
-	LockRoot string
+	// LockRoot returns the per-user state directory of the mint lock, asked only on a
+	// cache miss (a cached call creates nothing); nil, or an error, goes without the lock.
+	LockRoot func() (string, error)
 	// Loaded is told the certificate in use as soon as it is read (expiry warnings).
 	Loaded func(*certs.Bundle)
 	// Note receives diagnostics for -v; nil drops them.
@@ -112,7 +113,7 @@ func (s *Source) Get(ctx context.Context) (*Token, error) {
 		}
 		// A cold (or stale) cache: one process mints, the others wait on the per-user
 		// lock and then find its token.
-		unlock, err := lock(ctx, s.LockRoot, s.key(thumb), s.Note)
+		unlock, err := lock(ctx, s.lockRoot(), s.key(thumb), s.Note)
 		if err != nil {
 			return nil, err
 		}
@@ -126,6 +127,19 @@ func (s *Source) Get(ctx context.Context) (*Token, error) {
 		}
 	}
 	return s.mint(ctx, store, cache, bundle)
+}
+
+// lockRoot is LockRoot's directory, "" when there is none.
+func (s *Source) lockRoot() string {
+	if s.LockRoot == nil {
+		return ""
+	}
+	root, err := s.LockRoot()
+	if err != nil {
+		s.Note("token lock skipped: " + err.Error())
+		return ""
+	}
+	return root
 }
 
 // key is the cache key of this source's token minted with the certificate thumb.
