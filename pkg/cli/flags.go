@@ -28,7 +28,9 @@ const OutputEnv = "ENTRACLAW_OUTPUT"
 // -version change what a command does rather than how, so `TOKEN=$(entraclaw-provisioner-token)`
 // cannot turn into a version string or a usage text because of an exported variable. -o is
 // read from OutputEnv through its long name -output instead (and from no config file).
-var noEnv = map[string]bool{"h": true, "help": true, "version": true, "o": true}
+// -adopt overrides migrate's guard against taking over an app from the wrong directory:
+// only someone typing it may lift that guard, not an export left in a shell.
+var noEnv = map[string]bool{"h": true, "help": true, "version": true, "o": true, "adopt": true}
 
 // Common holds the flags every binary shares. Each has an ENTRACLAW_* env var; the
 // per-machine ones (configKeys) can also come from the config file.
