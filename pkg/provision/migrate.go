@@ -255,7 +255,9 @@ func (m *migration) signInOperator(ctx context.Context) error {
 	}
 	m.tenant, m.graph, m.rights = op.tenant, op.graph, op.rights
 	m.sum.TenantID = m.tenant
-	if m.stateTenant != "" && !strings.EqualFold(m.stateTenant, m.tenant) {
+	// A tenant from the state file itself was checked against the token by signIn (a
+	// domain name there resolves to the token's tid); one from -tenant-id must match it.
+	if m.cfg.TenantID != "" && m.stateTenant != "" && !strings.EqualFold(m.stateTenant, m.tenant) && !strings.EqualFold(m.stateTenant, m.cfg.TenantID) {
 		return failf("check -tenant-id / ENTRACLAW_TENANT_ID, or pass -state-file with the state file of tenant "+m.tenant,
 			"tenant %s is not TENANT_ID %s of %s; nothing was changed", m.tenant, m.stateTenant, m.cfg.StatePath)
 	}

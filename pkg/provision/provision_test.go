@@ -950,3 +950,23 @@ func TestMigrateHalfRemovedSecretsAreNotCalledWorking(t *testing.T) {
 	f.mustMigrate(f.config())
 	f.assertMigrated(f.sc.ClientID)
 }
+
+// TestMigrateRefusesATenantOtherThanTheStateFiles: -tenant-id names the tenant the
+// operator signed in to, but the state file belongs to another: refused, nothing changed.
+func TestMigrateRefusesATenantOtherThanTheStateFiles(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioLegacy)
+	const other = "99999999-9999-4999-8999-999999999999"
+	if _, err := state.Update(f.statePath, false, func(d *state.Doc) error { d.Set(state.KeyTenantID, other); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	before := f.readState()
+	cfg := f.config()
+	cfg.TenantID = f.sc.TenantID
+	_, _, err := f.migrate(cfg)
+	if err == nil || !strings.Contains(err.Error(), "is not TENANT_ID "+other) || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Fatalf("error %v, want the state file's tenant named", err)
+	}
+	if !bytes.Equal(f.readState(), before) || f.hasKeyringItem(f.sc.TenantID) {
+		t.Error("the refused run changed the state file or the keyring")
+	}
+}
