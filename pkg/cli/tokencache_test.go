@@ -160,10 +160,20 @@ func badTokens(f *fakeEnv) []badToken {
 // assertNoTokenLeak fails when out or errOut holds the token or a recognisable part of it.
 func assertNoTokenLeak(t *testing.T, token, out, errOut string) {
 	t.Helper()
-	for _, part := range append(strings.Split(strings.SplitN(token, "\n", 2)[0], "."), "EVIL") {
+	lines := strings.SplitN(token, "\n", 2)
+	parts := strings.Split(lines[0], ".")
+	if len(lines) == 2 {
+		parts = append(parts, lines[1]) // what follows the newline, escape sequences and all
+	}
+	for _, part := range parts {
 		if len(part) >= 4 && (strings.Contains(out, part) || strings.Contains(errOut, part)) {
 			t.Errorf("the output echoes the token (%.20q…)\nstdout: %q\nstderr: %q", part, out, errOut)
 		}
+	}
+	// The marker in stderr, which never holds a token. (Not in stdout: a freshly minted
+	// token's random claims and signature hold "EVIL" now and then, as base64url.)
+	if strings.Contains(errOut, "EVIL") {
+		t.Errorf("stderr echoes the planted token: %q", errOut)
 	}
 	if strings.Contains(errOut, "\x1b") {
 		t.Errorf("an escape sequence reached stderr: %q", errOut)
