@@ -29,8 +29,11 @@ const OutputEnv = "ENTRACLAW_OUTPUT"
 // cannot turn into a version string or a usage text because of an exported variable. -o is
 // read from OutputEnv through its long name -output instead (and from no config file).
 // -adopt overrides migrate's guard against taking over an app from the wrong directory:
-// only someone typing it may lift that guard, not an export left in a shell.
-var noEnv = map[string]bool{"h": true, "help": true, "version": true, "o": true, "adopt": true}
+// only someone typing it may lift that guard, not an export left in a shell. migrate's
+// -renew, -schedule and -prune-expired choose what the run does (and the last removes
+// certificates): a stray export must not turn every migrate into one of them.
+var noEnv = map[string]bool{"h": true, "help": true, "version": true, "o": true, "adopt": true,
+	"renew": true, "schedule": true, "prune-expired": true}
 
 // Common holds the flags every binary shares. Each has an ENTRACLAW_* env var; the
 // per-machine ones (configKeys) can also come from the config file.
@@ -51,6 +54,14 @@ type Common struct {
 	name   string
 	stdio  Stdio
 	config *configSource // what the config file layer read (set by Parse)
+	set    map[string]*bool // flag name -> set by some layer (set by Parse)
+}
+
+// IsSet reports whether the flag was given on the command line, in the environment or
+// in the config file (as opposed to keeping its default).
+func (c *Common) IsSet(name string) bool {
+	mark := c.set[name]
+	return mark != nil && *mark
 }
 
 // NewFlagSet returns a flag set with the shared flags registered and a usage text that lists
@@ -148,6 +159,7 @@ func (c *Common) Parse(fs *flag.FlagSet, args []string) error {
 	if err := l.parse(args, EnvPrefix); err != nil {
 		return err
 	}
+	c.set = l.set
 	switch c.Output {
 	case "text", "json":
 	default:

@@ -40,14 +40,24 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 	adopt := fs.Bool("adopt", false, "with no state file found, take over the existing app named \""+entra.ProvisionerDisplayName+"\" into a new ./.entraclaw-state.json (otherwise refused: its real state file may be elsewhere)")
 	propagation := fs.Duration("propagation-timeout", provision.DefaultPropagationTimeout, "how long to wait for Entra ID to accept the new certificate and roles")
 	operatorAuth := fs.String("operator-auth", entra.OperatorAzureCLI, "`kind` of operator that changes the app: azcli (az login), device-code, or provisioner (the app's own certificate)")
+	renew := fs.Bool("renew", false, "renew this machine's certificate if it is due (at 2/3 of its lifetime, ±5% by thumbprint; -renew-before overrides), as the provisioner itself through addKey/removeKey: unattended, no operator; not due sends nothing (command line only)")
+	schedule := fs.String("schedule", "", "`action` install, uninstall or print: the daily job (systemd user timer, launchd agent, Task Scheduler task) that runs -renew for this state file (command line only)")
+	var prune days
+	fs.Var(&prune, "prune-expired", "remove certificates of other machines from the app that expired more than this `age` ago (30d); -dry-run lists them (command line only)")
 	if err := c.Parse(fs, args); err != nil {
 		return err
+	}
+	if *schedule != "" {
+		return runSchedule(ctx, *schedule, c, stdio)
 	}
 	if err := DurationFlag("renew-before", *renewBefore, false); err != nil {
 		return err
 	}
 	if err := DurationFlag("propagation-timeout", *propagation, false); err != nil {
 		return err
+	}
+	if time.Duration(certLifetime) > provision.MaxCertLifetime {
+		return UsageError("-cert-lifetime %s is longer than 365 days: Entra ID refuses a certificate credential that ends more than a year after it starts", certLifetime.String())
 	}
 	if time.Duration(certLifetime) <= *renewBefore {
 		return UsageError("-cert-lifetime %s must be longer than -renew-before %s (every run would rotate)", certLifetime.String(), renewBefore.String())
@@ -57,13 +67,26 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 	default:
 		return UsageError("-key-store must be %s or %s, not %q", provision.KeyStoreKeyring, provision.KeyStoreTPM, *keyStore)
 	}
+	if *renew {
+		if c.IsSet("operator-auth") && *operatorAuth != entra.OperatorProvisioner {
+			return UsageError("-renew signs in as the provisioner itself; it does not take -operator-auth %s", *operatorAuth)
+		}
+		if *rotate || *adopt || prune != 0 {
+			return UsageError("-renew does not combine with -rotate, -adopt or -prune-expired")
+		}
+		*operatorAuth = entra.OperatorProvisioner
+	}
 	env, deps, err := provisionSetup(c, StateOptional, *operatorAuth, stdio)
 	if err != nil {
 		return err
 	}
 	env.Store = env.Store.WithContext(ctx) // keyring waits end at Ctrl-C
 	deps.Store = env.Store
-	sum, err := provision.Migrate(ctx, provision.Config{
+	run := provision.Migrate
+	if *renew {
+		run = provision.Renew
+	}
+	sum, err := run(ctx, provision.Config{
 		StatePath:          env.StatePath,
 		StateFileNamed:     c.StateFile != "",
 		StateSearchDir:     workingDir(),
@@ -75,6 +98,8 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 		OperatorAuth:       *operatorAuth,
 		Rotate:             *rotate,
 		RenewBefore:        *renewBefore,
+		RenewBeforeSet:     c.IsSet("renew-before"),
+		PruneExpired:       time.Duration(prune),
 		CertLifetime:       time.Duration(certLifetime),
 		KeyStore:           *keyStore,
 		PropagationTimeout: *propagation,
@@ -83,20 +108,30 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 		Warn:               warnLine(stdio, "entraclaw-migrate"),
 		Status:             NewStatusLine(stdio.Err, stdio.ErrTTY, "entraclaw-migrate"),
 	}, deps)
+	if sum != nil && c.JSON() {
+		if werr := WriteJSON(stdio.Out, sum); werr != nil {
+			return werr
+		}
+	}
 	if err != nil {
 		return err
 	}
-	if c.JSON() {
-		return WriteJSON(stdio.Out, sum)
+	if !c.JSON() {
+		printMigrateSummary(stdio, sum)
 	}
-	printMigrateSummary(stdio, sum)
 	return nil
 }
 
 func printMigrateSummary(stdio Stdio, sum *provision.Summary) {
 	p := newPainter(stdio)
 	w := stdio.Err
-	switch {
+	switch r := sum.Renewal; {
+	case r != nil && !r.Due:
+		return // the not-due line says it all
+	case r != nil:
+		fmt.Fprintf(w, "%s certificate %s is current (expires %s); next renewal due %s; %d Graph request(s), %d of them writes.\n",
+			p.green("Renewed:"), sum.Thumbprint, sum.CertNotAfter, r.NextDue, r.GraphRequests, r.GraphWrites)
+		return
 	case sum.DryRun:
 		fmt.Fprintf(w, "%s %d action(s) planned; nothing was changed.\n", p.yellow("Dry run:"), len(sum.Actions))
 		return

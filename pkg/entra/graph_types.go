@@ -278,3 +278,45 @@ func newUUID() string {
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
+
+// Thumbprint is the certificate's SHA-1 thumbprint, lowercase hex: from its body when
+// Graph returned it, else from customKeyIdentifier (hex or base64 of the SHA-1); "" when
+// neither says.
+func (k KeyCredential) Thumbprint() string {
+	if k.Key != nil {
+		if der, err := base64.StdEncoding.DecodeString(*k.Key); err == nil && len(der) > 0 {
+			sum := sha1.Sum(der)
+			return hex.EncodeToString(sum[:])
+		}
+	}
+	if k.CustomKeyIdentifier != nil {
+		id := strings.TrimSpace(*k.CustomKeyIdentifier)
+		if got, err := hex.DecodeString(id); err == nil && len(got) == sha1.Size {
+			return hex.EncodeToString(got)
+		}
+		if got, err := base64.StdEncoding.DecodeString(id); err == nil && len(got) == sha1.Size {
+			return hex.EncodeToString(got)
+		}
+	}
+	return ""
+}
+
+// Reupload returns a new credential for the same certificate, body included, to add it
+// again after it was dropped; false when Graph did not return the body.
+func (k KeyCredential) Reupload() (KeyCredential, bool) {
+	if k.read == nil {
+		return k, true // a new credential: it carries its body
+	}
+	if k.Key == nil {
+		return KeyCredential{}, false
+	}
+	der, err := base64.StdEncoding.DecodeString(*k.Key)
+	if err != nil {
+		return KeyCredential{}, false
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return KeyCredential{}, false
+	}
+	return NewKeyCredential(cert, k.Name()), true
+}

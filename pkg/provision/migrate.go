@@ -59,6 +59,9 @@ type migration struct {
 	// appWritten: this run has changed the app object (its permissions, certificates
 	// or secrets), so the preflight's read of it is out of date.
 	appWritten bool
+	// keyRolls counts this run's addKey/removeKey requests, keyPatches its PATCHes of
+	// the app's certificates.
+	keyRolls, keyPatches int
 }
 
 // Migrate moves the provisioner app to certificate authentication, or rotates its
@@ -123,6 +126,7 @@ func (m *migration) steps() []step {
 		{stepPropagation, m.awaitPropagation},
 		{"make the new certificate current", m.promoteNext},
 		{"remove the previous certificate", m.removePreviousCert},
+		{"remove expired certificates of other machines", m.pruneExpired},
 		{"remove password credentials", m.removePasswords},
 		{"purge the legacy secret", m.purgeSecret},
 	}
@@ -270,6 +274,7 @@ type operator struct {
 	tenant string
 	graph  *entra.Graph
 	rights entra.OperatorRights
+	roles  []string // the token's application roles (for the provisioner's own token)
 }
 
 // signIn gets a token with the operator credential and returns the operator. The
@@ -303,7 +308,7 @@ func signIn(ctx context.Context, cloud entra.Cloud, kind, tenant, statePath stri
 	if err != nil {
 		return nil, err
 	}
-	return &operator{tenant: tenant, graph: graph, rights: entra.RightsFromClaims(claims)}, nil
+	return &operator{tenant: tenant, graph: graph, rights: entra.RightsFromClaims(claims), roles: stringList(claims["roles"])}, nil
 }
 
 // operatorError explains a failed operator sign-in. A bad flag value behind it
@@ -442,3 +447,15 @@ func (m *migration) setState(key, value string) (bool, error) {
 }
 
 var errUnchanged = errors.New("unchanged")
+
+// stringList returns the strings of a JSON array claim (nil for anything else).
+func stringList(v any) []string {
+	list, _ := v.([]any)
+	var out []string
+	for _, e := range list {
+		if s, ok := e.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}

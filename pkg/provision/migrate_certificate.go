@@ -73,6 +73,9 @@ func (m *migration) readCertificates(ctx context.Context, now time.Time) error {
 	if m.previous, err = m.readItem(m.tenant+PreviousAccountSuffix, true); err != nil {
 		return err
 	}
+	if m.previous != nil && !m.trustedPrevious(ctx, m.previous) {
+		m.previous = nil
+	}
 	if m.next != nil && m.current != nil && sameCert(m.next, m.current) {
 		// Promoted, but interrupted before <tenant>.next was deleted.
 		if err := m.deleteItem(NextAccountSuffix, "it was already promoted"); err != nil {
@@ -89,6 +92,26 @@ func (m *migration) readCertificates(ctx context.Context, now time.Time) error {
 		m.next = nil
 	}
 	return nil
+}
+
+// trustedPrevious reports whether the <tenant>.previous item b may be removed from the
+// app as this machine's old certificate: it must be the certificate this machine's last
+// rotation replaced (the renewal record says which), and its key must sign for its
+// certificate. A planted item (another machine's certificate with a key block that
+// cannot sign for it) is left alone with a warning, and nothing is removed.
+func (m *migration) trustedPrevious(ctx context.Context, b *certs.Bundle) bool {
+	thumb := certs.Thumbprint(b.Cert)
+	account := m.tenant + PreviousAccountSuffix
+	rec, _ := state.LoadRenewal(m.cfg.StatePath)
+	if rec == nil || !strings.EqualFold(rec.Replaced, thumb) {
+		m.warn("keyring item service=%q account=%s holds certificate %s, which no rotation on this machine replaced: it is ignored and not removed from the app; delete the item if you do not know it", m.cfg.KeyringService, account, thumb)
+		return false
+	}
+	if err := entra.ProvePossession(ctx, b); err != nil {
+		m.warn("keyring item service=%q account=%s: certificate %s cannot be proven (%v): it is ignored and not removed from the app", m.cfg.KeyringService, account, thumb, err)
+		return false
+	}
+	return true
 }
 
 // renewalReason says why this machine needs a new certificate ("" when it does not).
@@ -238,56 +261,6 @@ func (m *migration) generate(ctx context.Context) (*certs.Bundle, error) {
 	return certs.GenerateWithLifetime(m.cfg.Now(), m.cfg.CertLifetime)
 }
 
-// upload adds b's certificate to the app's certificates: the list as step 4 read
-// it, so every other certificate stays. Graph replaces the whole list, so the
-// list must come from a read that holds every certificate this run uploaded.
-func (m *migration) upload(ctx context.Context, b *certs.Bundle) error {
-	thumb := certs.Thumbprint(b.Cert)
-	m.say("Uploading public cert to app (SHA-1 thumb: %s)...", thumb)
-	keys, err := m.consistentKeys(ctx, m.appKeys)
-	if err != nil {
-		return err
-	}
-	creds := append(append([]entra.KeyCredential(nil), keys...), entra.NewKeyCredential(b.Cert, entra.MachineKeyName()))
-	m.appWritten = true // even a failed PATCH may have been applied
-	if err := m.graph.SetKeyCredentials(ctx, m.app.ID, creds); err != nil {
-		return graphFailure(err, hintCreateAdmin, "upload certificate %s to the provisioner app", thumb)
-	}
-	m.appKeys = creds
-	m.uploaded = append(m.uploaded, thumb)
-	m.sum.CertUploaded = true
-	m.needsProof = true
-	return nil
-}
-
-// consistentKeys returns keys when it holds every certificate this run uploaded.
-// Otherwise the read was stale (Graph reads lag behind writes, and a PATCH built from
-// a stale read would drop a certificate): it reads the app again until several reads
-// in a row show them all, for up to cfg.ReplicationWait, and returns the last read.
-func (m *migration) consistentKeys(ctx context.Context, keys []entra.KeyCredential) ([]entra.KeyCredential, error) {
-	has := func(keys []entra.KeyCredential) bool {
-		for _, thumb := range m.uploaded {
-			if !hasKey(keys, thumb) {
-				return false
-			}
-		}
-		return true
-	}
-	if has(keys) {
-		return keys, nil
-	}
-	m.say("Graph does not show certificate(s) %s yet (reads lag behind writes); reading the app again before changing its certificates...", strings.Join(m.uploaded, ", "))
-	app, err := m.graph.AwaitApplication(ctx, m.app.ID, func(a *entra.Application) bool { return has(a.KeyCredentials) },
-		entra.AwaitOptions{Interval: m.cfg.ReadInterval, Timeout: m.cfg.ReplicationWait})
-	switch {
-	case errors.Is(err, entra.ErrReadsInconsistent):
-		return nil, failf(hintRerun, "Graph still returns the provisioner app without certificate(s) %s, uploaded by this run, after %s: not writing its certificates from a stale read", strings.Join(m.uploaded, ", "), m.cfg.ReplicationWait)
-	case err != nil:
-		return nil, graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
-	}
-	return app.KeyCredentials, nil
-}
-
 // readItem reads and parses one of this machine's certificate items; nil when
 // there is none. An item that does not parse holds no usable key: the current
 // one is reported and replaced; a next or previous one is deleted (a dry run
@@ -402,6 +375,10 @@ func (m *migration) promoteNext(context.Context) error {
 		return m.change(fmt.Sprintf("make certificate %s current once it gets a token, and keep %s as account %s until it is off the app", thumb, certs.Thumbprint(old.Cert), m.tenant+PreviousAccountSuffix), nil)
 	}
 	return m.change(fmt.Sprintf("make certificate %s current (certificate %s is kept as account %s until it is off the app)", thumb, certs.Thumbprint(old.Cert), m.tenant+PreviousAccountSuffix), func() error {
+		// Recorded first: only the certificate a rotation replaced is trusted as .previous.
+		if err := state.UpdateRenewal(m.cfg.StatePath, func(r *state.Renewal) { r.Replaced = certs.Thumbprint(old.Cert) }); err != nil {
+			return wrapf(err, "", "record the certificate this rotation replaces")
+		}
 		if m.previous == nil || !sameCert(m.previous, old) {
 			if err := m.putItem(PreviousAccountSuffix, old); err != nil {
 				return err
@@ -446,21 +423,11 @@ func (m *migration) removePreviousCert(ctx context.Context) error {
 		return m.change(fmt.Sprintf("remove this machine's previous certificate %s from the app once the current one gets a token", thumb), nil)
 	}
 	return m.change(fmt.Sprintf("remove this machine's previous certificate %s from the app and delete keyring account %s", thumb, account), func() error {
-		// A fresh read that shows the current certificate: a stale one would drop it.
-		app, err := m.graph.GetApplication(ctx, m.app.ID)
-		if err != nil {
-			return graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
-		}
-		m.uploaded = appendUnique(m.uploaded, certs.Thumbprint(cur.Cert))
-		keys, err := m.consistentKeys(ctx, app.KeyCredentials)
+		removed, err := m.takeOffApp(ctx, prev)
 		if err != nil {
 			return err
 		}
-		if hasKey(keys, thumb) {
-			m.appWritten = true
-			if err := m.graph.SetKeyCredentials(ctx, m.app.ID, withoutKey(keys, thumb)); err != nil {
-				return graphFailure(err, hintCreateAdmin, "remove this machine's previous certificate %s from the provisioner app", thumb)
-			}
+		if removed {
 			m.sum.PreviousCertRemoved = true
 			m.say("Removed this machine's previous certificate %s from the app.", thumb)
 		}
@@ -473,6 +440,42 @@ func (m *migration) removePreviousCert(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// takeOffApp removes this machine's certificate b from the app: through removeKey when a
+// valid certificate of this machine can sign the proof, else by a PATCH from a fresh
+// read that shows the current certificate (a stale one would drop it). It reports
+// whether the app listed b.
+func (m *migration) takeOffApp(ctx context.Context, b *certs.Bundle) (bool, error) {
+	thumb := certs.Thumbprint(b.Cert)
+	if keyIDOf(m.appKeys, thumb) == "" || m.appWritten {
+		app, err := m.graph.GetApplication(ctx, m.app.ID)
+		if err != nil {
+			return false, graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
+		}
+		m.appKeys = app.KeyCredentials
+	}
+	if m.canSignProof(b) {
+		return m.removeKey(ctx, b)
+	}
+	if cur := m.current; cur != nil {
+		m.uploaded = appendUnique(m.uploaded, certs.Thumbprint(cur.Cert))
+	}
+	keys, err := m.consistentKeys(ctx, m.appKeys)
+	if err != nil || !hasKey(keys, thumb) {
+		return false, err
+	}
+	return true, m.patchKeys(ctx, withoutKey(keys, thumb), "remove this machine's previous certificate "+thumb+" from the provisioner app")
+}
+
+// canSignProof reports whether a key-roll proof for removing b can be signed: by b while
+// it is valid, or by the current certificate while it is valid and on the app.
+func (m *migration) canSignProof(b *certs.Bundle) bool {
+	valid := func(c *certs.Bundle) bool {
+		now := m.cfg.Now()
+		return c != nil && !certs.Expired(c.Cert, now) && !now.Before(c.Cert.NotBefore) && hasKey(m.appKeys, certs.Thumbprint(c.Cert))
+	}
+	return valid(b) || valid(m.current)
 }
 
 func appendUnique(list []string, s string) []string {

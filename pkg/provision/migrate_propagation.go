@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -70,6 +71,9 @@ func (m *migration) awaitPropagation(ctx context.Context) error {
 		return ctx.Err()
 	}
 	m.sum.PropagationWait = time.Since(start).Round(time.Millisecond).String()
+	if err := m.checkOnApp(ctx, m.bundle); err != nil {
+		return err
+	}
 	if m.next != nil {
 		m.warn("Entra ID had not accepted the new certificate with all %d roles after %s (%s)", len(m.proofRoles()), m.cfg.PropagationTimeout, orNoAnswer(notYet))
 		return nil
@@ -128,4 +132,27 @@ func (m *migration) tryToken(ctx context.Context) (notYet string, err error) {
 		return fmt.Sprintf("the last token lacked %d of the roles", missing), nil
 	}
 	return "", nil
+}
+
+// checkOnApp is the answer to a propagation wait that ran out: when reads of the app
+// agree that b's certificate is not on it (another writer replaced the list from an
+// older read), the run fails saying so rather than waiting for a certificate that is
+// gone or reporting success. A re-run uploads it again.
+func (m *migration) checkOnApp(ctx context.Context, b *certs.Bundle) error {
+	thumb := certs.Thumbprint(b.Cert)
+	_, err := m.graph.AwaitApplication(ctx, m.app.ID, func(a *entra.Application) bool { return hasKey(a.KeyCredentials, thumb) },
+		entra.AwaitOptions{Interval: m.cfg.ReadInterval, Timeout: m.cfg.ReplicationWait})
+	switch {
+	case errors.Is(err, entra.ErrReadsInconsistent):
+		kept := "run `entraclaw-migrate` again to upload it"
+		if m.next != nil && m.current != nil {
+			kept = fmt.Sprintf("certificate %s keeps serving", certs.Thumbprint(m.current.Cert))
+		} else if k := m.keptCredential(); k != "" {
+			kept = "kept: " + k
+		}
+		return failf(hintRerun, "certificate %s is not on the app: another writer removed it after this run added it; %s", thumb, kept)
+	case err != nil:
+		return graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
+	}
+	return nil
 }

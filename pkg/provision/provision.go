@@ -31,6 +31,9 @@ const (
 	DefaultSecretLifetime     = 24 * time.Hour
 	DefaultCertLifetime       = certs.DefaultLifetime
 	DefaultReadInterval       = time.Second
+	// MaxCertLifetime: Graph refuses a key credential whose end is more than a year
+	// after its start.
+	MaxCertLifetime = 365 * 24 * time.Hour
 )
 
 // Operator authentication kinds of Config.OperatorAuth.
@@ -69,6 +72,12 @@ type Config struct {
 	Rotate bool
 	// RenewBefore replaces a certificate that expires within this long.
 	RenewBefore time.Duration
+	// RenewBeforeSet says RenewBefore was chosen (-renew-before); otherwise Renew's
+	// due time is 2/3 of the lifetime with the thumbprint's jitter.
+	RenewBeforeSet bool
+	// PruneExpired, when > 0, removes from the app the certificates of other machines
+	// that expired more than this long ago.
+	PruneExpired time.Duration
 	// PropagationTimeout bounds the wait until the certificate gets a token with the roles.
 	PropagationTimeout time.Duration
 	// ReplicationWait bounds how long a recorded client id that Graph does not list
@@ -144,6 +153,9 @@ type Summary struct {
 	PreviousCertRemoved bool     `json:"previousCertRemoved"`
 	Propagated          bool     `json:"propagated"`
 	PropagationWait     string   `json:"propagationWait"`
+	// Renewal (Renew only): due or not, when the next one is due, and the Graph
+	// requests it made.
+	Renewal *RenewalSummary `json:"renewal,omitempty"`
 	Changed             bool     `json:"changed"`
 	DryRun              bool     `json:"dryRun"`
 	Warnings            []string `json:"warnings"`

@@ -64,6 +64,9 @@ type RollbackSummary struct {
 	CertPurged          bool     `json:"certPurged"`
 	AppCertRemoved      bool     `json:"appCertRemoved"`
 	RemovedThumbprint   string   `json:"removedThumbprint,omitempty"`
+	// RemovedThumbprints lists every certificate of this machine removed from the app:
+	// the current one, a pending rotation's and a replaced one still on it.
+	RemovedThumbprints []string `json:"removedThumbprints,omitempty"`
 	RerunCommand        string   `json:"rerunCommand"`
 	Actions             []string `json:"actions"`
 	Warnings            []string `json:"warnings"`
@@ -82,7 +85,8 @@ type rollback struct {
 	tenant       string
 	graph        *entra.Graph
 	app          *entra.Application
-	machineCert  *certs.Bundle
+	machineCert  *certs.Bundle   // this machine's current certificate
+	pendingCerts []*certs.Bundle // its .next and .previous certificates, proven to be its own
 	secret       *entra.PasswordCredential
 	replaceables []entra.PasswordCredential // earlier rollback secrets the new one replaces
 }
@@ -211,17 +215,51 @@ func (r *rollback) preflight(ctx context.Context) error {
 		}
 	}
 	if r.cfg.RemoveAppCert {
-		pem, err := r.deps.Store.GetBundle(r.tenant)
-		switch {
-		case errors.Is(err, keystore.ErrNotFound):
-			r.warn("-remove-app-cert: no certificate for tenant %s in the %s, so none is removed from the app", r.tenant, r.deps.Store.BackendName())
-		case err != nil:
-			return wrapf(err, "", "read this machine's certificate")
-		default:
-			if r.machineCert, err = certs.ParseBundle(pem); err != nil {
-				return wrapf(err, "", "keyring item service=%q account=%s", r.cfg.KeyringService, r.tenant)
-			}
+		return r.readMachineCerts(ctx)
+	}
+	return nil
+}
+
+// readMachineCerts reads the certificates -remove-app-cert takes off the app: the
+// current one and, during a rotation, <tenant>.next and <tenant>.previous (each still a
+// working credential while it is on the app). A .next or .previous is taken only when
+// its key signs for its certificate, and a .previous only when it is the certificate
+// this machine's rotation replaced: a planted item must not make rollback remove
+// another machine's certificate.
+func (r *rollback) readMachineCerts(ctx context.Context) error {
+	pem, err := r.deps.Store.GetBundle(r.tenant)
+	switch {
+	case errors.Is(err, keystore.ErrNotFound):
+		r.warn("-remove-app-cert: no certificate for tenant %s in the %s, so none is removed from the app", r.tenant, r.deps.Store.BackendName())
+	case err != nil:
+		return wrapf(err, "", "read this machine's certificate")
+	default:
+		if r.machineCert, err = certs.ParseBundle(pem); err != nil {
+			return wrapf(err, "", "keyring item service=%q account=%s", r.cfg.KeyringService, r.tenant)
 		}
+	}
+	rec, _ := state.LoadRenewal(r.cfg.StatePath)
+	for _, suffix := range []string{NextAccountSuffix, PreviousAccountSuffix} {
+		account := r.tenant + suffix
+		pem, err := r.deps.Store.GetBundle(account)
+		if errors.Is(err, keystore.ErrNotFound) {
+			continue
+		}
+		var b *certs.Bundle
+		if err == nil {
+			b, err = certs.ParseBundle(pem)
+		}
+		if err == nil {
+			err = entra.ProvePossession(ctx, b)
+		}
+		if err == nil && suffix == PreviousAccountSuffix && (rec == nil || !strings.EqualFold(rec.Replaced, certs.Thumbprint(b.Cert))) {
+			err = errors.New("it is not the certificate this machine's rotation replaced")
+		}
+		if err != nil {
+			r.warn("-remove-app-cert: keyring item service=%q account=%s is left out (%v)", r.cfg.KeyringService, account, err)
+			continue
+		}
+		r.pendingCerts = append(r.pendingCerts, b)
 	}
 	return nil
 }
@@ -487,28 +525,8 @@ func (r *rollback) removeReplacedSecret(ctx context.Context) error {
 
 func (r *rollback) removeCertificate(ctx context.Context) error {
 	defer r.clearTokenCache(ctx)
-	if b := r.machineCert; b != nil {
-		thumb := certs.Thumbprint(b.Cert)
-		err := r.change("remove certificate "+thumb+" from the app", func() error {
-			fresh, err := r.graph.GetApplication(ctx, r.app.ID)
-			if err != nil {
-				return graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
-			}
-			keys := fresh.KeyCredentials
-			if !hasKey(keys, thumb) {
-				r.warn("-remove-app-cert: certificate %s is not on the app", thumb)
-				return nil
-			}
-			if err := r.graph.SetKeyCredentials(ctx, r.app.ID, withoutKey(keys, thumb)); err != nil {
-				return graphFailure(err, hintCreateAdmin, "remove certificate %s from the provisioner app", thumb)
-			}
-			r.sum.AppCertRemoved, r.sum.RemovedThumbprint = true, thumb
-			r.say("Removed this machine's certificate %s from the Provisioner app.", thumb)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
+	if err := r.removeMachineCerts(ctx); err != nil {
+		return err
 	}
 	if !r.cfg.PurgeCert {
 		return nil
@@ -531,6 +549,48 @@ func (r *rollback) removeCertificate(ctx context.Context) error {
 		} else {
 			r.warn("-purge-cert: the %s held no certificate for tenant %s", backend, r.tenant)
 		}
+		return nil
+	})
+}
+
+// removeMachineCerts takes every certificate this machine holds off the app, in one
+// PATCH from a fresh read.
+func (r *rollback) removeMachineCerts(ctx context.Context) error {
+	var thumbs []string
+	for _, b := range append([]*certs.Bundle{r.machineCert}, r.pendingCerts...) {
+		if b != nil {
+			thumbs = appendUnique(thumbs, certs.Thumbprint(b.Cert))
+		}
+	}
+	if len(thumbs) == 0 {
+		return nil
+	}
+	return r.change("remove certificate(s) "+strings.Join(thumbs, ", ")+" from the app", func() error {
+		fresh, err := r.graph.GetApplication(ctx, r.app.ID)
+		if err != nil {
+			return graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
+		}
+		keys := fresh.KeyCredentials
+		var removed []string
+		for _, thumb := range thumbs {
+			if hasKey(keys, thumb) {
+				keys = withoutKey(keys, thumb)
+				removed = append(removed, thumb)
+			} else {
+				r.warn("-remove-app-cert: certificate %s is not on the app", thumb)
+			}
+		}
+		if len(removed) == 0 {
+			return nil
+		}
+		if err := r.graph.SetKeyCredentials(ctx, r.app.ID, keys); err != nil {
+			return graphFailure(err, hintCreateAdmin, "remove certificate(s) %s from the provisioner app", strings.Join(removed, ", "))
+		}
+		r.sum.AppCertRemoved, r.sum.RemovedThumbprints = true, removed
+		if r.machineCert != nil && removed[0] == certs.Thumbprint(r.machineCert.Cert) {
+			r.sum.RemovedThumbprint = removed[0]
+		}
+		r.say("Removed this machine's certificate(s) %s from the Provisioner app.", strings.Join(removed, ", "))
 		return nil
 	})
 }

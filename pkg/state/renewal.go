@@ -41,6 +41,10 @@ type Renewal struct {
 	NextDue time.Time `json:"nextDue,omitzero"`
 	// ConsecutiveFailures counts the failed attempts since the last success.
 	ConsecutiveFailures int `json:"consecutiveFailures"`
+	// Replaced is the certificate the last rotation replaced (kept as <tenant>.previous
+	// until it is off the app): a .previous item with any other certificate was not
+	// written by this machine's rotation and is never trusted to be removed.
+	Replaced string `json:"replaced,omitempty"`
 	// Schedule describes the installed job that runs the renewal ("" when none is
 	// installed): what it is and where, e.g. "systemd user timer ~/.config/systemd/user/x.timer".
 	Schedule string `json:"schedule,omitempty"`
