@@ -22,7 +22,8 @@ var floorPlan = map[string][]string{
 	"pkg/provision": {"pkg/certs", "pkg/entra", "pkg/keystore", "pkg/state", "pkg/tpmkey"},
 	"pkg/verify":    {"pkg/certs", "pkg/entra", "pkg/keystore", "pkg/state", "pkg/tpmkey"},
 	"pkg/token":     {"pkg/certs", "pkg/entra", "pkg/keystore", "pkg/state"},
-	"pkg/cli":       {"pkg/certs", "pkg/entra", "pkg/keystore", "pkg/provision", "pkg/state", "pkg/token", "pkg/tpmkey", "pkg/verify"},
+	"pkg/schedule":  {},
+	"pkg/cli":       {"pkg/certs", "pkg/entra", "pkg/keystore", "pkg/provision", "pkg/schedule", "pkg/state", "pkg/token", "pkg/tpmkey", "pkg/verify"},
 	// The fake's command wires the fake to the keyring and state file (blueprint §2).
 	"cmd/entraclaw-fake-entra": {"pkg/cli", "pkg/entratest", "pkg/keystore", "pkg/state"},
 }
