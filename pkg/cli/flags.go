@@ -53,7 +53,7 @@ type Common struct {
 
 	name   string
 	stdio  Stdio
-	config *configSource // what the config file layer read (set by Parse)
+	config *configSource    // what the config file layer read (set by Parse)
 	set    map[string]*bool // flag name -> set by some layer (set by Parse)
 }
 

@@ -155,10 +155,10 @@ type Summary struct {
 	PropagationWait     string   `json:"propagationWait"`
 	// Renewal (Renew only): due or not, when the next one is due, and the Graph
 	// requests it made.
-	Renewal *RenewalSummary `json:"renewal,omitempty"`
-	Changed             bool     `json:"changed"`
-	DryRun              bool     `json:"dryRun"`
-	Warnings            []string `json:"warnings"`
+	Renewal  *RenewalSummary `json:"renewal,omitempty"`
+	Changed  bool            `json:"changed"`
+	DryRun   bool            `json:"dryRun"`
+	Warnings []string        `json:"warnings"`
 }
 
 // Error is a failed step with the exit code and the hint the command line shows.

@@ -57,19 +57,19 @@ type RollbackSummary struct {
 	// Backup is the copy of the state file made before the rollback changed it.
 	Backup string `json:"backup,omitempty"`
 	// RestoredFrom is the backup whose keys were restored ("" when none was needed).
-	RestoredFrom        string   `json:"restoredFrom,omitempty"`
-	SecretKeyID         string   `json:"secretKeyId"`
-	SecretExpires       string   `json:"secretExpires"`
-	ReplacedSecretKeyID string   `json:"replacedSecretKeyId,omitempty"`
-	CertPurged          bool     `json:"certPurged"`
-	AppCertRemoved      bool     `json:"appCertRemoved"`
-	RemovedThumbprint   string   `json:"removedThumbprint,omitempty"`
+	RestoredFrom        string `json:"restoredFrom,omitempty"`
+	SecretKeyID         string `json:"secretKeyId"`
+	SecretExpires       string `json:"secretExpires"`
+	ReplacedSecretKeyID string `json:"replacedSecretKeyId,omitempty"`
+	CertPurged          bool   `json:"certPurged"`
+	AppCertRemoved      bool   `json:"appCertRemoved"`
+	RemovedThumbprint   string `json:"removedThumbprint,omitempty"`
 	// RemovedThumbprints lists every certificate of this machine removed from the app:
 	// the current one, a pending rotation's and a replaced one still on it.
 	RemovedThumbprints []string `json:"removedThumbprints,omitempty"`
-	RerunCommand        string   `json:"rerunCommand"`
-	Actions             []string `json:"actions"`
-	Warnings            []string `json:"warnings"`
+	RerunCommand       string   `json:"rerunCommand"`
+	Actions            []string `json:"actions"`
+	Warnings           []string `json:"warnings"`
 }
 
 // rollback is one run of Rollback.
