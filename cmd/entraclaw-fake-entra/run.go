@@ -51,6 +51,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	loopWindow := fs.Duration("token-loop-window", time.Minute, "the window of -token-loop-limit")
 	certCap := fs.Duration("cert-lifetime-cap", 0, "tenant policy: refuse certificates valid longer than this (e.g. 4320h for 180 days; 0: off)")
 	noPasswords := fs.Bool("block-add-pw", false, "tenant policy: refuse addPassword")
+	maxKeys := fs.Int("max-key-credentials", 0, "refuse a PATCH or addKey leaving more than `N` certificates on an application with Directory_ResourceSizeExceeded (0: off)")
 	noDeviceCode := fs.Bool("block-device-code", false, "Conditional Access: refuse device-code sign-ins with AADSTS53003")
 	var published []string
 	fs.Func("publish-role", "publish one more Graph application permission, e.g. AgentIdentityBlueprint.UpdateBranding.All (suffix :disabled or :user; repeatable)", func(v string) error {
@@ -109,6 +110,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		entratest.WithTokenLoopLimit(*loopLimit, *loopWindow),
 		entratest.WithCertLifetimeCap(*certCap),
 		entratest.WithPasswordAdditionBlocked(*noPasswords),
+		entratest.WithMaxKeyCredentials(*maxKeys),
 		entratest.WithDeviceCodeBlocked(*noDeviceCode),
 	)
 	if err != nil {

@@ -37,6 +37,9 @@ type fidelity struct {
 	// deviceCodeBlocked: a Conditional Access policy blocking the device-code flow
 	// (AADSTS53003 when the token is redeemed).
 	deviceCodeBlocked bool
+	// maxKeyCredentials: a write (PATCH, create, addKey) leaving more key credentials than
+	// this on an application is refused with Directory_ResourceSizeExceeded. 0 is off.
+	maxKeyCredentials int
 }
 
 // WithReadLag makes Graph reads (GET, filtered lists) of an application return the value
@@ -92,6 +95,19 @@ func WithPasswordAdditionBlocked(on bool) Option {
 // redeeming a device code answers AADSTS53003. Default off.
 func WithDeviceCodeBlocked(on bool) Option {
 	return func(k *knobs) { k.deviceCodeBlocked = on }
+}
+
+// WithMaxKeyCredentials models the size limit of a real application object: a PATCH,
+// create or addKey that would leave more than n key credentials on an application is
+// refused with 400 Directory_ResourceSizeExceeded. Graph's real limit is the object's
+// total size (the number of keys it allows is unverified). 0 is off (the default).
+func WithMaxKeyCredentials(n int) Option {
+	return func(k *knobs) { k.maxKeyCredentials = n }
+}
+
+// SetMaxKeyCredentials changes the key-count limit of WithMaxKeyCredentials (0 is off).
+func (s *Server) SetMaxKeyCredentials(n int) {
+	s.setKnob(func(k *knobs) { k.maxKeyCredentials = n })
 }
 
 // SetReadLag changes the read lag for PATCHes made from now on.

@@ -32,7 +32,7 @@ type graphPath struct {
 	byAppID    bool   // addressed by the alternate key (appId='...')
 	appID      string // the alternate key's value
 	uniqueName string // addressed by the alternate key (uniqueName='...')
-	action     string // "", "addPassword", "removePassword", "owners", "appRoleAssignedTo", "appRoleAssignments"
+	action     string // "", "addPassword", "removePassword", "addKey", "removeKey", "owners", "appRoleAssignedTo", "appRoleAssignments"
 }
 
 // pattern is the path part of the route name, e.g. /v1.0/applications/{id}/addPassword.
@@ -59,7 +59,7 @@ func (p graphPath) key() string {
 }
 
 var graphActions = map[string][]string{
-	"applications":      {"addPassword", "removePassword", "owners"},
+	"applications":      {"addPassword", "removePassword", "addKey", "removeKey", "owners"},
 	"servicePrincipals": {"appRoleAssignedTo", "appRoleAssignments"},
 }
 
@@ -231,6 +231,7 @@ func (s *Server) writeGraphError(w http.ResponseWriter, r *http.Request, e *grap
 type caller struct {
 	tenantID string
 	oid      string
+	appID    string // the client application (appid claim): for an app token, the app itself
 	isApp    bool
 	roles    map[string]bool // app tokens
 	wids     map[string]bool // delegated tokens
@@ -240,15 +241,19 @@ type caller struct {
 type access int
 
 const (
-	accessRead  access = iota // read applications, service principals, assignments
-	accessWrite               // create or change applications and service principals
-	accessGrant               // grant an app role (appRoleAssignedTo)
-	accessOrg                 // read the organization
+	accessRead    access = iota // read applications, service principals, assignments
+	accessWrite                 // create or change applications and service principals
+	accessGrant                 // grant an app role (appRoleAssignedTo)
+	accessOrg                   // read the organization
+	accessOwnKeys               // roll an application's keys: the app itself, or whoever may write it
 )
 
 // may reports whether the caller is allowed the access. App tokens are judged by their
 // roles; delegated tokens by their directory roles (wids).
 func (c caller) may(a access) bool {
+	if a == accessOwnKeys {
+		a = accessWrite // the app itself is let in by selfMay
+	}
 	if c.isApp {
 		read := c.roles["Application.Read.All"] || c.roles["Application.ReadWrite.All"] ||
 			c.roles["Directory.Read.All"] || c.roles["Directory.ReadWrite.All"]
@@ -313,7 +318,11 @@ func (s *Server) authenticate(r *http.Request, now time.Time) (caller, *graphErr
 		return caller{}, unauthenticated("Access token validation failure. Invalid issuer.")
 	}
 	oid, _ := claims["oid"].(string)
-	c := caller{tenantID: tid, oid: oid, roles: map[string]bool{}, wids: map[string]bool{}}
+	appID, _ := claims["appid"].(string)
+	if appID == "" {
+		appID, _ = claims["azp"].(string) // v2.0 tokens
+	}
+	c := caller{tenantID: tid, oid: oid, appID: appID, roles: map[string]bool{}, wids: map[string]bool{}}
 	idtyp, _ := claims["idtyp"].(string)
 	_, hasScp := claims["scp"]
 	c.isApp = idtyp == "app" || (idtyp == "" && !hasScp)
@@ -378,6 +387,8 @@ var graphHandlers = map[string]graphHandler{
 	RoutePatchApplication:  {accessWrite, nil, (*Server).patchApplication},
 	RouteAddPassword:       {accessWrite, nil, (*Server).addPassword},
 	RouteRemovePassword:    {accessWrite, nil, (*Server).removePassword},
+	RouteAddKey:            {accessOwnKeys, nil, (*Server).addKey},
+	RouteRemoveKey:         {accessOwnKeys, nil, (*Server).removeKey},
 	RouteListOwners:        {accessRead, listOptions, (*Server).listOwners},
 	RouteListSPs:           {accessRead, listOptions, (*Server).listServicePrincipals},
 	RouteCreateSP:          {accessWrite, nil, (*Server).createServicePrincipal},
@@ -392,18 +403,11 @@ var graphHandlers = map[string]graphHandler{
 // because it owns the application the request changes (or whose service principal it
 // creates): Graph lets an app's owners update it.
 func (c *graphCall) ownerMay(a access) bool {
-	if a != accessWrite || c.caller.isApp || c.caller.oid == "" {
+	if (a != accessWrite && a != accessOwnKeys) || c.caller.isApp || c.caller.oid == "" {
 		return false
 	}
-	var app *application
-	switch {
-	case c.path.collection == "applications" && c.path.single && c.path.byAppID:
-		app = c.t.appByAppID(c.path.appID)
-	case c.path.collection == "applications" && c.path.single && c.path.uniqueName != "":
-		app = c.t.appByUniqueName(c.path.uniqueName)
-	case c.path.collection == "applications" && c.path.single:
-		app = c.t.appByObjectID(c.path.id)
-	case c.path.collection == "servicePrincipals" && !c.path.single:
+	app := c.pathApplication()
+	if c.path.collection == "servicePrincipals" && !c.path.single {
 		var body struct {
 			AppID string `json:"appId"`
 		}
@@ -412,6 +416,32 @@ func (c *graphCall) ownerMay(a access) bool {
 		}
 	}
 	return app != nil && containsString(app.owners, c.caller.oid)
+}
+
+// selfMay reports whether an app-only caller rolls its own application's keys, which
+// needs no Graph permission ("An application does not need any specific permission to
+// roll its own keys": application-addkey).
+func (c *graphCall) selfMay(a access) bool {
+	if a != accessOwnKeys || !c.caller.isApp || c.caller.appID == "" {
+		return false
+	}
+	app := c.pathApplication()
+	return app != nil && strings.EqualFold(app.appID, c.caller.appID)
+}
+
+// pathApplication is the application a single-object /applications path names,
+// regardless of replication lag; nil for any other path.
+func (c *graphCall) pathApplication() *application {
+	switch {
+	case c.path.collection != "applications" || !c.path.single:
+		return nil
+	case c.path.byAppID:
+		return c.t.appByAppID(c.path.appID)
+	case c.path.uniqueName != "":
+		return c.t.appByUniqueName(c.path.uniqueName)
+	default:
+		return c.t.appByObjectID(c.path.id)
+	}
 }
 
 // listOrganization serves GET /organization: the caller's tenant.
@@ -485,7 +515,7 @@ func (s *Server) serveLocked(c *graphCall, h graphHandler) graphResult {
 	if c.t == nil {
 		return failed(unauthenticated("Access token validation failure. Invalid tenant."))
 	}
-	if !c.caller.may(h.access) && !c.ownerMay(h.access) {
+	if !c.caller.may(h.access) && !c.ownerMay(h.access) && !c.selfMay(h.access) {
 		return failed(errInsufficientPrivileges)
 	}
 	return h.serve(s, c)

@@ -184,6 +184,9 @@ func parseAppChanges(c *graphCall, a *application, props map[string]json.RawMess
 			if e := checkCertLifetime(keys, existing, c.knobs.certLifetimeCap); e != nil {
 				return nil, e
 			}
+			if e := checkKeyCount(len(keys), c.knobs.maxKeyCredentials); e != nil {
+				return nil, e
+			}
 			ch.keyCredentials, ch.setKeys = keys, true
 		case name == "requiredResourceAccess":
 			rra, e := parseRequiredResourceAccess(raw)
@@ -299,10 +302,21 @@ func checkCertLifetime(keys, existing []*keyCredential, max time.Duration) *grap
 			stored = stored || old == k
 		}
 		if !stored && k.end.Sub(k.start) > max {
-			return badRequest("Request_BadRequest",
+			return badRequest("CredentialInvalidLifetimeAsPerAppPolicy",
 				"Credential lifetime exceeds the max value allowed as per assigned policy '%s'. The maximum lifetime for asymmetric keys (certificates) in this tenant is %d days.",
 				appManagementPolicyID, int(max.Hours()/24))
 		}
+	}
+	return nil
+}
+
+// checkKeyCount refuses a write that would leave n key credentials on an application when
+// the limit max (0: none) is lower. Graph's limit is the object's total size; the fake
+// counts keys instead (WithMaxKeyCredentials).
+func checkKeyCount(n, max int) *graphError {
+	if max > 0 && n > max {
+		return badRequest("Directory_ResourceSizeExceeded",
+			"The size of the object has exceeded its limit. Please reduce the number of values and retry your request")
 	}
 	return nil
 }
@@ -423,7 +437,14 @@ func checkUnchanged(in keyCredentialInput, k *keyCredential) *graphError {
 	return nil
 }
 
-// newKeyCredentialFromInput validates a new certificate credential.
+// keyLifetimeSlack is how far past one year after its start a certificate credential may
+// end: a 365-day certificate sent with a start a few minutes after its NotBefore, or one a
+// clock a little ahead of ours minted, must still pass.
+const keyLifetimeSlack = 10 * time.Minute
+
+// newKeyCredentialFromInput validates a new certificate credential. Its end may be at most
+// one year (plus keyLifetimeSlack) after its start, the limit Graph's "add a certificate"
+// how-to documents (whether Graph v1.0 enforces it is unverified).
 func newKeyCredentialFromInput(in keyCredentialInput, now time.Time, propagation time.Duration) (*keyCredential, *graphError) {
 	typ, _, e := decodeString(in.Type, "type", "KeyCredential")
 	if e != nil {
@@ -465,7 +486,7 @@ func newKeyCredentialFromInput(in keyCredentialInput, now time.Time, propagation
 	if !hasEnd {
 		end = cert.NotAfter
 	}
-	if end.After(cert.NotAfter) || !end.After(start) {
+	if end.After(cert.NotAfter) || !end.After(start) || end.After(start.AddDate(1, 0, 0).Add(keyLifetimeSlack)) {
 		return nil, badRequest("KeyCredentialsInvalidEndDate", "Key credential end date is invalid.")
 	}
 	if start.Before(cert.NotBefore) {
@@ -553,7 +574,7 @@ func (s *Server) addPassword(c *graphCall) graphResult {
 		return failed(e)
 	}
 	if c.knobs.passwordAdditionBlocked {
-		return failed(badRequest("Request_BadRequest",
+		return failed(badRequest("CredentialTypeNotAllowedAsPerAppPolicy",
 			"Credential type not allowed as per assigned policy '%s'. Adding passwords (client secrets) to applications is blocked in this tenant.", appManagementPolicyID))
 	}
 	start, end, displayName := c.now, time.Time{}, ""

@@ -254,6 +254,26 @@ func (s *Server) WriteCalls() int {
 	return s.writeCalls
 }
 
+// ApplicationRequests counts the Graph requests to the /v1.0/applications routes (the
+// collection, one application, and its actions and owners) since the start or the last
+// ResetCounts, whatever their outcome: reads (GET) and writes (every other method).
+func (s *Server) ApplicationRequests() (reads, writes int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for route, n := range s.counts {
+		method, path, _ := strings.Cut(route, " ")
+		if path != "/v1.0/applications" && !strings.HasPrefix(path, "/v1.0/applications/") {
+			continue
+		}
+		if method == http.MethodGet {
+			reads += n
+		} else {
+			writes += n
+		}
+	}
+	return reads, writes
+}
+
 // TokenRequests is the number of requests to the token endpoint.
 func (s *Server) TokenRequests() int {
 	s.mu.Lock()
@@ -274,6 +294,8 @@ const (
 	RoutePatchApplication    = "PATCH /v1.0/applications/{id}"
 	RouteAddPassword         = "POST /v1.0/applications/{id}/addPassword"
 	RouteRemovePassword      = "POST /v1.0/applications/{id}/removePassword"
+	RouteAddKey              = "POST /v1.0/applications/{id}/addKey"
+	RouteRemoveKey           = "POST /v1.0/applications/{id}/removeKey"
 	RouteListOwners          = "GET /v1.0/applications/{id}/owners"
 	RouteListSPs             = "GET /v1.0/servicePrincipals"
 	RouteCreateSP            = "POST /v1.0/servicePrincipals"
@@ -291,7 +313,7 @@ func Routes() []string {
 	return []string{
 		RouteOpenIDConfiguration, RouteKeys, RouteToken, RouteDeviceCode, RouteOrganization,
 		RouteListApplications, RouteCreateApplication, RouteGetApplication, RoutePatchApplication,
-		RouteAddPassword, RouteRemovePassword, RouteListOwners,
+		RouteAddPassword, RouteRemovePassword, RouteAddKey, RouteRemoveKey, RouteListOwners,
 		RouteListSPs, RouteCreateSP, RouteGetSP, RouteListAssignedTo, RouteGrant, RouteListAssignments,
 		RouteFakeState, RouteFakeAzAppShow, RouteFakeAzCredReset,
 	}
