@@ -212,9 +212,9 @@ func PolicyHint(err error) (string, bool) {
 	}
 	m := strings.ToLower(ge.Message)
 	switch {
-	case strings.Contains(m, "lifetime") && strings.Contains(m, "policy"):
+	case ge.Code == "CredentialInvalidLifetimeAsPerAppPolicy", strings.Contains(m, "lifetime") && strings.Contains(m, "policy"):
 		return "the tenant's app-management policy caps certificate lifetime: run entraclaw-migrate with a shorter -cert-lifetime (e.g. -cert-lifetime 180d), or ask an administrator to exempt the app", true
-	case strings.Contains(m, "password") && strings.Contains(m, "policy"):
+	case ge.Code == "CredentialTypeNotAllowedAsPerAppPolicy", strings.Contains(m, "password") && strings.Contains(m, "policy"):
 		return "the tenant's app-management policy blocks client secrets: keep the certificate (entraclaw-migrate) instead of rolling back to a secret, or ask an administrator to exempt the app", true
 	}
 	return "", false

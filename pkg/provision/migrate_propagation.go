@@ -141,7 +141,7 @@ func (m *migration) tryToken(ctx context.Context) (notYet string, err error) {
 func (m *migration) checkOnApp(ctx context.Context, b *certs.Bundle) error {
 	thumb := certs.Thumbprint(b.Cert)
 	_, err := m.graph.AwaitApplication(ctx, m.app.ID, func(a *entra.Application) bool { return hasKey(a.KeyCredentials, thumb) },
-		entra.AwaitOptions{Interval: m.cfg.ReadInterval, Timeout: m.cfg.ReplicationWait})
+		entra.AwaitOptions{Interval: m.cfg.ReadInterval, Timeout: m.cfg.ReplicationWait, Consecutive: 1})
 	switch {
 	case errors.Is(err, entra.ErrReadsInconsistent):
 		kept := "run `entraclaw-migrate` again to upload it"

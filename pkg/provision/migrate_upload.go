@@ -178,10 +178,12 @@ func (m *migration) patchKeys(ctx context.Context, creds []entra.KeyCredential, 
 			return graphFailure(err, hintCreateAdmin, "%s", what)
 		}
 		m.keyPatches++
+		// One read that shows them all will do; reads that lack one are retried while
+		// Graph's reads may lag behind the write.
 		app, err := m.graph.AwaitApplication(ctx, m.app.ID, func(a *entra.Application) bool { return len(lacks(a.KeyCredentials)) == 0 },
-			entra.AwaitOptions{Interval: m.cfg.ReadInterval, Timeout: m.cfg.ReplicationWait})
+			entra.AwaitOptions{Interval: m.cfg.ReadInterval, Timeout: m.cfg.ReplicationWait, Consecutive: 1})
 		if err == nil {
-			m.appKeys = app.KeyCredentials
+			m.readAfterWrite(app)
 			return nil
 		}
 		if !errors.Is(err, entra.ErrReadsInconsistent) || app == nil {
@@ -242,4 +244,16 @@ func (m *migration) consistentKeys(ctx context.Context, keys []entra.KeyCredenti
 		return nil, graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
 	}
 	return app.KeyCredentials, nil
+}
+
+// readAfterWrite keeps a read of the app that shows this run's writes: later steps use it
+// instead of reading the app again.
+func (m *migration) readAfterWrite(app *entra.Application) {
+	m.appKeys = app.KeyCredentials
+	if m.pre != nil {
+		m.pre.app = app
+	} else {
+		m.pre = &prefetched{app: app}
+	}
+	m.appWritten = false
 }

@@ -3,6 +3,7 @@ package provision_test
 import (
 	"bytes"
 	"context"
+	"encoding/pem"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -297,25 +298,36 @@ func TestConcurrentOperatorRotationsKeepBothCertificates(t *testing.T) {
 // machine's certificate (with a key block that cannot sign for it) must not make a plain
 // migrate remove that machine's certificate from the app.
 func TestPlantedPreviousIsNotRemovedFromTheApp(t *testing.T) {
-	f, ms := newMachines(t, 2)
-	victim, err := ms[1].current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mine, err := ms[0].current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	planted := &certs.Bundle{Cert: victim.Cert, Key: mine.Key} // the victim's certificate, a key that is not its
-	if err := f.store.PutBundle(f.sc.TenantID+provision.PreviousAccountSuffix, planted.PEM()); err != nil {
-		t.Fatal(err)
-	}
-	_, progress := f.mustMigrate(ms[0].config())
-	if !slices.Contains(thumbs(f.app(f.sc.ClientID)), certs.Thumbprint(victim.Cert)) {
-		t.Fatalf("the other machine's certificate was removed from the app\n%s", progress)
-	}
-	if !strings.Contains(progress, "no rotation on this machine replaced") {
-		t.Errorf("no warning about the planted item:\n%s", progress)
+	for _, tc := range []struct {
+		name, recorded, warning string
+	}{
+		{"not replaced here", "", "no rotation on this machine replaced"},
+		{"recorded, but its key cannot sign", "victim", "cannot be proven"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, ms := newMachines(t, 2)
+			victim, err := ms[1].current()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The other machine's public certificate with a dummy TPM key block.
+			planted := &certs.Bundle{Cert: victim.Cert, TPMKey: &pem.Block{Type: certs.TPMKeyBlockType, Bytes: []byte("dummy")}}
+			if err := f.store.PutBundle(f.sc.TenantID+provision.PreviousAccountSuffix, planted.PEM()); err != nil {
+				t.Fatal(err)
+			}
+			if tc.recorded != "" {
+				if err := state.UpdateRenewal(f.statePath, func(r *state.Renewal) { r.Replaced = certs.Thumbprint(victim.Cert) }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, progress := f.mustMigrate(ms[0].config())
+			if !slices.Contains(thumbs(f.app(f.sc.ClientID)), certs.Thumbprint(victim.Cert)) {
+				t.Fatalf("the other machine's certificate was removed from the app\n%s", progress)
+			}
+			if !strings.Contains(progress, tc.warning) {
+				t.Errorf("no warning %q about the planted item:\n%s", tc.warning, progress)
+			}
+		})
 	}
 }
 
