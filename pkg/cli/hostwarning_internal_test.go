@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// TestHostWarningDue: once a day per pair of hosts; a stamp older than a day, or dated in
-// the future, warns again; a stamp that cannot be written means warning every time.
-func TestHostWarningDue(t *testing.T) {
+// TestWarnOnceADay: once a day per stamp (here a pair of hosts); a stamp older than a
+// day, or dated in the future, warns again; a stamp that cannot be written means warning
+// every time.
+func TestWarnOnceADay(t *testing.T) {
 	base := t.TempDir()
 	t.Setenv("XDG_STATE_HOME", base) // Linux, BSD
 	t.Setenv("LOCALAPPDATA", base)   // Windows
@@ -34,11 +35,11 @@ func TestHostWarningDue(t *testing.T) {
 		{a, now.Add(-time.Hour), true}, // a clock set back: the stamp is in the future
 	}
 	for i, s := range steps {
-		if got := hostWarningDue(s.key, s.at); got != s.want {
+		if got := warnOnceADay(hostWarningStamp(s.key), s.at); got != s.want {
 			t.Errorf("step %d: due = %v, want %v", i, got, s.want)
 		}
 	}
-	fi, err := os.Stat(hostWarningStamp(root, a))
+	fi, err := os.Stat(filepath.Join(root, hostWarningStamp(a)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,14 +48,14 @@ func TestHostWarningDue(t *testing.T) {
 	}
 
 	// A stamp that cannot be written: warn every time.
-	if err := os.Remove(hostWarningStamp(root, a)); err != nil {
+	if err := os.Remove(filepath.Join(root, hostWarningStamp(a))); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Mkdir(hostWarningStamp(root, a), 0o700); err != nil {
+	if err := os.Mkdir(filepath.Join(root, hostWarningStamp(a)), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 2 {
-		if !hostWarningDue(a, now) {
+		if !warnOnceADay(hostWarningStamp(a), now) {
 			t.Errorf("unwritable stamp, run %d: not due", i+1)
 		}
 	}
@@ -67,7 +68,7 @@ func TestHostWarningDue(t *testing.T) {
 	t.Setenv("LOCALAPPDATA", file)
 	t.Setenv("HOME", file)
 	for i := range 2 {
-		if !hostWarningDue(b, now) {
+		if !warnOnceADay(hostWarningStamp(b), now) {
 			t.Errorf("no state directory, run %d: not due", i+1)
 		}
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -15,20 +16,25 @@ import (
 // statusReport is `entraclaw-verify -offline`: what this machine holds, read from the
 // state file and the keyring only (like `gh auth status`). It never holds a secret.
 type statusReport struct {
-	OK                 bool              `json:"ok"`
-	StateFile          string            `json:"stateFile"`
-	Config             statusConfig      `json:"config"`
-	Tenant             string            `json:"tenant"`
-	Client             string            `json:"client"`
-	RecordedThumbprint string            `json:"recordedThumbprint"`
-	KeyStore           statusKeyStore    `json:"keyStore"`
-	Certificate        *statusCert       `json:"certificate"`
-	CachedTokens       []statusToken     `json:"cachedTokens"`
-	SecretInStateFile  bool              `json:"secretInStateFile"`
-	BackupsWithSecret  []string          `json:"backupsWithSecret"`
-	Problems           []string          `json:"problems"`
-	exit               int               // 0, ExitCheckFailed or ExitNotSetUp
-	notes              map[string]string // text-only remarks per line
+	OK                 bool           `json:"ok"`
+	StateFile          string         `json:"stateFile"`
+	Config             statusConfig   `json:"config"`
+	Tenant             string         `json:"tenant"`
+	Client             string         `json:"client"`
+	RecordedThumbprint string         `json:"recordedThumbprint"`
+	KeyStore           statusKeyStore `json:"keyStore"`
+	Certificate        *statusCert    `json:"certificate"`
+	CachedTokens       []statusToken  `json:"cachedTokens"`
+	SecretInStateFile  bool           `json:"secretInStateFile"`
+	BackupsWithSecret  []string       `json:"backupsWithSecret"`
+	Renewal            statusRenewal  `json:"renewal"`
+	Problems           []string       `json:"problems"`
+	// Warnings are remarks that do not fail the status (a renewal record that does not
+	// parse); text output prints them on stderr.
+	Warnings []string          `json:"warnings"`
+	exit     int               // 0, ExitCheckFailed or ExitNotSetUp
+	notes    map[string]string // text-only remarks per line
+	hints    []string          // what fixes the problems, for the error's hint
 }
 
 // statusConfig is the config file layer: the file read ("" when none was) and its lines
@@ -54,6 +60,22 @@ type statusCert struct {
 	// PrivateKey is where the private key is: "keyring" (in the item) or "tpm" (the
 	// item holds only the TPM's wrapped key; the TPM is not opened offline).
 	PrivateKey string `json:"privateKey"`
+	cert       *x509.Certificate
+}
+
+// statusRenewal is the renewal record (state.Renewal) as the status shows it: the last
+// attempt of entraclaw-migrate -renew and the job installed to run it.
+type statusRenewal struct {
+	// Recorded: there is a record that parses; when false, nothing below is known.
+	Recorded  bool   `json:"recorded"`
+	Attempted string `json:"attempted"` // RFC 3339, "" when no attempt ran
+	Outcome   string `json:"outcome"`
+	Error     string `json:"error"`
+	NextDue   string `json:"nextDue"` // RFC 3339, "" when unknown
+	// ConsecutiveFailures counts the failed attempts since the last success.
+	ConsecutiveFailures int `json:"consecutiveFailures"`
+	// Schedule describes the installed renewal job, "" when none is installed.
+	Schedule string `json:"schedule"`
 }
 
 type statusToken struct {
@@ -73,12 +95,13 @@ func runStatus(env *Env, expiresIn time.Duration, stdio Stdio, c *Common) error 
 		RecordedThumbprint: strings.ToLower(env.Thumbprint),
 		KeyStore:           statusKeyStore{Backend: env.Store.BackendName(), Service: env.KeyringService, Account: env.Tenant},
 		CachedTokens:       []statusToken{}, BackupsWithSecret: []string{}, Problems: []string{},
-		notes: map[string]string{},
+		Warnings: []string{}, notes: map[string]string{},
 	}
 	if err := st.readCertificate(env, now, expiresIn); err != nil {
 		return err
 	}
 	problem := st.problem
+	st.readRenewal(env.StatePath, now)
 
 	scope := env.Cloud.GraphScope()
 	tokens, err := findCachedTokens(env, scope)
@@ -113,8 +136,13 @@ func runStatus(env *Env, expiresIn time.Duration, stdio Stdio, c *Common) error 
 		if err := WriteJSON(stdio.Out, st); err != nil {
 			return err
 		}
-	} else if err := printStatus(stdio.Out, st, stdoutPainter(stdio)); err != nil {
-		return err
+	} else {
+		if err := printStatus(stdio.Out, st, stdoutPainter(stdio)); err != nil {
+			return err
+		}
+		for _, w := range st.Warnings {
+			fmt.Fprintf(stdio.Err, "entraclaw-verify: %s %s\n", newPainter(stdio).yellow("warning:"), w)
+		}
 	}
 	switch st.exit {
 	case 0:
@@ -122,7 +150,7 @@ func runStatus(env *Env, expiresIn time.Duration, stdio Stdio, c *Common) error 
 	case ExitNotSetUp:
 		return Errorf(ExitNotSetUp, migrateHint, "not set up: %s", st.Problems[0])
 	default:
-		return Errorf(ExitCheckFailed, "", "%d problem(s): %s", len(st.Problems), strings.Join(st.Problems, "; "))
+		return Errorf(ExitCheckFailed, strings.Join(st.hints, "; "), "%d problem(s): %s", len(st.Problems), strings.Join(st.Problems, "; "))
 	}
 }
 
@@ -178,6 +206,7 @@ func printStatus(w io.Writer, st *statusReport, p painter) error {
 		secrets = p.red("PROVISIONER_CLIENT_SECRET in " + strings.Join(where, ", "))
 	}
 	line("secret on disk", "%s", secrets)
+	st.Renewal.print(line, p)
 	if n := st.notes["backups"]; n != "" {
 		line("backups", "%s", n)
 	}
@@ -251,7 +280,7 @@ func (st *statusReport) readCertificate(env *Env, now time.Time, expiresIn time.
 		st.Certificate = &statusCert{
 			Thumbprint: thumb, NotAfter: b.Cert.NotAfter.UTC().Format(time.RFC3339),
 			DaysLeft: int(left.Hours() / 24), Expired: certs.Expired(b.Cert, now),
-			MatchesState: thumb == st.RecordedThumbprint, PrivateKey: "keyring",
+			MatchesState: thumb == st.RecordedThumbprint, PrivateKey: "keyring", cert: b.Cert,
 		}
 		if b.TPMBound() {
 			st.Certificate.PrivateKey = "tpm"

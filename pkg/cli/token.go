@@ -75,7 +75,7 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 		Credential:  env.CertificateCredential,
 		LockRoot:    userStateDir,
 		MinValidity: *minValidity, NoCache: *noCache,
-		Loaded: func(b *certs.Bundle) { warnExpiry(stdio, b, time.Now()) },
+		Loaded: func(b *certs.Bundle) { warnExpiry(stdio, b, time.Now(), inGitHubActions()) },
 	}
 	if c.Verbose {
 		src.Note = func(msg string) { fmt.Fprintf(stdio.Err, "entraclaw-provisioner-token: %s\n", msg) }
@@ -91,15 +91,39 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 	return printToken(stdio, c, env.Tenant, tok.Value, tok.ExpiresOn)
 }
 
-// warnExpiry warns on stderr when the certificate expires within verify's warning window.
-func warnExpiry(stdio Stdio, b *certs.Bundle, now time.Time) {
+// warnExpiry warns on stderr when the certificate expires within verify's warning window,
+// at most once a day per certificate (warnOnceADay): a job that asks for a token every
+// minute gets one line a day, not a log full of them. Under GitHub Actions the line is a
+// ::warning:: workflow command, so the run's summary shows it. Only stderr changes.
+func warnExpiry(stdio Stdio, b *certs.Bundle, now time.Time, githubActions bool) {
 	if !certs.ExpiresWithin(b.Cert, now, verify.DefaultExpiresIn) {
 		return
 	}
-	days := int(b.Cert.NotAfter.Sub(now).Hours() / 24)
-	fmt.Fprintf(stdio.Err, "entraclaw-provisioner-token: %s provisioner certificate %s expires on %s (in %d days); run `entraclaw-migrate` to rotate it\n",
-		newPainter(stdio).yellow("warning:"), certs.Thumbprint(b.Cert), b.Cert.NotAfter.UTC().Format("2006-01-02"), days)
+	thumb := certs.Thumbprint(b.Cert)
+	if !warnOnceADay(expiryWarningStamp(thumb), now) {
+		return
+	}
+	fmt.Fprintln(stdio.Err, expiryWarning(stdio, thumb, b.Cert.NotAfter, now, githubActions))
 }
+
+// expiryWarning is warnExpiry's line: `::warning::entraclaw: certificate …` under GitHub
+// Actions, else the usual `entraclaw-provisioner-token: warning: …`.
+func expiryWarning(stdio Stdio, thumb string, notAfter, now time.Time, githubActions bool) string {
+	when := fmt.Sprintf("expires on %s (in %d days)", notAfter.UTC().Format(time.DateOnly), int(notAfter.Sub(now).Hours()/24))
+	if !notAfter.After(now) {
+		when = "expired on " + notAfter.UTC().Format(time.DateOnly)
+	}
+	fix := "run `entraclaw-migrate -renew` to renew it, and `entraclaw-migrate -schedule install` to have it renewed before it expires"
+	if githubActions {
+		// An annotation is plain text: no backquotes.
+		return fmt.Sprintf("::warning::entraclaw: certificate %s %s; %s", thumb, when, strings.ReplaceAll(fix, "`", ""))
+	}
+	return fmt.Sprintf("entraclaw-provisioner-token: %s provisioner certificate %s %s; %s",
+		newPainter(stdio).yellow("warning:"), thumb, when, fix)
+}
+
+// inGitHubActions is GITHUB_ACTIONS=true, which the Actions runner sets in every step.
+func inGitHubActions() bool { return os.Getenv("GITHUB_ACTIONS") == "true" }
 
 func printToken(stdio Stdio, c *Common, tenant, token string, exp time.Time) error {
 	if c.JSON() {

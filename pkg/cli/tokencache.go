@@ -46,12 +46,9 @@ func hostWarning(c entra.Cloud) string {
 	return ""
 }
 
-// hostWarningEvery is how often the warning about one pair of hosts is repeated.
-const hostWarningEvery = 24 * time.Hour
-
 // warnHosts returns cloud with hostWarning put in front of its transport: the warning goes to
 // stderr before the run's first request, so a run that sends nothing (verify -offline, a
-// cached token) never warns, and at most once a day for the same hosts (hostWarningDue).
+// cached token) never warns, and at most once a day for the same hosts (warnOnceADay).
 func (c *Common) warnHosts(cloud entra.Cloud) entra.Cloud {
 	w := hostWarning(cloud)
 	if w == "" || c.stdio.Err == nil {
@@ -63,7 +60,7 @@ func (c *Common) warnHosts(cloud entra.Cloud) entra.Cloud {
 	}
 	key := cloud.AuthorityHost + " " + cloud.GraphEndpoint
 	cloud.Transport = &firstRequestHook{next: next, hook: func() {
-		if hostWarningDue(key, time.Now()) {
+		if warnOnceADay(hostWarningStamp(key), time.Now()) {
 			fmt.Fprintf(c.stdio.Err, "%s: %s %s\n", c.name, newPainter(c.stdio).yellow("warning:"), w)
 		}
 	}}
@@ -82,27 +79,42 @@ func (t *firstRequestHook) Do(req *http.Request) (*http.Response, error) {
 	return t.next.Do(req)
 }
 
-// hostWarningStamp is the stamp file of the warning about key (the pair of hosts) under
-// root, the per-user state directory: root/hostwarning-<sha256(key), 16 hex digits>. Its
-// mtime is when the warning was last given.
-func hostWarningStamp(root, key string) string {
-	return filepath.Join(root, "hostwarning-"+shortHash(key))
+// warnEvery is how often one warning (one stamp) is repeated.
+const warnEvery = 24 * time.Hour
+
+// hostWarningStamp names the stamp of the warning about key (the pair of hosts):
+// hostwarning-<sha256(key), 16 hex digits>.
+func hostWarningStamp(key string) string {
+	return "hostwarning-" + shortHash(key)
 }
 
-// hostWarningDue reports whether the warning about key is due (none in the last
-// hostWarningEvery) and, if so, stamps it as given at now. A stamp that cannot be read or
-// written just means warning again.
-func hostWarningDue(key string, now time.Time) bool {
-	root, err := userStateDir()
+// expiryWarningStamp names the stamp of the warning that the certificate thumb (its
+// hex SHA-1 thumbprint, certs.Thumbprint) expires soon: certexpiry-<thumb>. One per
+// certificate, so the certificate a renewal brings is warned about on its own.
+func expiryWarningStamp(thumb string) string {
+	return "certexpiry-" + thumb
+}
+
+// warnOnceADay reports whether the warning whose stamp is named stamp is due (none given
+// in the last warnEvery) and, if so, stamps it as given at now. The stamp is an empty
+// 0600 file in the per-user state directory whose mtime is when the warning was last
+// given. A warning that is not due costs one lstat and creates nothing; a stamp that
+// cannot be read or written just means warning again.
+func warnOnceADay(stamp string, now time.Time) bool {
+	root, err := state.UserRoot()
 	if err != nil {
 		return true
 	}
-	path := hostWarningStamp(root, key)
+	path := filepath.Join(root, stamp)
 	if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
-		if age := now.Sub(fi.ModTime()); age >= 0 && age < hostWarningEvery {
+		if age := now.Sub(fi.ModTime()); age >= 0 && age < warnEvery {
 			return false
 		}
 	}
+	if root, err = userStateDir(); err != nil {
+		return true
+	}
+	path = filepath.Join(root, stamp)
 	if err := os.WriteFile(path, nil, 0o600); err == nil {
 		_ = os.Chtimes(path, now, now)
 	}

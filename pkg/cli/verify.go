@@ -25,10 +25,12 @@ Graph is read with the provisioner's own certificate unless -operator-auth says 
 While Entra ID does not accept that certificate yet (AADSTS700027, right after a migration),
 no-passwords and keyring-cert print SKIP (not yet checked) and token is the check to wait for.
 keyring-cert warns about certificates on the app named after this machine that no keyring
-item of this machine holds (stray: a valid credential whose key is gone).
+item of this machine holds (stray: a valid credential whose key is gone), and when the app
+holds more than -max-app-keys certificates.
 "-token -" checks a piped token only; "-decode -" prints its header and claims (the
 signature is not verified: Graph access tokens are not meant to be verified by clients).
--offline prints this machine's status without touching the network (like gh auth status).`
+-offline prints this machine's status without touching the network (like gh auth status),
+with the renewal record of entraclaw-migrate -renew and whether a renewal job is installed.`
 
 // verifyWaitInterval is how long -wait pauses between attempts.
 const verifyWaitInterval = 3 * time.Second
@@ -60,7 +62,8 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 	fs.StringVar(&o.operatorAuth, "operator-auth", entra.OperatorProvisioner, "`kind` of credential that reads Graph: provisioner (the app's own certificate), azcli or device-code")
 	fs.StringVar(&o.tokenInput, "token", "", "check only this access token (`file`, or - for stdin) against the tenant and client id")
 	fs.StringVar(&o.decodeInput, "decode", "", "print the header and claims of an access token (`file`, or - for stdin) as JSON, unverified")
-	fs.BoolVar(&o.offline, "offline", false, "print this machine's status from the state file and the keyring only (no network): certificate, expiry, cached token, secrets on disk; exit 4 on a problem")
+	fs.IntVar(&o.maxAppKeys, "max-app-keys", verify.DefaultMaxAppKeys, "warn when the app holds more than this `number` of certificates (keyCredentials); the fix is entraclaw-migrate -prune-expired")
+	fs.BoolVar(&o.offline, "offline", false, "print this machine's status from the state file and the keyring only (no network): certificate, expiry, cached token, secrets on disk, renewal; exit 4 on a problem")
 	if err := c.Parse(fs, args); err != nil {
 		return err
 	}
@@ -98,6 +101,7 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 type verifyOptions struct {
 	checkList, operatorAuth, tokenInput, decodeInput string
 	wait, expiresIn                                  time.Duration
+	maxAppKeys                                       int
 	offline                                          bool
 	checks                                           []string
 }
@@ -118,6 +122,9 @@ func (o *verifyOptions) validate() error {
 	if err := checkOperatorAuth(o.operatorAuth); err != nil {
 		return err
 	}
+	if o.maxAppKeys < 1 {
+		return UsageError("-max-app-keys must be a positive number of certificates, not %d", o.maxAppKeys)
+	}
 	if o.tokenInput != "" || o.decodeInput != "" {
 		switch {
 		case o.tokenInput != "" && o.decodeInput != "":
@@ -137,7 +144,7 @@ func (o *verifyOptions) validate() error {
 func runChecks(ctx context.Context, env *Env, o *verifyOptions, stdio Stdio, c *Common) error {
 	cfg := verify.Config{
 		StatePath: env.StatePath, Tenant: env.Tenant, Client: env.Client, Cloud: env.Cloud,
-		Checks: o.checks, ExpiresIn: o.expiresIn,
+		Checks: o.checks, ExpiresIn: o.expiresIn, MaxAppKeys: o.maxAppKeys,
 	}
 	deps := verify.Deps{Store: env.Store, Stderr: stdio.Err}
 	if o.operatorAuth != entra.OperatorProvisioner {

@@ -27,6 +27,12 @@ import (
 // about, by verify and by entraclaw-provisioner-token.
 const DefaultExpiresIn = 30 * 24 * time.Hour
 
+// DefaultMaxAppKeys is how many certificates (keyCredentials) the app may hold before
+// keyring-cert warns. Every renewal adds one and every machine has its own; each makes
+// the app object larger, and Graph refuses to add one once the object is too large
+// (Directory_ResourceSizeExceeded), which would stop every renewal.
+const DefaultMaxAppKeys = 20
+
 // Config says what to verify.
 type Config struct {
 	// StatePath is the state file; it is read afresh by every Run.
@@ -39,6 +45,9 @@ type Config struct {
 	// ExpiresIn is how far ahead of its expiry the keyring certificate is warned
 	// about; 0 means DefaultExpiresIn.
 	ExpiresIn time.Duration
+	// MaxAppKeys is how many certificates the app may hold before keyring-cert warns;
+	// 0 means DefaultMaxAppKeys.
+	MaxAppKeys int
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -81,6 +90,9 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Report, error) {
 	}
 	if cfg.ExpiresIn <= 0 {
 		cfg.ExpiresIn = DefaultExpiresIn
+	}
+	if cfg.MaxAppKeys <= 0 {
+		cfg.MaxAppKeys = DefaultMaxAppKeys
 	}
 	r := &run{cfg: cfg, deps: deps, now: now(), readsTogether: slices.Contains(selected, NameToken)}
 	r.doc, r.docErr = state.Load(cfg.StatePath)
@@ -216,6 +228,7 @@ func describePassword(p entra.PasswordCredential) string {
 func (r *run) keyringCert(ctx context.Context) Result {
 	res := r.keyringCertVerdict(ctx)
 	res.Warnings = append(res.Warnings, r.otherExpiredCertWarnings(ctx)...)
+	res.Warnings = append(res.Warnings, r.keyCountWarnings(ctx)...)
 	res.Strays = r.strayCertificates(ctx)
 	for _, s := range res.Strays {
 		res.Warnings = append(res.Warnings, r.strayWarning(s))
@@ -302,6 +315,18 @@ func (r *run) otherExpiredCertWarnings(ctx context.Context) []string {
 			end.UTC().Format(time.DateOnly), orNone(displayThumbprint(k)), k.KeyID))
 	}
 	return warnings
+}
+
+// keyCountWarnings warns when the app holds more certificates than MaxAppKeys: a warning,
+// not a failure, since every certificate still works; the fix is to prune the expired ones
+// before Graph refuses the next renewal's.
+func (r *run) keyCountWarnings(ctx context.Context) []string {
+	keys, err := r.applicationKeys(ctx)
+	if err != nil || len(keys) <= r.cfg.MaxAppKeys {
+		return nil
+	}
+	return []string{fmt.Sprintf("the app holds %d certificates (keyCredentials), more than -max-app-keys %d; Graph refuses new ones once the app object is too large (Directory_ResourceSizeExceeded), which stops renewals: remove the expired ones with `entraclaw-migrate -prune-expired 30d`",
+		len(keys), r.cfg.MaxAppKeys)}
 }
 
 // token: a token minted in this Run with the keyring certificate is an app-only Graph

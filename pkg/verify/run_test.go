@@ -379,6 +379,34 @@ func TestRunWarnings(t *testing.T) {
 	}
 }
 
+// TestRunTooManyAppKeys: more certificates on the app than MaxAppKeys is a keyring-cert
+// warning naming the count and the fix, not a failure; 0 means DefaultMaxAppKeys.
+func TestRunTooManyAppKeys(t *testing.T) {
+	f := newFixture(t)
+	for range 2 { // other machines' valid certificates: 3 on the app with this machine's
+		other := generate(t, time.Now())
+		if err := f.srv.AddKeyCredential(f.sc.TenantID, f.sc.ClientID, other.Cert, other.Cert.NotBefore, other.Cert.NotAfter); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		max  int
+		warn bool
+	}{{2, true}, {3, false}, {0, false}} {
+		f.cfg.MaxAppKeys = tc.max
+		rep := f.run(t)
+		expectVerdicts(t, rep, CheckNames()...)
+		all := strings.Join(result(t, rep, NameKeyringCert).Warnings, "\n")
+		want := "the app holds 3 certificates (keyCredentials), more than -max-app-keys 2; "
+		if got := strings.Contains(all, want) && strings.Contains(all, "`entraclaw-migrate -prune-expired 30d`"); got != tc.warn {
+			t.Errorf("MaxAppKeys %d: warned %v, want %v: %q", tc.max, got, tc.warn, all)
+		}
+		if !tc.warn && len(rep.Warnings) != 0 {
+			t.Errorf("MaxAppKeys %d: warnings %q, want none", tc.max, rep.Warnings)
+		}
+	}
+}
+
 func TestRunSelectedChecksOnly(t *testing.T) {
 	f := newFixture(t)
 	f.cfg.Checks = []string{NameSecretPurged}
