@@ -448,7 +448,7 @@ func (m *migration) removePreviousCert(ctx context.Context) error {
 // whether the app listed b.
 func (m *migration) takeOffApp(ctx context.Context, b *certs.Bundle) (bool, error) {
 	thumb := certs.Thumbprint(b.Cert)
-	if keyIDOf(m.appKeys, thumb) == "" || m.appWritten {
+	if keyIDOf(m.appKeys, thumb) == "" {
 		app, err := m.graph.GetApplication(ctx, m.app.ID)
 		if err != nil {
 			return false, graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
