@@ -256,3 +256,12 @@ func validateIDs(tenant, client string) error {
 	}
 	return ValidateClientID(client)
 }
+
+// FetchGraphClientToken gets a token the way the Graph client's bearer policy asks for
+// one (azcore requests CAE tokens: EnableCAE), so that reading the sign-in's claims first
+// and then calling Graph with the same credential costs one token request, not two.
+// Tokens handed to scripts come from FetchToken (no CAE: a script cannot answer a claims
+// challenge).
+func FetchGraphClientToken(ctx context.Context, cred azcore.TokenCredential, scope string) (azcore.AccessToken, error) {
+	return cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}, EnableCAE: true})
+}

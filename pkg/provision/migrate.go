@@ -285,7 +285,7 @@ func signIn(ctx context.Context, cloud entra.Cloud, kind, tenant, statePath stri
 	if err != nil {
 		return nil, operatorError(kind, tenant, err)
 	}
-	tok, err := entra.FetchToken(ctx, cred, cloud.GraphScope())
+	tok, err := entra.FetchGraphClientToken(ctx, cred, cloud.GraphScope())
 	if err != nil {
 		return nil, operatorError(kind, tenant, err)
 	}

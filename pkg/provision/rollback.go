@@ -590,7 +590,11 @@ func (r *rollback) removeMachineCerts(ctx context.Context) error {
 		if r.machineCert != nil && removed[0] == certs.Thumbprint(r.machineCert.Cert) {
 			r.sum.RemovedThumbprint = removed[0]
 		}
-		r.say("Removed this machine's certificate(s) %s from the Provisioner app.", strings.Join(removed, ", "))
+		if len(removed) == 1 {
+			r.say("Removed this machine's certificate %s from the Provisioner app.", removed[0])
+		} else {
+			r.say("Removed this machine's certificates %s from the Provisioner app.", strings.Join(removed, ", "))
+		}
 		return nil
 	})
 }
