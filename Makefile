@@ -52,7 +52,8 @@ demo:
 # Go benchmarks that exec the real binaries against the fake; prints a Markdown table.
 bench:
 	@{ $(KEYRING_WRAP) $(GO) test -run '^$$' -bench 'Token|Verify|MigrateRerun' -benchtime 21x -timeout 20m ./pkg/cli/ && \
-	   $(KEYRING_WRAP) $(GO) test -run '^$$' -bench 'MigrateFirstRun' -benchtime 3x -timeout 20m ./pkg/cli/ ; } | scripts/bench-table.sh
+	   $(KEYRING_WRAP) $(GO) test -run '^$$' -bench 'MigrateFirstRun' -benchtime 3x -timeout 20m ./pkg/cli/ && \
+	   $(GO) test -run '^$$' -bench 'FleetRenewal' -benchtime 3x -timeout 20m ./pkg/provision/ ; } | scripts/bench-table.sh
 
 # The four tools; the fake only on request (make install-fake).
 install:

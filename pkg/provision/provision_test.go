@@ -54,7 +54,7 @@ func (failingCredential) GetToken(context.Context, policy.TokenRequestOptions) (
 
 // fixture is a seeded fake, a state file in a temporary directory and an in-memory keyring.
 type fixture struct {
-	t         *testing.T
+	t         testing.TB
 	srv       *entratest.Server
 	sc        *entratest.Scenario
 	cloud     entra.Cloud
@@ -65,7 +65,7 @@ type fixture struct {
 	operator  string // operator kind for srv.OperatorToken
 }
 
-func newFixture(t *testing.T, scenario string, opts ...entratest.Option) *fixture {
+func newFixture(t testing.TB, scenario string, opts ...entratest.Option) *fixture {
 	t.Helper()
 	t.Setenv("AZURE_AUTHORITY_HOST", "")
 	t.Setenv("AZURE_REGIONAL_AUTHORITY_NAME", "")

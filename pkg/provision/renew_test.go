@@ -21,6 +21,7 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 	"github.com/entraclaw/entraclaw-cli/pkg/provision"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
+	"github.com/entraclaw/entraclaw-cli/pkg/token"
 )
 
 // machine is one machine on the fixture's app: its own keyring and state file.
@@ -90,7 +91,7 @@ func (mc *machine) renew(due bool) (*provision.Summary, string, error) {
 
 // newMachines returns the fixture's own machine (the "migrated" scenario's) and n-1 more,
 // each migrated by an operator onto the same app (its first certificate by PATCH).
-func newMachines(t *testing.T, n int, opts ...entratest.Option) (*fixture, []*machine) {
+func newMachines(t testing.TB, n int, opts ...entratest.Option) (*fixture, []*machine) {
 	f := newFixture(t, entratest.ScenarioMigrated, opts...)
 	ms := []*machine{{f: f, name: "m0", store: f.store, statePath: f.statePath}}
 	for i := 1; i < n; i++ {
@@ -331,16 +332,26 @@ func TestPlantedPreviousIsNotRemovedFromTheApp(t *testing.T) {
 	}
 }
 
+// tokenLoop mints tokens for mc until ctx ends, the way entraclaw-provisioner-token does
+// (pkg/token, which retries when a rotation retires the certificate it read), never
+// from the cache: every call proves the certificate in the keyring works at that moment.
 func tokenLoop(ctx context.Context, mc *machine, calls, failures *atomic.Int64) {
-	for ctx.Err() == nil {
-		b, err := mc.current()
-		if err == nil {
-			var cred azcore.TokenCredential
-			cred, err = entra.NewCertificateCredential(mc.f.cloud, mc.f.sc.TenantID, mc.f.sc.ClientID, b, entra.CredentialOptions{Transport: mc.f.srv.Client()})
-			if err == nil {
-				_, err = entra.FetchToken(ctx, cred, mc.f.cloud.GraphScope())
+	src := &token.Source{
+		Store: mc.store, Tenant: mc.f.sc.TenantID, Client: mc.f.sc.ClientID,
+		Scope: mc.f.cloud.GraphScope(), AuthorityHost: mc.f.cloud.AuthorityHost, NoCache: true,
+		LoadBundle: func(store *keystore.Store, _ time.Time) (*certs.Bundle, error) {
+			pem, err := store.GetBundle(mc.f.sc.TenantID)
+			if err != nil {
+				return nil, err
 			}
-		}
+			return certs.ParseBundle(pem)
+		},
+		Credential: func(b *certs.Bundle) (azcore.TokenCredential, error) {
+			return entra.NewCertificateCredential(mc.f.cloud, mc.f.sc.TenantID, mc.f.sc.ClientID, b, entra.CredentialOptions{Transport: mc.f.srv.Client()})
+		},
+	}
+	for ctx.Err() == nil {
+		_, err := src.Get(ctx)
 		if ctx.Err() != nil {
 			return
 		}
