@@ -74,4 +74,3 @@ func BenchmarkFleetRenewal(b *testing.B) {
 	b.ReportMetric(float64(calls.Load()), "token-calls")
 	b.ReportMetric(float64(failures.Load()), "token-failures")
 }
-
