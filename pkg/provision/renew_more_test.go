@@ -138,3 +138,28 @@ func TestRenewReportsASecretOnTheApp(t *testing.T) {
 		t.Errorf("the certificate must still be renewed and the secret left alone: %+v", sum)
 	}
 }
+
+// TestRenewFinishesAPendingRotation: a rotation left pending (Entra ID was slow) is picked
+// up by the next -renew even though the current certificate is not due, and no second
+// rotation is started.
+func TestRenewFinishesAPendingRotation(t *testing.T) {
+	f, ms := newMachines(t, 1, entratest.WithPropagationDelay(1500*time.Millisecond))
+	cfg := f.config()
+	cfg.Rotate, cfg.PropagationTimeout = true, 200*time.Millisecond
+	f.mustMigrate(cfg)
+	pending := certs.Thumbprint(f.keyringCert(f.sc.TenantID + provision.NextAccountSuffix).Cert)
+	f.srv.ResetCounts()
+	sum, progress, err := ms[0].renew(false)
+	if err != nil {
+		t.Fatalf("Renew: %v\n%s", err, progress)
+	}
+	if got := ms[0].thumb(); got != pending || sum.Renewal.Outcome != "renewed" {
+		t.Errorf("current %s after -renew, outcome %q; want the pending %s promoted\n%s", got, sum.Renewal.Outcome, pending, progress)
+	}
+	if n := f.srv.Counts()[entratest.RouteAddKey]; n != 0 || strings.Contains(progress, "Generating cert") {
+		t.Errorf("-renew started a second rotation (%d addKey requests):\n%s", n, progress)
+	}
+	if keys := thumbs(f.app(f.sc.ClientID)); len(keys) != 1 || keys[0] != pending {
+		t.Errorf("app keys %v, want only %s", keys, pending)
+	}
+}
