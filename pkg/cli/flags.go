@@ -32,8 +32,10 @@ const OutputEnv = "ENTRACLAW_OUTPUT"
 // only someone typing it may lift that guard, not an export left in a shell. migrate's
 // -renew, -schedule and -prune-expired choose what the run does (and the last removes
 // certificates): a stray export must not turn every migrate into one of them.
+// The federation flags widen who may sign in as the provisioner: typed, never inherited.
 var noEnv = map[string]bool{"h": true, "help": true, "version": true, "o": true, "adopt": true,
-	"renew": true, "schedule": true, "prune-expired": true}
+	"renew": true, "schedule": true, "prune-expired": true,
+	"federate": true, "unfederate": true, "federate-issuer": true, "federate-subject": true, "federate-audience": true, "allow-subject-pattern": true}
 
 // Common holds the flags every binary shares. Each has an ENTRACLAW_* env var; the
 // per-machine ones (configKeys) can also come from the config file.

@@ -44,7 +44,12 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 	schedule := fs.String("schedule", "", "`action` install, uninstall or print: the daily job (systemd user timer, launchd agent, Task Scheduler task) that runs -renew for this state file (command line only)")
 	var prune days
 	fs.Var(&prune, "prune-expired", "remove certificates of other machines from the app that expired more than this `age` ago (30d); -dry-run lists them (command line only)")
+	fed := registerFederationFlags(fs)
 	if err := c.Parse(fs, args); err != nil {
+		return err
+	}
+	federations, err := fed.parse(*operatorAuth)
+	if err != nil {
 		return err
 	}
 	if *schedule != "" {
@@ -71,8 +76,8 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 		if c.IsSet("operator-auth") && *operatorAuth != entra.OperatorProvisioner {
 			return UsageError("-renew signs in as the provisioner itself; it does not take -operator-auth %s", *operatorAuth)
 		}
-		if *rotate || *adopt || prune != 0 {
-			return UsageError("-renew does not combine with -rotate, -adopt or -prune-expired")
+		if *rotate || *adopt || prune != 0 || len(federations)+len(fed.unfederate) > 0 {
+			return UsageError("-renew does not combine with -rotate, -adopt, -prune-expired or -federate")
 		}
 		*operatorAuth = entra.OperatorProvisioner
 	}
@@ -100,6 +105,8 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 		RenewBefore:        *renewBefore,
 		RenewBeforeSet:     c.IsSet("renew-before"),
 		PruneExpired:       time.Duration(prune),
+		Federate:           federations,
+		Unfederate:         fed.unfederate,
 		CertLifetime:       time.Duration(certLifetime),
 		KeyStore:           *keyStore,
 		PropagationTimeout: *propagation,

@@ -40,8 +40,15 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 	noCache := fs.Bool("no-cache", false, "always request a fresh token (the cache is refreshed with it)")
 	minValidity := fs.Duration("min-validity", 5*time.Minute, "serve a cached token only while it has at least this long left")
 	removeCached := fs.Bool("remove-cached-tokens", false, "remove this app's cached tokens (every scope, certificate and authority host) from the keyring and exit; prints nothing on stdout")
+	fed := registerFederatedFlags(fs)
 	if err := c.Parse(fs, args); err != nil {
 		return err
+	}
+	if federated, err := fed.federated(); err != nil || federated {
+		if err != nil {
+			return err
+		}
+		return runFederatedToken(ctx, c, fed, *scope, stdio)
 	}
 	if err := DurationFlag("min-validity", *minValidity, true); err != nil {
 		return err
@@ -53,8 +60,8 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 	if *scope == "" {
 		*scope = env.Cloud.GraphScope()
 	}
-	if !strings.HasSuffix(*scope, "/.default") || strings.ContainsAny(*scope, " \t") {
-		return UsageError("-scope must be a single <resource>/.default scope (client credentials cannot request individual permissions), not %q", *scope)
+	if err := checkScope(*scope); err != nil {
+		return err
 	}
 	env.Store = env.Store.WithContext(ctx) // keyring waits end at Ctrl-C
 	if *removeCached {
@@ -150,4 +157,13 @@ var errStdoutClosed = errors.New("stdout is closed")
 func stdoutError(err error) error {
 	return &Error{Code: ExitFailure, Msg: "writing the token to stdout failed: " + oneLine(err.Error()),
 		Hint: "capture stdout, e.g. TOKEN=$(entraclaw-provisioner-token); to discard the token use >/dev/null (a closed stdout, or /dev/null opened read-write as subprocess.DEVNULL does, counts as closed)"}
+}
+
+// checkScope accepts a single <resource>/.default scope: client credentials cannot
+// request individual permissions.
+func checkScope(scope string) error {
+	if !strings.HasSuffix(scope, "/.default") || strings.ContainsAny(scope, " \t") {
+		return UsageError("-scope must be a single <resource>/.default scope (client credentials cannot request individual permissions), not %q", scope)
+	}
+	return nil
 }

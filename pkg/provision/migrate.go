@@ -121,6 +121,7 @@ func (m *migration) steps() []step {
 		{"back up the state file", m.backupState},
 		{"find or create the app", m.ensureApp},
 		{"permissions and consent", m.ensurePermissions},
+		{"federated credentials", m.ensureFederation},
 		{"certificate", m.ensureCertificate},
 		{"record the thumbprint", m.recordThumbprint},
 		{stepPropagation, m.awaitPropagation},

@@ -148,7 +148,8 @@ func (m *migration) checkRights(ctx context.Context) error {
 		}
 	}
 	// Registering a new app is open to every user in most tenants; changing one is not.
-	needChange := m.app != nil && (m.clientSP == nil || len(m.app.PasswordCredentials) > 0 || m.perms.declareCount > 0 || m.certNeedsAppChange())
+	needChange := m.app != nil && (m.clientSP == nil || len(m.app.PasswordCredentials) > 0 || m.perms.declareCount > 0 || m.certNeedsAppChange() ||
+		len(m.cfg.Federate)+len(m.cfg.Unfederate) > 0)
 	if needChange {
 		lack, err := lacksChangeRight(ctx, m.graph, r, m.app, "changing the app (client secrets, permissions, certificates)")
 		if err != nil {

@@ -75,6 +75,10 @@ type Config struct {
 	// RenewBeforeSet says RenewBefore was chosen (-renew-before); otherwise Renew's
 	// due time is 2/3 of the lifetime with the thumbprint's jitter.
 	RenewBeforeSet bool
+	// Federate lists the federated identity credentials to put on the app (-federate),
+	// Unfederate the names of those to take off (-unfederate).
+	Federate   []*Federation
+	Unfederate []string
 	// PruneExpired, when > 0, removes from the app the certificates of other machines
 	// that expired more than this long ago.
 	PruneExpired time.Duration

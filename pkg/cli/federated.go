@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"time"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/entra"
+	"github.com/entraclaw/entraclaw-cli/pkg/token"
+)
+
+// Values of -credential.
+const (
+	CredentialAuto        = "auto"
+	CredentialCertificate = "certificate"
+	CredentialFederated   = "federated"
+)
+
+// federatedFlags are the token binary's flags for workload identity federation.
+type federatedFlags struct {
+	credential, tokenFile, tokenEnv, serviceConnection string
+}
+
+// registerFederatedFlags adds -credential and the external token's sources to fs.
+func registerFederatedFlags(fs *flag.FlagSet) *federatedFlags {
+	f := &federatedFlags{}
+	fs.StringVar(&f.credential, "credential", CredentialAuto, "`kind` of credential: auto (this machine's certificate, as always), certificate, or federated (a CI job's or a pod's own OIDC token, exchanged through a federated credential on the app: no secret and no certificate)")
+	fs.StringVar(&f.tokenFile, "federated-token-file", "", "with -credential federated: a `file` holding the external token, re-read for every token (default: AZURE_FEDERATED_TOKEN_FILE)")
+	fs.StringVar(&f.tokenEnv, "federated-token-env", "", "with -credential federated: the `name` of an environment variable holding the external token (GitLab id_tokens)")
+	fs.StringVar(&f.serviceConnection, "service-connection-id", "", "with -credential federated in Azure Pipelines: the service connection `id` (default: AZURESUBSCRIPTION_SERVICE_CONNECTION_ID)")
+	return f
+}
+
+// federated reports whether -credential asks for federation, and checks the value.
+func (f *federatedFlags) federated() (bool, error) {
+	switch f.credential {
+	case CredentialAuto, CredentialCertificate:
+		if f.tokenFile != "" || f.tokenEnv != "" || f.serviceConnection != "" {
+			return false, UsageError("-federated-token-file, -federated-token-env and -service-connection-id need -credential federated")
+		}
+		return false, nil
+	case CredentialFederated:
+		return true, nil
+	}
+	return false, UsageError("-credential must be %s, %s or %s, not %q", CredentialAuto, CredentialCertificate, CredentialFederated, f.credential)
+}
+
+// runFederatedToken prints a token got with the external token of a CI job or a pod. No
+// state file is needed: tenant and client come from flags, the environment, the config
+// file, or a state file when there is one. Nothing is cached (a mint costs one request
+// to the CI system and one to Entra ID; no keyring is assumed in CI, and never a file).
+func runFederatedToken(ctx context.Context, c *Common, f *federatedFlags, scope string, stdio Stdio) error {
+	env, err := c.Resolve(StateOptional)
+	if err != nil {
+		return err
+	}
+	if env.Tenant == "" || env.Client == "" {
+		return UsageError("-credential federated needs the tenant and client id: -tenant-id and -client-id (or ENTRACLAW_TENANT_ID / ENTRACLAW_CLIENT_ID, the config file, or a state file)")
+	}
+	if scope == "" {
+		scope = env.Cloud.GraphScope()
+	}
+	if err := checkScope(scope); err != nil {
+		return err
+	}
+	src, err := entra.FindFederatedSource(entra.FederatedSourceOptions{TokenFile: f.tokenFile, TokenEnv: f.tokenEnv, ServiceConnectionID: f.serviceConnection})
+	if err != nil {
+		return &Error{Code: ExitNotSetUp, Err: err, Hint: "in GitHub Actions give the job `permissions: id-token: write`; in Kubernetes enable workload identity on the pod; see README \"CI without secrets\""}
+	}
+	cred, err := entra.NewFederatedCredential(env.Cloud, env.Tenant, env.Client, src, entra.CredentialOptions{})
+	if err != nil {
+		return err
+	}
+	tok, err := entra.FetchToken(ctx, cred, scope)
+	if err != nil {
+		var mismatch *entra.FederatedMismatchError
+		if errors.As(err, &mismatch) {
+			return &Error{Code: ExitFailure, Err: mismatch, Hint: mismatch.Hint()}
+		}
+		return err
+	}
+	exp, err := token.Check(tok.Token, env.Tenant, env.Client, tok.ExpiresOn, time.Now())
+	if err != nil {
+		return badTokenError(env.Cloud.AuthorityHost, &token.MintedError{BadTokenError: asBadToken(err)})
+	}
+	return printToken(stdio, c, env.Tenant, tok.Token, exp)
+}
+
+func asBadToken(err error) *token.BadTokenError {
+	var bad *token.BadTokenError
+	if errors.As(err, &bad) {
+		return bad
+	}
+	return &token.BadTokenError{Reason: err.Error()}
+}
