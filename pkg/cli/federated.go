@@ -6,8 +6,11 @@ import (
 	"flag"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/token"
+	"github.com/entraclaw/entraclaw-cli/pkg/verify"
 )
 
 // Values of -credential.
@@ -51,12 +54,9 @@ func (f *federatedFlags) federated() (bool, error) {
 // file, or a state file when there is one. Nothing is cached (a mint costs one request
 // to the CI system and one to Entra ID; no keyring is assumed in CI, and never a file).
 func runFederatedToken(ctx context.Context, c *Common, f *federatedFlags, scope string, stdio Stdio) error {
-	env, err := c.Resolve(StateOptional)
+	env, err := federatedEnv(c)
 	if err != nil {
 		return err
-	}
-	if env.Tenant == "" || env.Client == "" {
-		return UsageError("-credential federated needs the tenant and client id: -tenant-id and -client-id (or ENTRACLAW_TENANT_ID / ENTRACLAW_CLIENT_ID, the config file, or a state file)")
 	}
 	if scope == "" {
 		scope = env.Cloud.GraphScope()
@@ -64,11 +64,7 @@ func runFederatedToken(ctx context.Context, c *Common, f *federatedFlags, scope 
 	if err := checkScope(scope); err != nil {
 		return err
 	}
-	src, err := entra.FindFederatedSource(entra.FederatedSourceOptions{TokenFile: f.tokenFile, TokenEnv: f.tokenEnv, ServiceConnectionID: f.serviceConnection})
-	if err != nil {
-		return &Error{Code: ExitNotSetUp, Err: err, Hint: "in GitHub Actions give the job `permissions: id-token: write`; in Kubernetes enable workload identity on the pod; see README \"CI without secrets\""}
-	}
-	cred, err := entra.NewFederatedCredential(env.Cloud, env.Tenant, env.Client, src, entra.CredentialOptions{})
+	cred, err := f.newCredential(env)
 	if err != nil {
 		return err
 	}
@@ -93,4 +89,43 @@ func asBadToken(err error) *token.BadTokenError {
 		return bad
 	}
 	return &token.BadTokenError{Reason: err.Error()}
+}
+
+// federatedEnv resolves the configuration without needing a state file: the tenant and
+// the client id may come from flags, the environment or the config file.
+func federatedEnv(c *Common) (*Env, error) {
+	env, err := c.Resolve(StateOptional)
+	if err != nil {
+		return nil, err
+	}
+	if env.Tenant == "" || env.Client == "" {
+		return nil, UsageError("-credential federated needs the tenant and client id: -tenant-id and -client-id (or ENTRACLAW_TENANT_ID / ENTRACLAW_CLIENT_ID, the config file, or a state file)")
+	}
+	return env, nil
+}
+
+// newCredential builds the federated credential from the external token's source.
+func (f *federatedFlags) newCredential(env *Env) (azcore.TokenCredential, error) {
+	src, err := entra.FindFederatedSource(entra.FederatedSourceOptions{TokenFile: f.tokenFile, TokenEnv: f.tokenEnv, ServiceConnectionID: f.serviceConnection})
+	if err != nil {
+		return nil, &Error{Code: ExitNotSetUp, Err: err, Hint: "in GitHub Actions give the job `permissions: id-token: write`; in Kubernetes enable workload identity on the pod; see README \"CI without secrets\""}
+	}
+	return entra.NewFederatedCredential(env.Cloud, env.Tenant, env.Client, src, entra.CredentialOptions{})
+}
+
+// runFederatedChecks is entraclaw-verify -credential federated: in a CI job, with no
+// keyring and perhaps no state file, it checks the app (no client secret, exactly the
+// recorded federated credentials when a state file records them) and a token minted
+// with the external token.
+func runFederatedChecks(ctx context.Context, o *verifyOptions, stdio Stdio, c *Common) error {
+	env, err := federatedEnv(c)
+	if err != nil {
+		return err
+	}
+	cred, err := o.fed.newCredential(env)
+	if err != nil {
+		return err
+	}
+	o.operatorAuth = entra.OperatorProvisioner
+	return runChecksWith(ctx, env, o, verify.Deps{Store: env.Store, Stderr: stdio.Err, TokenCredential: cred}, stdio, c)
 }

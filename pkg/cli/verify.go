@@ -63,6 +63,7 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 	fs.StringVar(&o.tokenInput, "token", "", "check only this access token (`file`, or - for stdin) against the tenant and client id")
 	fs.StringVar(&o.decodeInput, "decode", "", "print the header and claims of an access token (`file`, or - for stdin) as JSON, unverified")
 	fs.IntVar(&o.maxAppKeys, "max-app-keys", verify.DefaultMaxAppKeys, "warn when the app holds more than this `number` of certificates (keyCredentials); the fix is entraclaw-migrate -prune-expired")
+	o.fed = registerFederatedFlags(fs)
 	fs.BoolVar(&o.offline, "offline", false, "print this machine's status from the state file and the keyring only (no network): certificate, expiry, cached token, secrets on disk, renewal; exit 4 on a problem")
 	if err := c.Parse(fs, args); err != nil {
 		return err
@@ -72,6 +73,9 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 	}
 	if o.decodeInput != "" {
 		return decodeToken(stdio, o.decodeInput)
+	}
+	if o.federated {
+		return runFederatedChecks(ctx, o, stdio, c)
 	}
 
 	env, err := c.Resolve(NeedProvisioner)
@@ -102,8 +106,9 @@ type verifyOptions struct {
 	checkList, operatorAuth, tokenInput, decodeInput string
 	wait, expiresIn                                  time.Duration
 	maxAppKeys                                       int
-	offline                                          bool
+	offline, federated                               bool
 	checks                                           []string
+	fed                                              *federatedFlags
 }
 
 // validate checks the flags and their combinations (exit 2), with no keyring or network.
@@ -121,6 +126,12 @@ func (o *verifyOptions) validate() error {
 	}
 	if err := checkOperatorAuth(o.operatorAuth); err != nil {
 		return err
+	}
+	if o.federated, err = o.fed.federated(); err != nil {
+		return err
+	}
+	if o.federated && (o.offline || o.tokenInput != "" || o.operatorAuth != entra.OperatorProvisioner) {
+		return UsageError("-credential federated checks the app and a token minted with the external token; it does not combine with -offline, -token or -operator-auth")
 	}
 	if o.maxAppKeys < 1 {
 		return UsageError("-max-app-keys must be a positive number of certificates, not %d", o.maxAppKeys)
@@ -142,10 +153,6 @@ func (o *verifyOptions) validate() error {
 // runChecks runs the runbook's checks once, or until they pass with -wait, and prints
 // the report.
 func runChecks(ctx context.Context, env *Env, o *verifyOptions, stdio Stdio, c *Common) error {
-	cfg := verify.Config{
-		StatePath: env.StatePath, Tenant: env.Tenant, Client: env.Client, Cloud: env.Cloud,
-		Checks: o.checks, ExpiresIn: o.expiresIn, MaxAppKeys: o.maxAppKeys,
-	}
 	deps := verify.Deps{Store: env.Store, Stderr: stdio.Err}
 	if o.operatorAuth != entra.OperatorProvisioner {
 		cred, err := entra.NewOperatorCredential(o.operatorAuth, env.Cloud, env.Tenant, stdio.Err, entra.CredentialOptions{})
@@ -153,6 +160,15 @@ func runChecks(ctx context.Context, env *Env, o *verifyOptions, stdio Stdio, c *
 			return err
 		}
 		deps.GraphCredential = cred
+	}
+	return runChecksWith(ctx, env, o, deps, stdio, c)
+}
+
+// runChecksWith is runChecks with the credentials chosen.
+func runChecksWith(ctx context.Context, env *Env, o *verifyOptions, deps verify.Deps, stdio Stdio, c *Common) error {
+	cfg := verify.Config{
+		StatePath: env.StatePath, Tenant: env.Tenant, Client: env.Client, Cloud: env.Cloud,
+		Checks: o.checks, ExpiresIn: o.expiresIn, MaxAppKeys: o.maxAppKeys,
 	}
 	var rep *verify.Report
 	var err error

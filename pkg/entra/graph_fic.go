@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // FederatedIdentityCredential is a federated identity credential (FIC) on an application:
@@ -56,4 +57,12 @@ func (g *Graph) UpdateFederatedCredential(ctx context.Context, objectID, id stri
 // DeleteFederatedCredential removes the FIC with id.
 func (g *Graph) DeleteFederatedCredential(ctx context.Context, objectID, id string) error {
 	return g.do(ctx, call{method: http.MethodDelete, path: objectPath("applications", objectID, "federatedIdentityCredentials", url.PathEscape(id)), lagIDs: []string{objectID}})
+}
+
+// ListFederatedCredentialsByAppID returns the FICs of the application with this appId
+// (client id) through Graph's alternate key, in one request; IsNotFound when there is no
+// such application.
+func (g *Graph) ListFederatedCredentialsByAppID(ctx context.Context, appID string) ([]FederatedIdentityCredential, error) {
+	return list[FederatedIdentityCredential](ctx, g, call{method: http.MethodGet,
+		path: "/applications(appId='" + url.PathEscape(strings.ReplaceAll(appID, "'", "''")) + "')/federatedIdentityCredentials"})
 }

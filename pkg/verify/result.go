@@ -21,7 +21,7 @@ const (
 
 // CheckNames lists every check in the order Run performs them.
 func CheckNames() []string {
-	return []string{NameSecretPurged, NameNoPasswords, NameKeyringCert, NameToken}
+	return []string{NameSecretPurged, NameNoPasswords, NameFederated, NameKeyringCert, NameToken}
 }
 
 // ParseChecks reads a comma-separated list of check names ("" selects all). Unknown

@@ -56,9 +56,13 @@ type Config struct {
 type Deps struct {
 	// Store is the keyring holding the provisioner's certificate bundle.
 	Store *keystore.Store
-	// GraphCredential reads Graph; nil means the provisioner's own certificate
-	// credential built from the keyring bundle.
+	// GraphCredential reads Graph; nil means TokenCredential, else the provisioner's own
+	// certificate credential built from the keyring bundle.
 	GraphCredential azcore.TokenCredential
+	// TokenCredential, when set, is the provisioner's credential instead of the keyring
+	// certificate: a federated one (-credential federated), whose tokens the token check
+	// mints and checks; the default checks are then those DefaultChecks gives it.
+	TokenCredential azcore.TokenCredential
 	// Credential tunes the certificate credentials (transport, retries).
 	Credential entra.CredentialOptions
 	// Graph tunes the Graph client.
@@ -72,9 +76,10 @@ type Deps struct {
 // Run performs the selected checks. A check that fails does not stop the others.
 // The error is non-nil only for a bad configuration (an unknown check name).
 func Run(ctx context.Context, cfg Config, deps Deps) (*Report, error) {
+	doc, docErr := state.Load(cfg.StatePath)
 	selected := cfg.Checks
 	if len(selected) == 0 {
-		selected = CheckNames()
+		selected = DefaultChecks(doc, deps.TokenCredential != nil)
 	}
 	for _, name := range selected {
 		if !slices.Contains(CheckNames(), name) {
@@ -94,12 +99,15 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Report, error) {
 	if cfg.MaxAppKeys <= 0 {
 		cfg.MaxAppKeys = DefaultMaxAppKeys
 	}
-	r := &run{cfg: cfg, deps: deps, now: now(), readsTogether: slices.Contains(selected, NameToken)}
-	r.doc, r.docErr = state.Load(cfg.StatePath)
+	r := &run{cfg: cfg, deps: deps, now: now(), readsTogether: slices.Contains(selected, NameToken),
+		readsFICs: slices.Contains(selected, NameFederated) || slices.Contains(selected, NameNoPasswords)}
+	r.doc, r.docErr = doc, docErr
+	r.ficsChecked = slices.Contains(selected, NameFederated)
 
 	checks := map[string]func(context.Context) Result{
 		NameSecretPurged: r.secretPurged,
 		NameNoPasswords:  r.noPasswords,
+		NameFederated:    r.federatedCredentials,
 		NameKeyringCert:  r.keyringCert,
 		NameToken:        r.token,
 	}
@@ -120,6 +128,9 @@ type run struct {
 	// readsTogether: the token check needs both the app and Graph's service principal,
 	// so the first of them to be needed reads both, concurrently (one round trip).
 	readsTogether bool
+	// readsFICs: the app's federated credentials are read with the app (the same round
+	// trip); ficsChecked: federated-credentials runs (else no-passwords flags any FIC).
+	readsFICs, ficsChecked bool
 
 	doc    *state.Doc
 	docErr error
@@ -141,6 +152,10 @@ type run struct {
 	graphSPRead bool
 	graphSP     *entra.ServicePrincipal
 	graphSPErr  error
+
+	ficsRead bool
+	fics     []entra.FederatedIdentityCredential
+	ficsErr  error
 }
 
 // ---- checks --------------------------------------------------------------------------
@@ -193,6 +208,14 @@ func (r *run) noPasswords(ctx context.Context) Result {
 		return fail(NameNoPasswords, r.appMissing())
 	}
 	n := len(app.PasswordCredentials)
+	if n == 0 && !r.ficsChecked {
+		switch unknown, err := r.unrecordedFICs(ctx); {
+		case err != nil:
+			return couldNotRun(NameNoPasswords, "app "+app.AppID+" has 0 password credentials, but its federated credentials could not be read: "+describe(err))
+		case unknown != "":
+			return fail(NameNoPasswords, "app "+app.AppID+" has 0 password credentials but "+unknown)
+		}
+	}
 	if n == 0 {
 		return pass(NameNoPasswords, fmt.Sprintf("app %s has 0 password credentials", app.AppID))
 	}
@@ -332,6 +355,9 @@ func (r *run) keyCountWarnings(ctx context.Context) []string {
 // token: a token minted in this Run with the keyring certificate is an app-only Graph
 // token for this app and tenant, from a certificate, with every required role.
 func (r *run) token(ctx context.Context) Result {
+	if r.deps.TokenCredential != nil {
+		return r.checkMintedToken(ctx, r.deps.TokenCredential)
+	}
 	b, err := r.loadBundle()
 	switch {
 	case err != nil && isUnavailable(err):
@@ -346,6 +372,11 @@ func (r *run) token(ctx context.Context) Result {
 	if err != nil {
 		return fail(NameToken, oneLine(err.Error()))
 	}
+	return r.checkMintedToken(ctx, cred)
+}
+
+// checkMintedToken mints a Graph token with cred and checks its claims.
+func (r *run) checkMintedToken(ctx context.Context, cred azcore.TokenCredential) Result {
 	// EnableCAE as azcore's bearer-token policy sets it for the Graph client: the credential
 	// caches CAE and non-CAE tokens apart, and only a matching request is served the token
 	// the Graph client minted earlier in this Run.
@@ -446,6 +477,9 @@ func (r *run) graphClient() (*entra.Graph, error) {
 	}
 	cred := r.deps.GraphCredential
 	if cred == nil {
+		cred = r.deps.TokenCredential
+	}
+	if cred == nil {
 		b, err := r.loadBundle()
 		switch {
 		case err != nil:
@@ -485,6 +519,9 @@ func (r *run) readGraph(ctx context.Context, app, sp bool) {
 		if sp {
 			r.graphSPRead, r.graphSPErr = true, err
 		}
+		if r.readsFICs {
+			r.ficsRead, r.ficsErr = true, err
+		}
 		return
 	}
 	var wg sync.WaitGroup
@@ -502,6 +539,14 @@ func (r *run) readGraph(ctx context.Context, app, sp bool) {
 		go func() {
 			defer wg.Done()
 			r.graphSP, r.graphSPErr = g.FindServicePrincipal(ctx, entra.GraphAppID)
+		}()
+	}
+	if r.readsFICs && !r.ficsRead {
+		r.ficsRead = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.fics, r.ficsErr = g.ListFederatedCredentialsByAppID(ctx, r.cfg.Client)
 		}()
 	}
 	wg.Wait()
