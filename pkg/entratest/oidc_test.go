@@ -137,6 +137,11 @@ func TestGitHubIDTokenEndpoint(t *testing.T) {
 	if aud := externalClaims(t, srv, issuerGitHub, body["value"].(string))["aud"]; aud != FederationAudience {
 		t.Errorf("aud without audience = %v, want %s", aud, FederationAudience)
 	}
+	// Faults can be injected on the issuers' routes too, e.g. a flaky GitHub endpoint.
+	srv.FailNext(RouteGitHubIDToken, Failure{Status: http.StatusServiceUnavailable, Message: "try later"})
+	if status, body := oidcRequest(t, srv, http.MethodGet, url, "Bearer "+token); status != http.StatusServiceUnavailable || body["message"] != "try later" {
+		t.Errorf("injected failure answered %d %v", status, body)
+	}
 }
 
 func TestPipelinesOIDCTokenEndpoint(t *testing.T) {
