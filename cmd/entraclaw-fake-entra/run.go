@@ -23,7 +23,11 @@ HTTPS on 127.0.0.1 (its own CA) and seeds one tenant with a scenario:
   empty     only the tenant: entraclaw-migrate creates everything
 It writes into -workdir: ca.pem, .entraclaw-state.json, bin/az (a fake Azure CLI) and env
 (the exports a shell needs: . WORKDIR/env; it first unsets every ENTRACLAW_* and AZURE_*
-variable of that shell). It prints one ready line and runs until signalled.
+variable of that shell), and ci-env, which sources env and adds what a CI job gets for
+workload identity federation (GitHub Actions' ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN, Azure
+Pipelines' SYSTEM_OIDCREQUESTURI and SYSTEM_ACCESSTOKEN, Kubernetes'
+AZURE_FEDERATED_TOKEN_FILE, a token file it rewrites every 48 minutes). It prints one ready
+line and runs until signalled.
 
 Keyring items go under -keyring-service (default entraclaw-fake-cert), which env exports to
 the tools. The production names (entraclaw-provisioner-cert, entraclaw-provisioner-token-cache)
@@ -53,6 +57,9 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	noPasswords := fs.Bool("block-add-pw", false, "tenant policy: refuse addPassword")
 	maxKeys := fs.Int("max-key-credentials", 0, "refuse a PATCH or addKey leaving more than `N` certificates on an application with Directory_ResourceSizeExceeded (0: off)")
 	noDeviceCode := fs.Bool("block-device-code", false, "Conditional Access: refuse device-code sign-ins with AADSTS53003")
+	oidcSubject := fs.String("oidc-subject", entratest.DefaultOIDCSubject, "the `sub` of the GitHub-shaped ID tokens (ci-env's ACTIONS_ID_TOKEN_REQUEST_URL)")
+	ficPropagation := fs.Duration("fic-propagation-delay", 0, "a new or changed federated identity credential is accepted by the token service this long after the write (AADSTS70021 until then)")
+	k8sAccount := fs.String("k8s-service-account", entratest.DefaultK8sNamespace+":"+entratest.DefaultK8sServiceAccount, "`NAMESPACE:NAME` of the Kubernetes-style token file's subject (system:serviceaccount:NAMESPACE:NAME)")
 	var published []string
 	fs.Func("publish-role", "publish one more Graph application permission, e.g. AgentIdentityBlueprint.UpdateBranding.All (suffix :disabled or :user; repeatable)", func(v string) error {
 		published = append(published, v)
@@ -99,6 +106,10 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	default:
 		return cli.UsageError("-scenario must be legacy, migrated or empty, not %q", *scenario)
 	}
+	k8sNamespace, k8sName, ok := strings.Cut(*k8sAccount, ":")
+	if !ok || k8sNamespace == "" || k8sName == "" || strings.Contains(k8sName, ":") {
+		return cli.UsageError("-k8s-service-account must be NAMESPACE:NAME, not %q", *k8sAccount)
+	}
 
 	srv, err := entratest.NewServer(
 		entratest.WithLatency(*latency),
@@ -112,6 +123,9 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		entratest.WithPasswordAdditionBlocked(*noPasswords),
 		entratest.WithMaxKeyCredentials(*maxKeys),
 		entratest.WithDeviceCodeBlocked(*noDeviceCode),
+		entratest.WithOIDCSubject(*oidcSubject),
+		entratest.WithFICPropagationDelay(*ficPropagation),
+		entratest.WithK8sServiceAccount(k8sNamespace, k8sName),
 	)
 	if err != nil {
 		return err
@@ -147,11 +161,33 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		}
 		defer store.DeleteBundle(sc.TenantID)
 	}
+	go rotateTokenFile(ctx, srv, wd.K8sTokenFile, stdio)
 	fmt.Fprintf(stdio.Out, "entraclaw-fake-entra ready: url=%s scenario=%s tenant=%s client=%s env=%s\n",
 		srv.URL, *scenario, sc.TenantID, orDash(sc.ClientID), wd.EnvFile)
 	<-ctx.Done()
 	fmt.Fprintf(stdio.Err, "entraclaw-fake-entra: stopping (%s)\n", strings.TrimSpace(summarize(srv.Counts())))
 	return nil
+}
+
+// tokenFileRotation is how often the Kubernetes-style token file is rewritten: at 80% of
+// its one-hour lifetime, as the kubelet rotates projected service-account tokens.
+const tokenFileRotation = 48 * time.Minute
+
+// rotateTokenFile rewrites the workdir's Kubernetes-style token file until ctx ends, so a
+// long practice session never finds it expired.
+func rotateTokenFile(ctx context.Context, srv *entratest.Server, path string, stdio cli.Stdio) {
+	tick := time.NewTicker(tokenFileRotation)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := srv.WriteK8sTokenFile(path); err != nil {
+				fmt.Fprintf(stdio.Err, "entraclaw-fake-entra: rotating %s: %v\n", path, err)
+			}
+		}
+	}
 }
 
 // isProductionService reports whether service, or the token cache that goes with it, is

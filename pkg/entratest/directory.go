@@ -49,6 +49,9 @@ type application struct {
 	requiredResourceAccess []resourceAccessEntry
 	uniqueName             string   // alternate key set by an upsert; "" when none
 	owners                 []string // object ids of the users owning the app
+	// fics are the federated identity credentials. Writes replace the slice and its
+	// elements instead of changing them in place, so a read-lag snapshot keeps the old ones.
+	fics []*federatedCredential
 	// stale is the value before the last PATCH, served to reads until staleUntil (read lag).
 	stale      *application
 	staleUntil time.Time
@@ -452,6 +455,7 @@ func (t *tenant) appView(a *application) AppView {
 		KeyCredentials:      []KeyCredentialView{},
 		PasswordCredentials: []PasswordCredentialView{},
 		GrantedRoles:        []string{},
+		FICs:                ficViews(a.fics),
 	}
 	for _, k := range a.keyCredentials {
 		v.KeyCredentials = append(v.KeyCredentials, KeyCredentialView{

@@ -120,6 +120,10 @@ func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, req request,
 		s.writeSTSError(w, r, injectedSTSError(f))
 		return
 	}
+	if req.area == areaOIDC {
+		writeOIDCError(w, f.Status, f.Message)
+		return
+	}
 	code, message := f.Code, f.Message
 	if code == "" {
 		code = http.StatusText(f.Status)

@@ -32,7 +32,8 @@ type graphPath struct {
 	byAppID    bool   // addressed by the alternate key (appId='...')
 	appID      string // the alternate key's value
 	uniqueName string // addressed by the alternate key (uniqueName='...')
-	action     string // "", "addPassword", "removePassword", "addKey", "removeKey", "owners", "appRoleAssignedTo", "appRoleAssignments"
+	action     string // "", "addPassword", "removePassword", "addKey", "removeKey", "owners", "federatedIdentityCredentials", "appRoleAssignedTo", "appRoleAssignments"
+	ficKey     string // one federated identity credential: its id or name ("" for the collection)
 }
 
 // pattern is the path part of the route name, e.g. /v1.0/applications/{id}/addPassword.
@@ -43,6 +44,9 @@ func (p graphPath) pattern() string {
 	}
 	if p.action != "" {
 		s += "/" + p.action
+	}
+	if p.ficKey != "" {
+		s += "/{ficId}"
 	}
 	return s
 }
@@ -59,7 +63,7 @@ func (p graphPath) key() string {
 }
 
 var graphActions = map[string][]string{
-	"applications":      {"addPassword", "removePassword", "addKey", "removeKey", "owners"},
+	"applications":      {"addPassword", "removePassword", "addKey", "removeKey", "owners", ficAction},
 	"servicePrincipals": {"appRoleAssignedTo", "appRoleAssignments"},
 }
 
@@ -116,20 +120,44 @@ func parseGraphPath(rest string) (graphPath, string) {
 		segs = segs[1:]
 	}
 	if len(segs) > 0 {
-		for _, a := range graphActions[p.collection] {
-			if strings.EqualFold(a, segs[0]) {
-				p.action = a
-			}
+		var msg string
+		if segs, msg = p.parseAction(segs); msg != "" {
+			return p, msg
 		}
-		if p.action == "" {
-			return p, fmt.Sprintf("Resource not found for the segment '%s'.", segs[0])
-		}
-		segs = segs[1:]
 	}
 	if len(segs) > 0 {
 		return p, fmt.Sprintf("Resource not found for the segment '%s'.", segs[0])
 	}
 	return p, ""
+}
+
+// parseAction reads the action segment (with, for federatedIdentityCredentials, the
+// credential's key: "(name='x')" or a following /{id or name} segment) and returns the
+// segments left, or the message of a 400.
+func (p *graphPath) parseAction(segs []string) ([]string, string) {
+	head, key := segs[0], ""
+	if i := strings.Index(head, "("); i >= 0 {
+		head, key = head[:i], head[i:]
+	}
+	for _, a := range graphActions[p.collection] {
+		if strings.EqualFold(a, head) {
+			p.action = a
+		}
+	}
+	if p.action == "" || (key != "" && p.action != ficAction) {
+		return segs, fmt.Sprintf("Resource not found for the segment '%s'.", segs[0])
+	}
+	segs = segs[1:]
+	if key != "" {
+		name, after, ok := parseAlternateKey(key, "name")
+		if !ok || after != "" || name == "" {
+			return segs, fmt.Sprintf("Bad Request - Error in query syntax: invalid key segment '%s'.", key)
+		}
+		p.ficKey = name
+	} else if p.action == ficAction && len(segs) > 0 && segs[0] != "" {
+		p.ficKey, segs = segs[0], segs[1:]
+	}
+	return segs, ""
 }
 
 // parseAlternateKey parses "(<name>='value')" at the start of s (name in lowercase,
@@ -390,6 +418,11 @@ var graphHandlers = map[string]graphHandler{
 	RouteAddKey:            {accessOwnKeys, nil, (*Server).addKey},
 	RouteRemoveKey:         {accessOwnKeys, nil, (*Server).removeKey},
 	RouteListOwners:        {accessRead, listOptions, (*Server).listOwners},
+	RouteListFICs:          {accessRead, listOptions, (*Server).listFICs},
+	RouteCreateFIC:         {accessWrite, nil, (*Server).createFIC},
+	RouteGetFIC:            {accessRead, singleOptions, (*Server).getFIC},
+	RoutePatchFIC:          {accessWrite, nil, (*Server).patchFIC},
+	RouteDeleteFIC:         {accessWrite, nil, (*Server).deleteFIC},
 	RouteListSPs:           {accessRead, listOptions, (*Server).listServicePrincipals},
 	RouteCreateSP:          {accessWrite, nil, (*Server).createServicePrincipal},
 	RouteGetSP:             {accessRead, singleOptions, (*Server).getServicePrincipal},

@@ -51,6 +51,8 @@ type Server struct {
 	deviceCodes   map[string]*deviceCode // by device_code
 	refreshTokens map[string]*deviceCode // by refresh_token
 
+	oidc oidcState // the external OIDC issuers; its own lock
+
 	busyMu   sync.Mutex
 	busy     int        // requests being served, for WaitIdle
 	busyDone *sync.Cond // signalled when busy drops to 0
@@ -65,6 +67,7 @@ type knobs struct {
 	pageSize         int
 	clock            func() time.Time
 	fidelity
+	federation
 }
 
 // Option configures a Server at construction.
@@ -297,6 +300,11 @@ const (
 	RouteAddKey              = "POST /v1.0/applications/{id}/addKey"
 	RouteRemoveKey           = "POST /v1.0/applications/{id}/removeKey"
 	RouteListOwners          = "GET /v1.0/applications/{id}/owners"
+	RouteListFICs            = "GET /v1.0/applications/{id}/federatedIdentityCredentials"
+	RouteCreateFIC           = "POST /v1.0/applications/{id}/federatedIdentityCredentials"
+	RouteGetFIC              = "GET /v1.0/applications/{id}/federatedIdentityCredentials/{ficId}"
+	RoutePatchFIC            = "PATCH /v1.0/applications/{id}/federatedIdentityCredentials/{ficId}"
+	RouteDeleteFIC           = "DELETE /v1.0/applications/{id}/federatedIdentityCredentials/{ficId}"
 	RouteListSPs             = "GET /v1.0/servicePrincipals"
 	RouteCreateSP            = "POST /v1.0/servicePrincipals"
 	RouteGetSP               = "GET /v1.0/servicePrincipals/{id}"
@@ -306,6 +314,10 @@ const (
 	RouteFakeState           = "GET /_fake/state"
 	RouteFakeAzAppShow       = "GET /_fake/az/ad/app/show"
 	RouteFakeAzCredReset     = "POST /_fake/az/ad/app/credential/reset"
+	RouteOIDCDiscovery       = "GET /_oidc/{issuer}/.well-known/openid-configuration"
+	RouteOIDCKeys            = "GET /_oidc/{issuer}/keys"
+	RouteGitHubIDToken       = "GET /_oidc/github/idtoken"
+	RoutePipelinesOIDCToken  = "POST /_oidc/pipelines/oidctoken"
 )
 
 // Routes lists every route name the server serves.
@@ -314,8 +326,10 @@ func Routes() []string {
 		RouteOpenIDConfiguration, RouteKeys, RouteToken, RouteDeviceCode, RouteOrganization,
 		RouteListApplications, RouteCreateApplication, RouteGetApplication, RoutePatchApplication,
 		RouteAddPassword, RouteRemovePassword, RouteAddKey, RouteRemoveKey, RouteListOwners,
+		RouteListFICs, RouteCreateFIC, RouteGetFIC, RoutePatchFIC, RouteDeleteFIC,
 		RouteListSPs, RouteCreateSP, RouteGetSP, RouteListAssignedTo, RouteGrant, RouteListAssignments,
 		RouteFakeState, RouteFakeAzAppShow, RouteFakeAzCredReset,
+		RouteOIDCDiscovery, RouteOIDCKeys, RouteGitHubIDToken, RoutePipelinesOIDCToken,
 	}
 }
 
@@ -336,6 +350,7 @@ const (
 	areaSTS
 	areaGraph
 	areaFake
+	areaOIDC // the external OIDC issuers (/_oidc/...)
 )
 
 // request is a matched request: its route name and the parts of the path it needs.
@@ -343,6 +358,7 @@ type request struct {
 	name   string // "METHOD /pattern"; pattern part may be unknown for unsupported methods
 	area   area
 	tenant string    // STS routes
+	issuer string    // OIDC routes: github, pipelines or k8s
 	graph  graphPath // Graph routes
 	err    string    // Graph path that cannot be parsed: the message of the 400
 }
@@ -355,6 +371,8 @@ func match(method, path string) request {
 		return request{name: method + " /_fake/state", area: areaFake}
 	case trimmed == "_fake/az/ad/app/show", trimmed == "_fake/az/ad/app/credential/reset":
 		return request{name: method + " /" + trimmed, area: areaFake}
+	case strings.HasPrefix(trimmed, "_oidc/"):
+		return matchOIDC(method, trimmed)
 	case trimmed == "v1.0" || strings.HasPrefix(trimmed, "v1.0/"):
 		gp, err := parseGraphPath(strings.TrimPrefix(strings.TrimPrefix(trimmed, "v1.0"), "/"))
 		if err != "" {
@@ -396,6 +414,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if req.area == areaOIDC && s.injectFault(w, r, req) {
+		return
+	}
 	switch req.area {
 	case areaFake:
 		switch strings.Trim(r.URL.Path, "/") {
@@ -408,6 +429,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case areaSTS:
 		s.serveSTS(w, r, req)
+	case areaOIDC:
+		s.serveOIDC(w, r, req)
 	case areaGraph:
 		if f, ok := s.takeFaultAfter(req); ok {
 			// The write is applied, then the answer is lost: a gateway timeout or a reset

@@ -37,6 +37,8 @@ type AppView struct {
 	// GrantedRoles are the Graph app-role values granted to the service principal,
 	// propagated or not.
 	GrantedRoles []string `json:"grantedRoles"`
+	// FICs are the federated identity credentials, propagated or not.
+	FICs []FICView `json:"federatedIdentityCredentials"`
 }
 
 // KeyCredentialView describes an uploaded certificate. Cert is for Go callers only.

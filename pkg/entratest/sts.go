@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -224,13 +225,16 @@ func (s *Server) grantClientCredentials(r *http.Request, tid string, now time.Ti
 			"The request contains both 'client_secret' and 'client_assertion'; send exactly one client credential."}
 	}
 
+	if assertion != "" && s.isFederatedAssertion(tid, clientID, assertion) {
+		return s.grantFederated(form, tid, resource, now, lifetime)
+	}
+
 	s.dir.mu.Lock()
 	defer s.dir.mu.Unlock()
 	t := s.dir.tenant(tid)
 	app := t.appByAppID(clientID)
 	if app == nil {
-		return "", 0, &stsError{http.StatusBadRequest, "unauthorized_client", 700016,
-			fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.", clientID, tid)}
+		return "", 0, appNotFound(clientID, tid)
 	}
 	acr := "1"
 	if secret != "" {
@@ -242,6 +246,18 @@ func (s *Server) grantClientCredentials(r *http.Request, tid string, now time.Ti
 	if e != nil {
 		return "", 0, e
 	}
+	return s.issueAppToken(t, app, resource, acr, form, now, lifetime)
+}
+
+func appNotFound(clientID, tid string) *stsError {
+	return &stsError{http.StatusBadRequest, "unauthorized_client", 700016,
+		fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.", clientID, tid)}
+}
+
+// issueAppToken mints the app-only token once the client has authenticated (acr: "1"
+// secret, "2" certificate or federated assertion). Caller holds s.dir.mu.
+func (s *Server) issueAppToken(t *tenant, app *application, resource, acr string, form url.Values, now time.Time, lifetime time.Duration) (string, int, *stsError) {
+	tid := t.id
 	sp := t.spByAppID(app.appID)
 	if sp == nil {
 		return "", 0, &stsError{http.StatusUnauthorized, "invalid_client", 7000229,
@@ -530,6 +546,10 @@ var stsErrorNames = map[int]string{
 	90002: "invalid_request", 900023: "invalid_request", 50027: "invalid_request",
 	900144: "invalid_request", 5002738: "invalid_request", 50196: "invalid_request",
 	1002012: "invalid_scope", 70011: "invalid_scope", 500011: "invalid_resource",
+	// workload identity federation
+	70021: "invalid_request", 700211: "invalid_request", 700212: "invalid_request", 700213: "invalid_request",
+	7002138: "invalid_request", 700222: "invalid_request", 50166: "invalid_request", 70023: "invalid_request",
+	7000272: "invalid_client",
 }
 
 // injectedSTSError builds the AADSTS error for an injected Failure: Code is the AADSTS

@@ -17,12 +17,19 @@ type Workdir struct {
 	StateFile string // DIR/.entraclaw-state.json ("" for the empty scenario)
 	BinDir    string // DIR/bin, holding the fake az
 	EnvFile   string // DIR/env
+	// CIEnvFile (DIR/ci-env) plays a CI job: it sources env, then exports the variables
+	// GitHub Actions, Azure Pipelines and Kubernetes workload identity give a job.
+	CIEnvFile string
+	// K8sTokenFile (DIR/azure-identity-token) is the Kubernetes-style token file ci-env
+	// names in AZURE_FEDERATED_TOKEN_FILE; WriteK8sTokenFile rotates it.
+	K8sTokenFile string
 }
 
 // StateFileName is the state file the scenarios write (the same name pkg/state looks for).
 const StateFileName = ".entraclaw-state.json"
 
-// WriteWorkdir writes ca.pem, the scenario's state file, bin/az, bin/az.cmd and env into dir.
+// WriteWorkdir writes ca.pem, the scenario's state file, bin/az, bin/az.cmd, env, ci-env
+// and azure-identity-token into dir.
 // extraEnv ("KEY=VALUE") lines are added to the env file, except that a "PATH=DIR" entry puts
 // DIR on PATH after dir/bin (where the fake az is) instead of replacing PATH: the directory
 // the entraclaw tools were built into, so that `. dir/env` finds them.
@@ -97,6 +104,9 @@ func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*W
 	}
 	b.WriteString("\"$PATH\"\n")
 	if err := os.WriteFile(w.EnvFile, []byte(b.String()), 0o644); err != nil {
+		return nil, err
+	}
+	if err := writeCIEnv(w, srv); err != nil {
 		return nil, err
 	}
 	return w, nil
