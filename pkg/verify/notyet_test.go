@@ -102,7 +102,7 @@ func TestRunStrayCertificate(t *testing.T) {
 	}
 
 	rep := f.run(t)
-	expectVerdicts(t, rep, CheckNames()...)
+	expectVerdicts(t, rep, DefaultChecks(nil, false)...)
 	r := result(t, rep, NameKeyringCert)
 	if len(r.Strays) != 1 || r.Strays[0].Thumbprint != certs.Thumbprint(stray.Cert) || r.Strays[0].KeyID == "" ||
 		!strings.HasPrefix(r.Strays[0].Expires, stray.Cert.NotAfter.UTC().Format(time.DateOnly)) {

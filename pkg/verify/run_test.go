@@ -133,7 +133,7 @@ func TestRunMigratedPassesEverything(t *testing.T) {
 	if len(rep.Checks) != 4 {
 		t.Fatalf("%d checks, want 4", len(rep.Checks))
 	}
-	expectVerdicts(t, rep, CheckNames()...)
+	expectVerdicts(t, rep, DefaultChecks(nil, false)...)
 	if len(rep.Warnings) != 0 || rep.Err() != nil {
 		t.Errorf("warnings %v, err %v", rep.Warnings, rep.Err())
 	}
@@ -150,12 +150,13 @@ func TestRunMigratedPassesEverything(t *testing.T) {
 
 // TestRunRequests pins what one full Run asks of Entra ID and Graph: one sign-in (the
 // Graph client's token serves the token check too), one app read by appId with the
-// certificate bodies, one read of Graph's app roles.
+// certificate bodies and, at the same time, its federated credentials, one read of
+// Graph's app roles.
 func TestRunRequests(t *testing.T) {
 	f := newFixture(t)
 	for attempt := 1; attempt <= 2; attempt++ { // a second Run signs in afresh
 		f.srv.ResetCounts()
-		expectVerdicts(t, f.run(t), CheckNames()...)
+		expectVerdicts(t, f.run(t), DefaultChecks(nil, false)...)
 		got := f.srv.Counts()
 		delete(got, entratest.RouteFakeState)
 		total := 0
@@ -163,8 +164,8 @@ func TestRunRequests(t *testing.T) {
 			total += n
 		}
 		if got[entratest.RouteOpenIDConfiguration] != 1 || got[entratest.RouteToken] != 1 || f.srv.TokenRequests() != 1 ||
-			got[entratest.RouteGetApplication] != 1 || total != 4 {
-			t.Errorf("run %d: requests %v, want 4: one discovery, one token, one app read, one Graph SP read", attempt, got)
+			got[entratest.RouteGetApplication] != 1 || got[entratest.RouteListFICs] != 1 || total != 5 {
+			t.Errorf("run %d: requests %v, want 5: one discovery, one token, one app read, one read of its federated credentials (beside it), one Graph SP read", attempt, got)
 		}
 	}
 }
@@ -273,7 +274,7 @@ func TestRunThumbprintMismatch(t *testing.T) {
 func TestRunThumbprintCaseInsensitive(t *testing.T) {
 	f := newFixture(t)
 	f.editState(t, func(d *state.Doc) { d.Set(state.KeyThumbprint, strings.ToUpper(certs.Thumbprint(f.sc.Bundle.Cert))) })
-	expectVerdicts(t, f.run(t), CheckNames()...)
+	expectVerdicts(t, f.run(t), DefaultChecks(nil, false)...)
 }
 
 func TestRunCertNotOnApp(t *testing.T) {
@@ -349,7 +350,7 @@ func TestRunWarnings(t *testing.T) {
 	}
 
 	rep := f.run(t)
-	expectVerdicts(t, rep, CheckNames()...)
+	expectVerdicts(t, rep, DefaultChecks(nil, false)...)
 	if len(rep.Warnings) != 3 {
 		t.Fatalf("warnings %q, want 3", rep.Warnings)
 	}
@@ -395,7 +396,7 @@ func TestRunTooManyAppKeys(t *testing.T) {
 	}{{2, true}, {3, false}, {0, false}} {
 		f.cfg.MaxAppKeys = tc.max
 		rep := f.run(t)
-		expectVerdicts(t, rep, CheckNames()...)
+		expectVerdicts(t, rep, DefaultChecks(nil, false)...)
 		all := strings.Join(result(t, rep, NameKeyringCert).Warnings, "\n")
 		want := "the app holds 3 certificates (keyCredentials), more than -max-app-keys 2; "
 		if got := strings.Contains(all, want) && strings.Contains(all, "`entraclaw-migrate -prune-expired 30d`"); got != tc.warn {
