@@ -72,7 +72,7 @@ func runFederatedToken(ctx context.Context, c *Common, f *federatedFlags, scope 
 	if err != nil {
 		var mismatch *entra.FederatedMismatchError
 		if errors.As(err, &mismatch) {
-			return &Error{Code: ExitFailure, Err: mismatch, Hint: mismatch.Hint()}
+			return &Error{Code: ExitFailure, Msg: mismatch.Error(), Hint: mismatch.Hint()} // its own words: the SDK's would hide what was presented
 		}
 		return err
 	}

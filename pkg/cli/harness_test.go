@@ -515,6 +515,29 @@ func cmdFake(ts *testscript.TestScript, neg bool, args []string) {
 	case "az":
 		need(1)
 		ts.Setenv("ENTRACLAW_FAKE_AZ_ACCOUNT", args[1])
+	case "ci": // fake ci github|pipelines|k8s FILE: the environment of a CI job (or pod) of the fake's OIDC issuers
+		need(1)
+		cmdFakeCI(ts, srv, args[1:])
+	case "ficpropagation": // fake ficpropagation D: new federated credentials reach the token service after D
+		need(1)
+		srv.SetFICPropagationDelay(parseDuration(ts, args[1]))
+	case "oidcsubject": // fake oidcsubject SUB: the subject the fake's CI issuers put in their tokens
+		need(1)
+		srv.SetOIDCSubject(args[1])
+	case "external": // fake external FILE iss=… sub=… aud=… exp=+5m nbf=-1m: an external token with these claims
+		need(1)
+		claims := map[string]any{}
+		for _, kv := range args[2:] {
+			k, v, _ := strings.Cut(kv, "=")
+			if d, err := time.ParseDuration(v); err == nil && (k == "exp" || k == "nbf" || k == "iat") {
+				claims[k] = time.Now().Add(d).Unix()
+				continue
+			}
+			claims[k] = v
+		}
+		tok, err := srv.MintExternalToken(claims)
+		ts.Check(err)
+		ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(tok), 0o600))
 	default:
 		ts.Fatalf("fake: unknown subcommand %q", args[0])
 	}
@@ -653,4 +676,31 @@ func (r *swtpmRegistry) Load(ts *testscript.TestScript, key string) *entratest.S
 		ts.Fatalf("no software TPM %s: `swtpm start` it first", strings.TrimPrefix(key, "swtpm:"))
 	}
 	return sw
+}
+
+// cmdFakeCI sets the environment a CI job of the fake's issuers sees.
+func cmdFakeCI(ts *testscript.TestScript, srv *entratest.Server, args []string) {
+	switch args[0] {
+	case "github":
+		u, tok := srv.GitHubTokenRequest()
+		ts.Setenv("ACTIONS_ID_TOKEN_REQUEST_URL", u)
+		ts.Setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", tok)
+	case "pipelines":
+		u, tok := srv.PipelinesTokenRequest()
+		ts.Setenv("SYSTEM_OIDCREQUESTURI", u)
+		ts.Setenv("SYSTEM_ACCESSTOKEN", tok)
+		ts.Setenv("AZURESUBSCRIPTION_SERVICE_CONNECTION_ID", srv.PipelinesServiceConnectionID())
+		ts.Setenv("PIPELINES_ISSUER", srv.PipelinesIssuer())
+		ts.Setenv("PIPELINES_SUBJECT", "sc://acme/app/"+srv.PipelinesServiceConnectionID())
+	case "k8s":
+		if len(args) < 2 {
+			ts.Fatalf("fake ci k8s FILE")
+		}
+		path := ts.MkAbs(args[1])
+		ts.Check(srv.WriteK8sTokenFile(path))
+		ts.Setenv("AZURE_FEDERATED_TOKEN_FILE", path)
+		ts.Setenv("K8S_ISSUER", srv.OIDCIssuerURL())
+	default:
+		ts.Fatalf("fake ci: unknown CI %q (github, pipelines, k8s FILE)", args[0])
+	}
 }
