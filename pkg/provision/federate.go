@@ -87,7 +87,10 @@ func NewFederation(spec, kind, issuer, subject, audience string, allowPattern bo
 	switch {
 	case err != nil || u.Scheme != "https" || u.Host == "":
 		return nil, fmt.Errorf("federated issuer %q must be an https URL", issuer)
-	case strings.HasSuffix(issuer, "/"):
+	case strings.HasSuffix(issuer, "/") && kind != "k8s":
+		// Matching is exact and these issuers name themselves without the slash. A
+		// Kubernetes issuer is taken as given: AKS's really ends in "/", and so does the
+		// iss of its tokens.
 		return nil, fmt.Errorf("federated issuer %q ends in \"/\": Entra ID matches the issuer exactly, and tokens name it without the slash", issuer)
 	case subject == "" || len(subject) > 600 || len(issuer) > 600:
 		return nil, fmt.Errorf("federated subject must be 1 to 600 characters, and the issuer at most 600")

@@ -22,7 +22,7 @@ func TestParseFederation(t *testing.T) {
 		{spec: "github:acme:environment:prod", err: "ORG/REPO"},
 		{spec: "github:acme/app:branch:main", err: "environment:NAME"},
 		{spec: "k8s:http://oidc.example.com:ns:sa", err: "https"},
-		{spec: "k8s:https://oidc.example.com/:ns:sa", err: "ends in"},
+		{spec: "k8s:https://eastus.oic.prod-aks.azure.com/t/c/:ns:sa", issuer: "https://eastus.oic.prod-aks.azure.com/t/c/", subject: "system:serviceaccount:ns:sa", name: "entraclaw-k8s-system-serviceaccount-ns-sa"}, // AKS issuers end in "/"
 		{spec: "gitlab:acme/app", err: "unknown kind"},
 	} {
 		f, err := provision.ParseFederation(tc.spec, tc.allowPattern)
