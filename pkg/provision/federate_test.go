@@ -1,9 +1,11 @@
 package provision_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/entraclaw/entraclaw-cli/pkg/entratest"
 	"github.com/entraclaw/entraclaw-cli/pkg/provision"
 )
 
@@ -43,5 +45,30 @@ func TestParseFederation(t *testing.T) {
 	long, err := provision.ParseFederation("github:acme/"+strings.Repeat("r", 150)+":environment:prod", false)
 	if err != nil || len(long.Name) > 120 {
 		t.Errorf("a long subject gives name %q (%d chars), %v; want at most 120", long.Name, len(long.Name), err)
+	}
+}
+
+// TestFederateRefusesA21stCredential: Graph holds at most 20 FICs per app; the 21st is
+// refused before anything is written, naming the way out.
+func TestFederateRefusesA21stCredential(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioMigrated)
+	for i := range 20 {
+		if err := f.srv.AddFIC(f.sc.TenantID, f.sc.ClientID, fmt.Sprintf("other-%d", i), "https://issuer.example.com", fmt.Sprintf("subject-%d", i), "api://AzureADTokenExchange"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fed, err := provision.ParseFederation("github:acme/app:environment:prod", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.config()
+	cfg.Federate = []*provision.Federation{fed}
+	f.srv.ResetCounts()
+	_, progress, err := f.migrate(cfg)
+	if err == nil || !strings.Contains(err.Error(), "limit of 20") {
+		t.Fatalf("Migrate = %v; want the 21st federated credential refused\n%s", err, progress)
+	}
+	if n := f.srv.Counts()[entratest.RouteCreateFIC]; n != 0 {
+		t.Errorf("%d federated credentials created", n)
 	}
 }
