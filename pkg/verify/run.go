@@ -288,6 +288,9 @@ func (r *run) keyringCertVerdict(ctx context.Context) Result {
 		if b.TPMBound() {
 			where += ", private key bound to this machine's TPM"
 		}
+		if path := r.deps.Store.KeyFile(r.cfg.Tenant); path != "" {
+			where = "private key: TPM-wrapped file " + path + " (this machine's TPM)"
+		}
 		res = pass(NameKeyringCert, fmt.Sprintf("thumbprint %s matches the state file and the app, expires %s, %s", thumb, notAfter, where))
 	}
 	res.Warnings = append(res.Warnings, warnings...)
