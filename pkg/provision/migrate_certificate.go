@@ -465,7 +465,11 @@ func (m *migration) promoteNext(context.Context) error {
 		if err := m.removeAccount(m.tenant + NextAccountSuffix); err != nil {
 			return err
 		}
-		m.say("Certificate %s is current now; %s is kept as keyring account %s until it is off the app.", thumb, certs.Thumbprint(old.Cert), m.tenant+PreviousAccountSuffix)
+		if path := m.deps.Store.KeyFile(m.tenant + PreviousAccountSuffix); path != "" {
+			m.say("Certificate %s is current now; %s is kept as %s until it is off the app.", thumb, certs.Thumbprint(old.Cert), path)
+		} else {
+			m.say("Certificate %s is current now; %s is kept as keyring account %s until it is off the app.", thumb, certs.Thumbprint(old.Cert), m.tenant+PreviousAccountSuffix)
+		}
 		return nil
 	})
 }
