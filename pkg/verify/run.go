@@ -242,6 +242,11 @@ func (r *run) keyringCertVerdict(ctx context.Context) Result {
 		if isUnavailable(err) {
 			return couldNotRun(NameKeyringCert, oneLine(err.Error()))
 		}
+		var fileErr *keystore.FileError
+		if errors.As(err, &fileErr) {
+			// A key file that may not be used as it is: its own fix, not a new migration.
+			return fail(NameKeyringCert, oneLine(err.Error())+"; "+fileErr.Hint())
+		}
 		return fail(NameKeyringCert, oneLine(err.Error())+"; run `entraclaw-migrate`")
 	}
 	thumb := certs.Thumbprint(b.Cert)
