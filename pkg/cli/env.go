@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -26,6 +27,9 @@ type Env struct {
 	Store     *keystore.Store
 	// Thumbprint is PROVISIONER_CERT_THUMBPRINT from the state file, if any.
 	Thumbprint string
+	// KeyStore is PROVISIONER_KEY_STORE from the state file ("" when absent: the keyring):
+	// Store is that store.
+	KeyStore string
 }
 
 // StateNeed says how much of the state a command needs.
@@ -87,6 +91,12 @@ func (c *Common) Resolve(need StateNeed) (*Env, error) {
 	if e.Thumbprint, err = e.pick("", state.KeyThumbprint); err != nil {
 		return nil, err
 	}
+	if e.KeyStore, err = e.pick("", state.KeyKeyStore); err != nil {
+		return nil, err
+	}
+	if err := e.UseKeyStore(e.KeyStore); err != nil {
+		return nil, err
+	}
 	if e.Tenant != "" {
 		if err := entra.ValidateTenantID(e.Tenant); err != nil {
 			return nil, &Error{Code: ExitUsage, Err: err, Hint: "pass -tenant-id / ENTRACLAW_TENANT_ID or fix TENANT_ID in " + e.StatePath}
@@ -106,6 +116,37 @@ func (c *Common) Resolve(need StateNeed) (*Env, error) {
 		}
 	}
 	return e, nil
+}
+
+// UseKeyStore points e.Store at the store kind names (a state.KeyKeyStore value; "" is
+// the keyring): the OS keyring for keyring and tpm, the TPM-wrapped key files in the
+// per-user state directory for tpm-file. A kind this version does not know is an error:
+// the store the state file records is never swapped for another silently.
+func (e *Env) UseKeyStore(kind string) error {
+	switch kind {
+	case "", state.KeyStoreKeyring, state.KeyStoreTPM:
+		e.Store = keystore.New(e.KeyringService)
+	case state.KeyStoreTPMFile:
+		dir, err := KeyFileDir()
+		if err != nil {
+			return Wrap(ExitFailure, "set "+state.RootVariable()+" to a directory of yours, or HOME", err)
+		}
+		e.Store = keystore.New(e.KeyringService, keystore.WithTPMFiles(dir))
+	default:
+		return Errorf(ExitFailure, "fix "+state.KeyKeyStore+" in the state file: keyring, tpm or tpm-file (as `entraclaw-migrate -key-store` recorded it)",
+			"%s records %s %q, which this version does not know", e.StatePath, state.KeyKeyStore, kind)
+	}
+	return nil
+}
+
+// KeyFileDir is the directory of the TPM-wrapped key files: <per-user state root>/keys
+// (~/.local/state/entraclaw/keys on Linux), one directory per keyring service below it.
+func KeyFileDir() (string, error) {
+	root, err := state.UserRoot()
+	if err != nil {
+		return "", fmt.Errorf("the directory of the TPM-wrapped key files: %w", err)
+	}
+	return filepath.Join(root, "keys"), nil
 }
 
 // pick returns the flag value when set, else the state file's string value for key.

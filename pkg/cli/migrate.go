@@ -35,7 +35,7 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 	renewBefore := fs.Duration("renew-before", provision.DefaultRenewBefore, "replace the certificate when it expires within this time")
 	certLifetime := days(provision.DefaultCertLifetime)
 	fs.Var(&certLifetime, "cert-lifetime", "lifetime of a new certificate, in days (180d) or as a duration; lower it when the tenant's app-management policy caps certificate lifetime")
-	keyStore := fs.String("key-store", "", "the `store` of a new private key: keyring, or tpm (created in this machine's TPM and never leaves it; the keyring item then holds only the certificate and the TPM's wrapped key). Default: the current key's store, keyring for the first; naming the other store rotates the key")
+	keyStore := fs.String("key-store", "", "the `store` of a new private key: keyring; tpm (created in this machine's TPM and never leaves it; the keyring item then holds only the certificate and the TPM's wrapped key); or tpm-file (the same, kept in a private file of the per-user state directory: no Secret Service needed, for servers and cron). The state file records the choice and every binary uses it. Default: the recorded store, keyring for the first; keyring <-> tpm rotates the key, to or from tpm-file needs `entraclaw-rollback -purge-cert` first")
 	dryRun := fs.Bool("dry-run", false, "read everything and print the plan; change nothing")
 	adopt := fs.Bool("adopt", false, "with no state file found, take over the existing app named \""+entra.ProvisionerDisplayName+"\" into a new ./.entraclaw-state.json (otherwise refused: its real state file may be elsewhere)")
 	propagation := fs.Duration("propagation-timeout", provision.DefaultPropagationTimeout, "how long to wait for Entra ID to accept the new certificate and roles")
@@ -68,9 +68,9 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 		return UsageError("-cert-lifetime %s must be longer than -renew-before %s (every run would rotate)", certLifetime.String(), renewBefore.String())
 	}
 	switch *keyStore {
-	case "", provision.KeyStoreKeyring, provision.KeyStoreTPM:
+	case "", provision.KeyStoreKeyring, provision.KeyStoreTPM, provision.KeyStoreTPMFile:
 	default:
-		return UsageError("-key-store must be %s or %s, not %q", provision.KeyStoreKeyring, provision.KeyStoreTPM, *keyStore)
+		return UsageError("-key-store must be %s, %s or %s, not %q", provision.KeyStoreKeyring, provision.KeyStoreTPM, provision.KeyStoreTPMFile, *keyStore)
 	}
 	if *renew {
 		if c.IsSet("operator-auth") && *operatorAuth != entra.OperatorProvisioner {
@@ -84,6 +84,14 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 	env, deps, err := provisionSetup(c, StateOptional, *operatorAuth, stdio)
 	if err != nil {
 		return err
+	}
+	if *keyStore != "" && !*renew {
+		// The store named for this run: a first migration keeps its items there; one that
+		// would move a recorded certificate to the other store is refused by the preflight.
+		// -renew stays in the recorded store.
+		if err := env.UseKeyStore(*keyStore); err != nil {
+			return err
+		}
 	}
 	env.Store = env.Store.WithContext(ctx) // keyring waits end at Ctrl-C
 	deps.Store = env.Store

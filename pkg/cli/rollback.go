@@ -15,7 +15,8 @@ file, adds a short-lived client secret to the provisioner app and writes it to t
 PROVISIONER_CLIENT_SECRET, in plain text, keeping every other key. A state file that is missing
 or corrupt is restored from the newest backup this user made (or -backup). A secret that an
 earlier rollback wrote is removed from the app. -purge-cert deletes this machine's certificates
-from the keyring, -remove-app-cert removes its certificate from the app.
+from the recorded key store (keyring or TPM-wrapped key files) and the store's record, so the
+next entraclaw-migrate may choose another; -remove-app-cert removes its certificate from the app.
 
 Return to certificate authentication as soon as possible:
 
@@ -29,7 +30,7 @@ func RunRollback(ctx context.Context, args []string, stdio Stdio) error {
 	fs, c := NewFlagSet("entraclaw-rollback", rollbackSummary, stdio)
 	backup := fs.String("backup", "", "state file backup to restore when the state file is missing or corrupt (default: the newest private backup of this user, same tenant and app)")
 	lifetime := fs.Duration("secret-lifetime", provision.DefaultSecretLifetime, "lifetime of the new client secret")
-	purgeCert := fs.Bool("purge-cert", false, "also delete this machine's certificate from the keyring")
+	purgeCert := fs.Bool("purge-cert", false, "also delete this machine's certificates from the key store the state file records (the keyring, or the TPM-wrapped key files)")
 	removeAppCert := fs.Bool("remove-app-cert", false, "also remove this machine's certificate from the app")
 	yes := fs.Bool("yes", false, "do not ask for confirmation (required when stdin is not a terminal)")
 	operatorAuth := fs.String("operator-auth", entra.OperatorAzureCLI, "`kind` of operator that changes the app: azcli (az login), device-code, or provisioner (the app's own certificate)")

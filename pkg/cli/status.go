@@ -49,6 +49,8 @@ type statusKeyStore struct {
 	Backend string `json:"backend"`
 	Service string `json:"service"`
 	Account string `json:"account"`
+	// File is the TPM-wrapped key file of the current certificate ("" in a keyring).
+	File string `json:"file,omitempty"`
 }
 
 type statusCert struct {
@@ -57,8 +59,9 @@ type statusCert struct {
 	DaysLeft     int    `json:"daysLeft"`
 	Expired      bool   `json:"expired"`
 	MatchesState bool   `json:"matchesState"`
-	// PrivateKey is where the private key is: "keyring" (in the item) or "tpm" (the
-	// item holds only the TPM's wrapped key; the TPM is not opened offline).
+	// PrivateKey is where the private key is: "keyring" (in the item), "tpm" (the
+	// item holds only the TPM's wrapped key; the TPM is not opened offline) or "tpm-file"
+	// (the TPM's wrapped key in a file).
 	PrivateKey string `json:"privateKey"`
 	cert       *x509.Certificate
 }
@@ -93,7 +96,7 @@ func runStatus(env *Env, expiresIn time.Duration, stdio Stdio, c *Common) error 
 	st := &statusReport{
 		StateFile: env.StatePath, Config: statusConfigOf(c), Tenant: env.Tenant, Client: env.Client,
 		RecordedThumbprint: strings.ToLower(env.Thumbprint),
-		KeyStore:           statusKeyStore{Backend: env.Store.BackendName(), Service: env.KeyringService, Account: env.Tenant},
+		KeyStore:           statusKeyStore{Backend: env.Store.BackendName(), Service: env.KeyringService, Account: env.Tenant, File: env.Store.KeyFile(env.Tenant)},
 		CachedTokens:       []statusToken{}, BackupsWithSecret: []string{}, Problems: []string{},
 		Warnings: []string{}, notes: map[string]string{},
 	}
@@ -174,15 +177,22 @@ func printStatus(w io.Writer, st *statusReport, p painter) error {
 			when = p.red(c.NotAfter + " (expired)")
 		}
 		line("expires", "%s", when)
-		if c.PrivateKey == "tpm" {
+		switch c.PrivateKey {
+		case state.KeyStoreTPMFile:
+			line("private key", "TPM-wrapped file %s (this machine's TPM)", st.KeyStore.File)
+		case state.KeyStoreTPM:
 			line("private key", "in this machine's TPM (the keyring item holds only its wrapped blob)")
-		} else {
+		default:
 			line("private key", "in the keyring item")
 		}
 	} else {
 		line("certificate", "%s", p.red("none in the keyring"))
 	}
-	line("key store", "%s, service %q, account %s", st.KeyStore.Backend, st.KeyStore.Service, st.KeyStore.Account)
+	if st.KeyStore.File != "" {
+		line("key store", "%s, %s", st.KeyStore.Backend, st.KeyStore.File)
+	} else {
+		line("key store", "%s, service %q, account %s", st.KeyStore.Backend, st.KeyStore.Service, st.KeyStore.Account)
+	}
 	switch {
 	case st.notes["token"] != "":
 		line("cached token", "%s", st.notes["token"])
@@ -282,8 +292,11 @@ func (st *statusReport) readCertificate(env *Env, now time.Time, expiresIn time.
 			DaysLeft: int(left.Hours() / 24), Expired: certs.Expired(b.Cert, now),
 			MatchesState: thumb == st.RecordedThumbprint, PrivateKey: "keyring", cert: b.Cert,
 		}
-		if b.TPMBound() {
-			st.Certificate.PrivateKey = "tpm"
+		switch {
+		case st.KeyStore.File != "":
+			st.Certificate.PrivateKey = state.KeyStoreTPMFile
+		case b.TPMBound():
+			st.Certificate.PrivateKey = state.KeyStoreTPM
 		}
 		switch {
 		case st.Certificate.Expired:

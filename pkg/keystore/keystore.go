@@ -114,8 +114,14 @@ func (s *Store) WithContext(ctx context.Context) *Store {
 func (s *Store) Service() string { return s.service }
 
 // BackendName names the keyring for messages: "Secret Service", "macOS
-// Keychain" or "Windows Credential Manager".
+// Keychain" or "Windows Credential Manager"; a backend that names itself
+// (NameTPMFiles) is asked first.
 func (s *Store) BackendName() string {
+	if named, ok := s.backend.(interface{ backendName(svc string) string }); ok {
+		if name := named.backendName(s.service); name != "" {
+			return name
+		}
+	}
 	switch s.goos {
 	case "darwin":
 		return NameMacOSKeychain
@@ -128,8 +134,19 @@ func (s *Store) BackendName() string {
 }
 
 // Probe writes, reads back and deletes a random probe item. It returns an
-// *UnavailableError when the keyring cannot be used.
+// *UnavailableError when the keyring cannot be used. A backend with a probe of its
+// own (the key files, which hold nothing but certificates) runs that instead.
 func (s *Store) Probe() error {
+	if p, ok := s.backend.(interface{ probe(svc string) error }); ok {
+		_, err := callWithTimeout(s.ctx, s.timeout, func() (struct{}, error) { return struct{}{}, p.probe(s.service) })
+		if fe, ok := asFileError(err); ok {
+			return fe
+		}
+		if err != nil && !isCancel(err) {
+			return s.asUnavailable(err)
+		}
+		return err
+	}
 	account := probeAccountPrefix + strings.ToLower(rand.Text())
 	value := rand.Text()
 	if err := s.set(account, value); err != nil {
@@ -163,6 +180,9 @@ func (s *Store) get(account string) (string, error) {
 	if isCancel(err) {
 		return "", err
 	}
+	if fe, ok := asFileError(err); ok {
+		return "", fe
+	}
 	if err != nil {
 		return "", s.classify(err, "")
 	}
@@ -180,6 +200,9 @@ func (s *Store) set(account, value string) error {
 	if isCancel(err) {
 		return err
 	}
+	if fe, ok := asFileError(err); ok {
+		return fe
+	}
 	if errors.Is(err, keyring.ErrSetDataTooBig) {
 		return s.tooLarge(account, len(value))
 	}
@@ -193,6 +216,9 @@ func (s *Store) del(account string) error {
 	})
 	if isCancel(err) {
 		return err
+	}
+	if fe, ok := asFileError(err); ok {
+		return fe
 	}
 	return s.classify(err, "")
 }
@@ -241,3 +267,7 @@ func callWithTimeout[T any](ctx context.Context, d time.Duration, f func() (T, e
 		return zero, &timeoutError{after: d}
 	}
 }
+
+// NotReachable reports a keyring that is not there at all (no D-Bus session bus, no
+// Secret Service on it), as opposed to one that is locked or slow.
+func (e *UnavailableError) NotReachable() bool { return e.cause() == causeNoService }

@@ -25,6 +25,7 @@ type migration struct {
 	// From the state file as read by the preflight ("" when absent).
 	stateExists                          bool
 	stateTenant, stateClient, stateThumb string
+	stateKeyStore                        string // PROVISIONER_KEY_STORE
 	stateHasSecret                       bool
 	tenant                               string
 	graph                                *entra.Graph
@@ -182,12 +183,15 @@ func (m *migration) preflight(ctx context.Context) error {
 	if err := m.readState(); err != nil {
 		return err
 	}
+	if err := m.checkStoreMove(); err != nil {
+		return err
+	}
 	if err := checkDirWritable(filepath.Dir(m.cfg.StatePath)); err != nil {
 		return err
 	}
 	if !m.cfg.DryRun {
 		if err := m.deps.Store.Probe(); err != nil {
-			return wrapf(err, "", "keyring preflight")
+			return wrapf(err, m.noKeyringHint(ctx, err), "keyring preflight")
 		}
 	}
 	if err := m.checkKeyStore(ctx); err != nil {
@@ -227,6 +231,7 @@ func (m *migration) readState() error {
 		state.KeyTenantID:   &m.stateTenant,
 		state.KeyClientID:   &m.stateClient,
 		state.KeyThumbprint: &m.stateThumb,
+		state.KeyKeyStore:   &m.stateKeyStore,
 	} {
 		if *dst, _, err = doc.String(key); err != nil {
 			return wrapf(err, "fix the value in the state file; nothing was changed", "state file %s", m.cfg.StatePath)

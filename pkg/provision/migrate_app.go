@@ -153,6 +153,8 @@ func (m *migration) stateField(key string) *string {
 		return &m.stateTenant
 	case state.KeyClientID:
 		return &m.stateClient
+	case state.KeyKeyStore:
+		return &m.stateKeyStore
 	}
 	return &m.stateThumb
 }

@@ -169,9 +169,9 @@ func (m *migration) placeCertificate(ctx context.Context, reason string) error {
 				return err
 			}
 			if b.TPMBound() {
-				m.say("Cert stored in %s (service='%s', account=%s); its private key stays in the TPM.", m.sum.KeyringBackend, m.cfg.KeyringService, m.tenant)
+				m.say("Cert stored in %s; its private key stays in the TPM.", m.storedWhere(m.tenant))
 			} else {
-				m.say("Cert private key stored in %s (service='%s', account=%s).", m.sum.KeyringBackend, m.cfg.KeyringService, m.tenant)
+				m.say("Cert private key stored in %s.", m.storedWhere(m.tenant))
 			}
 			m.current, m.bundle = b, b
 			return m.upload(ctx, b)
@@ -197,8 +197,8 @@ func (m *migration) placeCertificate(ctx context.Context, reason string) error {
 			if b.TPMBound() {
 				what = "New cert (private key in the TPM) stored"
 			}
-			m.say("%s in %s (service='%s', account=%s); certificate %s keeps serving until the new one gets a token.",
-				what, m.sum.KeyringBackend, m.cfg.KeyringService, m.tenant+NextAccountSuffix, certs.Thumbprint(m.current.Cert))
+			m.say("%s in %s; certificate %s keeps serving until the new one gets a token.",
+				what, m.storedWhere(m.tenant+NextAccountSuffix), certs.Thumbprint(m.current.Cert))
 			m.next, m.bundle = b, b
 			return m.upload(ctx, b)
 		})
@@ -218,30 +218,79 @@ func (m *migration) placeCertificate(ctx context.Context, reason string) error {
 	return m.change(fmt.Sprintf("upload the keyring certificate %s to the app", thumb), func() error { return m.upload(ctx, b) })
 }
 
-// Values of Config.KeyStore.
+// Values of Config.KeyStore, as recorded in the state file (state.KeyKeyStore).
 const (
-	KeyStoreKeyring = "keyring"
-	KeyStoreTPM     = "tpm"
+	KeyStoreKeyring = state.KeyStoreKeyring
+	KeyStoreTPM     = state.KeyStoreTPM
+	// KeyStoreTPMFile keeps the certificate items as TPM-wrapped key files
+	// (keystore.WithTPMFiles): the key is created in the TPM, and no Secret Service is needed.
+	KeyStoreTPMFile = state.KeyStoreTPMFile
 )
 
-// checkKeyStore checks, changing nothing, that -key-store tpm has a TPM to use.
+// checkKeyStore checks, changing nothing, that -key-store names a store this run may use:
+// one it knows, with a TPM to use for tpm and tpm-file.
 func (m *migration) checkKeyStore(ctx context.Context) error {
 	switch m.cfg.KeyStore {
 	case "", KeyStoreKeyring:
 		return nil
-	case KeyStoreTPM:
+	case KeyStoreTPM, KeyStoreTPMFile:
 		if err := tpmkey.Check(ctx, ""); err != nil {
 			return &Error{err: err} // one line that says what to do; nothing was changed
 		}
 		return nil
 	}
-	return &Error{msg: fmt.Sprintf("unknown -key-store %q: valid values are %s and %s", m.cfg.KeyStore, KeyStoreKeyring, KeyStoreTPM), code: exitUsage, hint: hintUsage}
+	return &Error{msg: fmt.Sprintf("unknown -key-store %q: valid values are %s, %s and %s", m.cfg.KeyStore, KeyStoreKeyring, KeyStoreTPM, KeyStoreTPMFile), code: exitUsage, hint: hintUsage}
 }
 
-// newKeyStore is where a new key goes: -key-store, else where the current key is, else
-// the keyring.
+// inFiles reports whether this run's store keeps the items as TPM-wrapped key files.
+func (m *migration) inFiles() bool { return m.deps.Store.KeyFileDir() != "" }
+
+// recordedKeyStore is the store the state file records for this machine's certificate:
+// PROVISIONER_KEY_STORE, else the keyring when a thumbprint is recorded (versions before
+// the key), else "" (no certificate yet, or purged by rollback).
+func (m *migration) recordedKeyStore() string {
+	switch {
+	case m.stateKeyStore != "":
+		return m.stateKeyStore
+	case m.stateThumb != "":
+		return KeyStoreKeyring
+	}
+	return ""
+}
+
+// checkStoreMove refuses, before any change, a run whose store is not the recorded one
+// while a certificate is recorded: moving between the keyring and the key files cannot
+// be make-before-break (a Store holds its three items in one place, and the token
+// binary reads the recorded store only), so it is a purge and a new migration. Between
+// keyring and tpm (both in the keyring) it is a rotation like any other.
+func (m *migration) checkStoreMove() error {
+	recorded := m.recordedKeyStore()
+	if recorded == "" || m.stateThumb == "" || (recorded == KeyStoreTPMFile) == m.inFiles() {
+		return nil
+	}
+	if recorded != KeyStoreKeyring && recorded != KeyStoreTPM && recorded != KeyStoreTPMFile {
+		return &Error{msg: fmt.Sprintf("%s records %s %q, which this version does not know; nothing was changed", m.cfg.StatePath, state.KeyKeyStore, recorded),
+			hint: "fix " + state.KeyKeyStore + " in the state file: keyring, tpm or tpm-file"}
+	}
+	asked := m.cfg.KeyStore
+	from := "the " + keystore.NameSecretService + " (" + state.KeyKeyStore + " " + recorded + ")"
+	if recorded == KeyStoreTPMFile {
+		from = "a TPM-wrapped key file (" + state.KeyKeyStore + " tpm-file)"
+	}
+	return &Error{
+		code: exitUsage,
+		msg: fmt.Sprintf("-key-store %s: this machine's certificate %s is in %s, and moving it to the other store cannot be make-before-break; nothing was changed",
+			asked, m.stateThumb, from),
+		hint: fmt.Sprintf("run `entraclaw-rollback -purge-cert` (back to a client secret, this machine's certificate deleted), then `entraclaw-migrate -key-store %s`", asked),
+	}
+}
+
+// newKeyStore is where a new key goes: the key files when the run's store is the files,
+// else -key-store, else where the current key is, else the keyring.
 func (m *migration) newKeyStore() string {
 	switch {
+	case m.inFiles():
+		return KeyStoreTPMFile
 	case m.cfg.KeyStore != "":
 		return m.cfg.KeyStore
 	case m.current != nil && m.current.TPMBound():
@@ -251,14 +300,23 @@ func (m *migration) newKeyStore() string {
 }
 
 // generate makes a new certificate valid for cfg.CertLifetime: its key in memory (to be
-// stored in the keyring), or with -key-store tpm in the TPM.
+// stored in the keyring), or with -key-store tpm or tpm-file in the TPM.
 func (m *migration) generate(ctx context.Context) (*certs.Bundle, error) {
-	if m.newKeyStore() == KeyStoreTPM {
+	if store := m.newKeyStore(); store == KeyStoreTPM || store == KeyStoreTPMFile {
 		m.say("Generating cert for Provisioner in the TPM (RSA 2048, non-exportable, %d days)...", int(m.cfg.CertLifetime.Hours()/24))
 		return tpmkey.Generate(ctx, "", m.cfg.Now(), m.cfg.CertLifetime)
 	}
 	m.say("Generating cert for Provisioner (RSA 2048, %d days)...", int(m.cfg.CertLifetime.Hours()/24))
 	return certs.GenerateWithLifetime(m.cfg.Now(), m.cfg.CertLifetime)
+}
+
+// storedWhere names where the item of account is, for messages: the key file, or the
+// keyring with its service and account.
+func (m *migration) storedWhere(account string) string {
+	if path := m.deps.Store.KeyFile(account); path != "" {
+		return "TPM-wrapped key file " + path
+	}
+	return fmt.Sprintf("%s (service='%s', account=%s)", m.sum.KeyringBackend, m.cfg.KeyringService, account)
 }
 
 // readItem reads and parses one of this machine's certificate items; nil when
@@ -349,10 +407,22 @@ func (m *migration) recordThumbprint(context.Context) error {
 	m.sum.Thumbprint = certs.Thumbprint(b.Cert)
 	m.sum.CertNotAfter = b.Cert.NotAfter.UTC().Format(time.RFC3339)
 	m.sum.PrivateKey = KeyStoreKeyring
-	if b.TPMBound() {
+	switch {
+	case m.inFiles():
+		m.sum.PrivateKey = KeyStoreTPMFile
+	case b.TPMBound():
 		m.sum.PrivateKey = KeyStoreTPM
 	}
-	return m.recordState(state.KeyThumbprint, m.sum.Thumbprint)
+	if err := m.recordState(state.KeyThumbprint, m.sum.Thumbprint); err != nil {
+		return err
+	}
+	// The store is recorded with the certificate it holds: every binary then reads
+	// that store, and never looks elsewhere. A missing key means the keyring (every
+	// state file before the key), so a keyring machine's file is left as it was.
+	if m.sum.PrivateKey == KeyStoreKeyring && m.stateKeyStore == "" {
+		return nil
+	}
+	return m.recordState(state.KeyKeyStore, m.sum.PrivateKey)
 }
 
 // ---- step 8: the new certificate becomes current ----
@@ -395,7 +465,11 @@ func (m *migration) promoteNext(context.Context) error {
 		if err := m.removeAccount(m.tenant + NextAccountSuffix); err != nil {
 			return err
 		}
-		m.say("Certificate %s is current now; %s is kept as keyring account %s until it is off the app.", thumb, certs.Thumbprint(old.Cert), m.tenant+PreviousAccountSuffix)
+		if path := m.deps.Store.KeyFile(m.tenant + PreviousAccountSuffix); path != "" {
+			m.say("Certificate %s is current now; %s is kept as %s until it is off the app.", thumb, certs.Thumbprint(old.Cert), path)
+		} else {
+			m.say("Certificate %s is current now; %s is kept as keyring account %s until it is off the app.", thumb, certs.Thumbprint(old.Cert), m.tenant+PreviousAccountSuffix)
+		}
 		return nil
 	})
 }
@@ -485,4 +559,22 @@ func appendUnique(list []string, s string) []string {
 		}
 	}
 	return append(list, s)
+}
+
+// noKeyringHint is the hint of a first migration (no certificate recorded) that found no
+// Secret Service: with a usable TPM, -key-store tpm-file, which needs none; without one,
+// the honest options. Never a throw-away keyring: its key would be gone when it exits,
+// while the certificate stays valid on the app for a year. "" keeps the keyring's own
+// hint (a locked keyring, a later run: the recorded store is not switched silently).
+func (m *migration) noKeyringHint(ctx context.Context, err error) string {
+	var unavailable *keystore.UnavailableError
+	if m.recordedKeyStore() != "" || m.inFiles() || !errors.As(err, &unavailable) || !unavailable.NotReachable() {
+		return ""
+	}
+	if tpmErr := tpmkey.Check(ctx, ""); tpmErr == nil {
+		return "this machine has a usable TPM: `entraclaw-migrate -key-store tpm-file` keeps the key in the TPM and its wrapped form in a private file of yours, with no Secret Service (see docs/operator-guide.md, Servers, cron and systemd)"
+	}
+	return "there is no Secret Service and no usable TPM here; either use a machine with a TPM (`entraclaw-migrate -key-store tpm-file`, no Secret Service needed), " +
+		"or start a Secret Service in your systemd user session (gnome-keyring-daemon unlocked at login, `loginctl enable-linger` for timers), " +
+		"or, for CI, sign in with workload identity federation instead of keeping a key"
 }

@@ -480,6 +480,7 @@ func (r *rollback) writeState(context.Context) error {
 		d.Set(state.KeyClientSecret, pw.SecretText.Reveal())
 		if r.cfg.PurgeCert {
 			d.Delete(state.KeyThumbprint) // the certificate it names is being deleted
+			d.Delete(state.KeyKeyStore)   // and with it the store's record: the next migrate may choose again
 		}
 	}
 	return r.change("write PROVISIONER_CLIENT_SECRET to "+r.cfg.StatePath, func() error {

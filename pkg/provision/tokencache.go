@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"errors"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 )
@@ -14,7 +15,15 @@ func clearTokenCache(ctx context.Context, store *keystore.Store, tenant, client 
 	if store == nil || tenant == "" || client == "" {
 		return nil
 	}
-	return store.TokenCache().WithContext(ctx).DeleteCachedTokens(tenant, client, thumbprints...)
+	err := store.TokenCache().WithContext(ctx).DeleteCachedTokens(tenant, client, thumbprints...)
+	var unavailable *keystore.UnavailableError
+	if store.KeyFileDir() != "" && errors.As(err, &unavailable) && unavailable.NotReachable() {
+		// The key files are for machines without a Secret Service: where it is not
+		// there, no token could have been cached in it, and a warning on every rotation
+		// would be noise.
+		return nil
+	}
+	return err
 }
 
 // clearTokenCache: every rollback (whatever it removes) leaves no token cached before

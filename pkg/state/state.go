@@ -24,6 +24,18 @@ const (
 	KeyClientID     = "PROVISIONER_CLIENT_ID"
 	KeyThumbprint   = "PROVISIONER_CERT_THUMBPRINT"
 	KeyClientSecret = "PROVISIONER_CLIENT_SECRET"
+	// KeyKeyStore records where this machine's certificate items are, as chosen by
+	// entraclaw-migrate -key-store: "keyring", "tpm" (both in the OS keyring) or
+	// "tpm-file" (TPM-wrapped key files). Every binary uses the recorded store; a
+	// missing key means the keyring.
+	KeyKeyStore = "PROVISIONER_KEY_STORE"
+)
+
+// Values of KeyKeyStore.
+const (
+	KeyStoreKeyring = "keyring"
+	KeyStoreTPM     = "tpm"
+	KeyStoreTPMFile = "tpm-file"
 )
 
 // MaxFileSize is the largest state file accepted, in bytes. A real state file

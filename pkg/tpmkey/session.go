@@ -44,10 +44,16 @@ func withTPM(ctx context.Context, device, what string, fn func(*session) error) 
 			return
 		}
 		closing <- t
-		defer t.Close()
-		s := &session{tpm: t, device: describe(device)}
-		defer s.flush()
-		done <- s.run(what, fn)
+		// The objects are flushed before the result is handed over: a caller that exits
+		// at once (the token binary prints and exits) must not leave them loaded in a
+		// TPM without a resource manager, which has three or so slots.
+		err = func() error {
+			defer t.Close()
+			s := &session{tpm: t, device: describe(device)}
+			defer s.flush()
+			return s.run(what, fn)
+		}()
+		done <- err
 	}()
 	select {
 	case err := <-done:

@@ -265,6 +265,11 @@ func (r *run) keyringCertVerdict(ctx context.Context) Result {
 		if isUnavailable(err) {
 			return couldNotRun(NameKeyringCert, oneLine(err.Error()))
 		}
+		var fileErr *keystore.FileError
+		if errors.As(err, &fileErr) {
+			// A key file that may not be used as it is: its own fix, not a new migration.
+			return fail(NameKeyringCert, oneLine(err.Error())+"; "+fileErr.Hint())
+		}
 		return fail(NameKeyringCert, oneLine(err.Error())+"; run `entraclaw-migrate`")
 	}
 	thumb := certs.Thumbprint(b.Cert)
@@ -310,6 +315,9 @@ func (r *run) keyringCertVerdict(ctx context.Context) Result {
 		where := "in the " + r.deps.Store.BackendName()
 		if b.TPMBound() {
 			where += ", private key bound to this machine's TPM"
+		}
+		if path := r.deps.Store.KeyFile(r.cfg.Tenant); path != "" {
+			where = "private key: TPM-wrapped file " + path + " (this machine's TPM)"
 		}
 		res = pass(NameKeyringCert, fmt.Sprintf("thumbprint %s matches the state file and the app, expires %s, %s", thumb, notAfter, where))
 	}
