@@ -57,6 +57,11 @@ type Store struct {
 	timeout   time.Duration
 	goos      string
 	legacyDir string
+	// tokenCache is where TokenCache keeps tokens (WithTokenCache); "" is CacheKeyring.
+	tokenCache string
+	// certBackend is, in a TokenCache, the backend of the certificate's Store (its keyring
+	// token cache, cleared by DeleteCachedTokens whatever the cache in use).
+	certBackend Backend
 }
 
 // Option configures a Store.
@@ -116,6 +121,9 @@ func (s *Store) Service() string { return s.service }
 // BackendName names the keyring for messages: "Secret Service", "macOS
 // Keychain" or "Windows Credential Manager".
 func (s *Store) BackendName() string {
+	if named, ok := s.backend.(namedBackend); ok { // a TokenCache's kernel keyring or none
+		return named.backendName()
+	}
 	switch s.goos {
 	case "darwin":
 		return NameMacOSKeychain
