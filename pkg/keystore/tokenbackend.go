@@ -81,7 +81,7 @@ func ProbeKernelKeyring() error {
 // noneBackend is CacheNone: it holds nothing and forgets every write.
 type noneBackend struct{}
 
-func (noneBackend) backendName() string                { return NameNoTokenCache }
+func (noneBackend) backendName() string                  { return NameNoTokenCache }
 func (noneBackend) Get(svc, user string) (string, error) { return "", keyring.ErrNotFound }
 func (noneBackend) Set(svc, user, v string) error        { return nil }
 func (noneBackend) Delete(svc, user string) error        { return keyring.ErrNotFound }
