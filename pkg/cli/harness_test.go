@@ -175,6 +175,9 @@ func (f *fakeEnv) environ() []string {
 		"HOME=" + f.Dir,
 		"XDG_STATE_HOME=" + f.StateHome,
 		"NO_COLOR=1",
+		// The tests of the Secret Service's token cache keep it; the kernel keyring's
+		// (and auto's choice) are tested on their own (kernelcache_test.go).
+		"ENTRACLAW_TOKEN_CACHE=keyring",
 	}
 	return append(env, passThrough()...)
 }
