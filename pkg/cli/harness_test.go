@@ -228,6 +228,11 @@ func (f *fakeEnv) backups() ([]string, error) {
 func (f *fakeEnv) cleanup() {
 	f.Server.Close()
 	_ = os.RemoveAll(f.StateHome)
+	if f.Scenario != nil {
+		// Tokens a binary cached in the kernel keyring (-token-cache auto or kernel): the
+		// token cache's DeleteCachedTokens clears every cache.
+		_ = keystore.New(f.Service).TokenCache().DeleteCachedTokens(f.Scenario.TenantID, f.Scenario.ClientID)
+	}
 	_ = keyring.DeleteAll(f.Service)
 	_ = keyring.DeleteAll(keystore.TokenCacheService(f.Service))
 }

@@ -41,6 +41,8 @@ const (
 	// kernelExpirySlack keeps a token's key a minute past the token's expiry, so the cache
 	// read sees (and reports) an expired token rather than a vanished one at the boundary.
 	kernelExpirySlack = time.Minute
+	// kernelIndexLifetime: no token lives longer than a day (pkg/token's maxTokenLifetime).
+	kernelIndexLifetime = 25 * time.Hour
 )
 
 const kernelKeyringSupported = true
@@ -104,12 +106,15 @@ func (b kernelBackend) Set(svc, user, v string) error {
 		_, _ = unix.KeyctlInt(unix.KEYCTL_UNLINK, id, unix.KEY_SPEC_USER_KEYRING, 0, 0)
 		return kernelError("setperm", err)
 	}
-	if until, ok := tokenEntryExpiry(v); ok {
-		// The kernel drops the key itself once the token is useless, so stale tokens do
-		// not fill the user's key quota (20000 bytes by default) when nothing reads them.
-		secs := int(time.Until(until.Add(kernelExpirySlack)) / time.Second)
-		_, _ = unix.KeyctlInt(unix.KEYCTL_SET_TIMEOUT, id, max(secs, 1), 0, 0)
+	// The kernel drops the key itself once it is useless, so stale entries do not fill the
+	// user's key quota (20000 bytes by default) when nothing reads them: a token at its
+	// expiry; an index (rewritten with every token) when every token it lists has expired.
+	until, ok := tokenEntryExpiry(v)
+	if !ok {
+		until = time.Now().Add(kernelIndexLifetime)
 	}
+	secs := int(time.Until(until.Add(kernelExpirySlack)) / time.Second)
+	_, _ = unix.KeyctlInt(unix.KEYCTL_SET_TIMEOUT, id, max(secs, 1), 0, 0)
 	return nil
 }
 

@@ -88,6 +88,10 @@ func TestKernelTokenCacheRoundTrip(t *testing.T) {
 	if timeout := procKeysTimeout(t, id); timeout == "perm" || timeout == "" {
 		t.Errorf("the token's key has no expiry (/proc/keys says %q)", timeout)
 	}
+	_, _, indexID := describeKernelKey(t, cache.Service(), indexAccount(idxTenant, idxClient))
+	if timeout := procKeysTimeout(t, indexID); timeout == "perm" || timeout == "" {
+		t.Errorf("the index key has no expiry (/proc/keys says %q)", timeout)
+	}
 	if err := cache.DeleteCachedTokens(idxTenant, idxClient); err != nil {
 		t.Fatal(err)
 	}
