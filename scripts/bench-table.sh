@@ -15,13 +15,17 @@ while IFS= read -r line; do
       runs=$(awk '{print $2}' <<<"$line")
       med=$(metric ms-median "$line"); req=$(metric requests/op "$line"); wr=$(metric writes/op "$line")
       bound=$(metric bound-ms "$line"); ratio=$(metric ratio "$line"); target=$(metric target "$line")
-      floor=$(metric floor-ms "$line"); nolat=$(metric nolatency-ms "$line")
+      floor=$(metric floor-ms "$line"); nolat=$(metric nolatency-ms "$line"); bare=$(metric bare-ms "$line")
       if [ -n "$floor" ]; then
         printf '| Floor (go-keyring Get of the same item, testdata/floor) | %s | %s ms | | | | | 0 | 0 |\n' "$runs" "$floor"
+      fi
+      if [ -n "$bare" ]; then
+        printf '| Bare start (a Go program that only starts and prints, testdata/bare) | %s | %s ms | | | | | 0 | 0 |\n' "$runs" "$bare"
       fi
       what=""
       case "$name" in
         TokenCached) what="floor" ;;
+        TokenCachedKernel) what="bare start" ;;
         TokenCold50ms) what="2 × 50 ms + 1 RSA signature" ;;
         Verify|MigrateRerun) what="3 × 100 ms + the run without latency (${nolat} ms)" ;;
       esac

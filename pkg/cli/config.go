@@ -26,7 +26,7 @@ const maxConfigSize = 64 << 10
 // never what a command does (-version, -o, -dry-run, -yes) nor which app or state file
 // it works on (-tenant-id, -client-id, -state-file: the state file's job). A binary
 // without one of these flags ignores its line.
-var configKeys = []string{"cloud", "authority-host", "graph-endpoint", "ca-file", "keyring-service", "key-store", "cert-lifetime"}
+var configKeys = []string{"cloud", "authority-host", "graph-endpoint", "ca-file", "keyring-service", "key-store", "cert-lifetime", "token-cache"}
 
 func isConfigKey(name string) bool { return slices.Contains(configKeys, name) }
 

@@ -44,6 +44,7 @@ type Common struct {
 	TenantID       string
 	ClientID       string
 	KeyringService string
+	TokenCache     string
 	Cloud          string
 	AuthorityHost  string
 	GraphEndpoint  string
@@ -57,6 +58,8 @@ type Common struct {
 	stdio  Stdio
 	config *configSource    // what the config file layer read (set by Parse)
 	set    map[string]*bool // flag name -> set by some layer (set by Parse)
+	// tokenCacheNote says why -token-cache auto chose no cache ("" otherwise).
+	tokenCacheNote string
 }
 
 // IsSet reports whether the flag was given on the command line, in the environment or
@@ -77,6 +80,7 @@ func NewFlagSet(name, summary string, stdio Stdio) (*flag.FlagSet, *Common) {
 	fs.StringVar(&c.TenantID, "tenant-id", "", "Entra `tenant` id or domain (default: TENANT_ID from the state file)")
 	fs.StringVar(&c.ClientID, "client-id", "", "provisioner app (client) `id` (default: PROVISIONER_CLIENT_ID from the state file)")
 	fs.StringVar(&c.KeyringService, "keyring-service", keystore.DefaultService, "keyring service `name` holding the certificate bundle (account: the tenant id)")
+	fs.StringVar(&c.TokenCache, "token-cache", tokenCacheAuto, "where access tokens are cached: auto (Linux: the kernel keyring where keyctl works, else the Secret Service, else none; elsewhere the OS keyring), keyring, kernel (the Linux kernel keyring: no D-Bus, lost at reboot) or none")
 	fs.StringVar(&c.Cloud, "cloud", "public", "Azure `cloud`: public, usgov or china")
 	fs.StringVar(&c.AuthorityHost, "authority-host", "", "custom Entra ID authority host, an https:// `url` (turns instance discovery off)")
 	fs.StringVar(&c.GraphEndpoint, "graph-endpoint", "", "custom Microsoft Graph endpoint, an https:// `url`")
@@ -178,6 +182,10 @@ func (c *Common) Parse(fs *flag.FlagSet, args []string) error {
 	}
 	if c.KeyringService == "" {
 		return UsageError("-keyring-service must not be empty")
+	}
+	if !validTokenCache(c.TokenCache) {
+		return &Error{Code: ExitUsage, Msg: fmt.Sprintf("-token-cache must be auto, keyring, kernel or none, not %q", c.TokenCache),
+			Hint: "-token-cache and ENTRACLAW_TOKEN_CACHE take auto, keyring, kernel or none"}
 	}
 	if c.Verbose {
 		enableVerboseLogging(c.stdio.Err, c.name)

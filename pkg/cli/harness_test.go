@@ -175,6 +175,9 @@ func (f *fakeEnv) environ() []string {
 		"HOME=" + f.Dir,
 		"XDG_STATE_HOME=" + f.StateHome,
 		"NO_COLOR=1",
+		// The tests of the Secret Service's token cache keep it; the kernel keyring's
+		// (and auto's choice) are tested on their own (kernelcache_test.go).
+		"ENTRACLAW_TOKEN_CACHE=keyring",
 	}
 	return append(env, passThrough()...)
 }
@@ -225,6 +228,11 @@ func (f *fakeEnv) backups() ([]string, error) {
 func (f *fakeEnv) cleanup() {
 	f.Server.Close()
 	_ = os.RemoveAll(f.StateHome)
+	if f.Scenario != nil {
+		// Tokens a binary cached in the kernel keyring (-token-cache auto or kernel): the
+		// token cache's DeleteCachedTokens clears every cache.
+		_ = keystore.New(f.Service).TokenCache().DeleteCachedTokens(f.Scenario.TenantID, f.Scenario.ClientID)
+	}
 	_ = keyring.DeleteAll(f.Service)
 	_ = keyring.DeleteAll(keystore.TokenCacheService(f.Service))
 }

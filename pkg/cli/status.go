@@ -16,19 +16,20 @@ import (
 // statusReport is `entraclaw-verify -offline`: what this machine holds, read from the
 // state file and the keyring only (like `gh auth status`). It never holds a secret.
 type statusReport struct {
-	OK                 bool           `json:"ok"`
-	StateFile          string         `json:"stateFile"`
-	Config             statusConfig   `json:"config"`
-	Tenant             string         `json:"tenant"`
-	Client             string         `json:"client"`
-	RecordedThumbprint string         `json:"recordedThumbprint"`
-	KeyStore           statusKeyStore `json:"keyStore"`
-	Certificate        *statusCert    `json:"certificate"`
-	CachedTokens       []statusToken  `json:"cachedTokens"`
-	SecretInStateFile  bool           `json:"secretInStateFile"`
-	BackupsWithSecret  []string       `json:"backupsWithSecret"`
-	Renewal            statusRenewal  `json:"renewal"`
-	Problems           []string       `json:"problems"`
+	OK                 bool             `json:"ok"`
+	StateFile          string           `json:"stateFile"`
+	Config             statusConfig     `json:"config"`
+	Tenant             string           `json:"tenant"`
+	Client             string           `json:"client"`
+	RecordedThumbprint string           `json:"recordedThumbprint"`
+	KeyStore           statusKeyStore   `json:"keyStore"`
+	TokenCache         statusTokenCache `json:"tokenCache"`
+	Certificate        *statusCert      `json:"certificate"`
+	CachedTokens       []statusToken    `json:"cachedTokens"`
+	SecretInStateFile  bool             `json:"secretInStateFile"`
+	BackupsWithSecret  []string         `json:"backupsWithSecret"`
+	Renewal            statusRenewal    `json:"renewal"`
+	Problems           []string         `json:"problems"`
 	// Warnings are remarks that do not fail the status (a renewal record that does not
 	// parse); text output prints them on stderr.
 	Warnings []string          `json:"warnings"`
@@ -51,6 +52,13 @@ type statusKeyStore struct {
 	Account string `json:"account"`
 	// File is the TPM-wrapped key file of the current certificate ("" in a keyring).
 	File string `json:"file,omitempty"`
+}
+
+// statusTokenCache is the token cache -token-cache chose: its kind (keyring, kernel or
+// none) and the status line that names it.
+type statusTokenCache struct {
+	Kind        string `json:"kind"`
+	Description string `json:"description"`
 }
 
 type statusCert struct {
@@ -93,10 +101,15 @@ type statusToken struct {
 // when there is no usable certificate at all (none, unparsable or expired).
 func runStatus(env *Env, expiresIn time.Duration, stdio Stdio, c *Common) error {
 	now := time.Now()
+	var err error
+	if env.Store, err = c.withTokenCache(env.Store, false); err != nil {
+		return err
+	}
 	st := &statusReport{
 		StateFile: env.StatePath, Config: statusConfigOf(c), Tenant: env.Tenant, Client: env.Client,
 		RecordedThumbprint: strings.ToLower(env.Thumbprint),
 		KeyStore:           statusKeyStore{Backend: env.Store.BackendName(), Service: env.KeyringService, Account: env.Tenant, File: env.Store.KeyFile(env.Tenant)},
+		TokenCache:         statusTokenCache{Kind: env.Store.TokenCacheKind(), Description: c.describeTokenCache(env.Store)},
 		CachedTokens:       []statusToken{}, BackupsWithSecret: []string{}, Problems: []string{},
 		Warnings: []string{}, notes: map[string]string{},
 	}
@@ -193,6 +206,7 @@ func printStatus(w io.Writer, st *statusReport, p painter) error {
 	} else {
 		line("key store", "%s, service %q, account %s", st.KeyStore.Backend, st.KeyStore.Service, st.KeyStore.Account)
 	}
+	line("token cache", "%s", st.TokenCache.Description)
 	switch {
 	case st.notes["token"] != "":
 		line("cached token", "%s", st.notes["token"])

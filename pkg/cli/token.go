@@ -20,9 +20,10 @@ minted with the certificate in the OS keyring, and nothing else on stdout:
 
     TOKEN=$(entraclaw-provisioner-token)
 
-It never creates or repairs anything and never calls Graph. Tokens are cached in the keyring
-(service entraclaw-provisioner-token-cache, one item per tenant|client|scope|certificate)
-until less than -min-validity is left; -remove-cached-tokens deletes this app's.`
+It never creates or repairs anything and never calls Graph. Tokens are cached (-token-cache:
+on Linux the kernel keyring where keyctl works, else the keyring; one item per
+tenant|client|scope|certificate, service entraclaw-provisioner-token-cache) until less than
+-min-validity is left; -remove-cached-tokens deletes this app's from every cache.`
 
 // tokenOutput is the -o json shape, modelled on `az account get-access-token`.
 type tokenOutput struct {
@@ -39,7 +40,7 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 	scope := fs.String("scope", "", "token `scope`, <resource>/.default (default: the Graph endpoint's /.default)")
 	noCache := fs.Bool("no-cache", false, "always request a fresh token (the cache is refreshed with it)")
 	minValidity := fs.Duration("min-validity", 5*time.Minute, "serve a cached token only while it has at least this long left")
-	removeCached := fs.Bool("remove-cached-tokens", false, "remove this app's cached tokens (every scope, certificate and authority host) from the keyring and exit; prints nothing on stdout")
+	removeCached := fs.Bool("remove-cached-tokens", false, "remove this app's cached tokens (every scope, certificate and authority host) from every token cache (keyring and kernel keyring) and exit; prints nothing on stdout")
 	fed := registerFederatedFlags(fs)
 	if err := c.Parse(fs, args); err != nil {
 		return err
@@ -64,6 +65,9 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 		return err
 	}
 	env.Store = env.Store.WithContext(ctx) // keyring waits end at Ctrl-C
+	if env.Store, err = c.withTokenCache(env.Store, true); err != nil {
+		return err
+	}
 	if *removeCached {
 		return removeCachedTokens(env, *scope, stdio)
 	}
@@ -82,7 +86,9 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 		Credential:  env.CertificateCredential,
 		LockRoot:    userStateDir,
 		MinValidity: *minValidity, NoCache: *noCache,
-		Loaded: func(b *certs.Bundle) { warnExpiry(stdio, b, time.Now(), inGitHubActions()) },
+		Loaded: func(cert token.Cert) {
+			warnCertExpiry(stdio, cert.Thumbprint, cert.NotAfter, time.Now(), inGitHubActions())
+		},
 	}
 	if c.Verbose {
 		src.Note = func(msg string) { fmt.Fprintf(stdio.Err, "entraclaw-provisioner-token: %s\n", msg) }
@@ -103,14 +109,19 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 // minute gets one line a day, not a log full of them. Under GitHub Actions the line is a
 // ::warning:: workflow command, so the run's summary shows it. Only stderr changes.
 func warnExpiry(stdio Stdio, b *certs.Bundle, now time.Time, githubActions bool) {
-	if !certs.ExpiresWithin(b.Cert, now, verify.DefaultExpiresIn) {
+	warnCertExpiry(stdio, certs.Thumbprint(b.Cert), b.Cert.NotAfter, now, githubActions)
+}
+
+// warnCertExpiry is warnExpiry for the certificate thumb that expires at notAfter: what a
+// token served from a cache apart from the certificate (the kernel keyring) knows of it.
+func warnCertExpiry(stdio Stdio, thumb string, notAfter, now time.Time, githubActions bool) {
+	if notAfter.After(now.Add(verify.DefaultExpiresIn)) {
 		return
 	}
-	thumb := certs.Thumbprint(b.Cert)
 	if !warnOnceADay(expiryWarningStamp(thumb), now) {
 		return
 	}
-	fmt.Fprintln(stdio.Err, expiryWarning(stdio, thumb, b.Cert.NotAfter, now, githubActions))
+	fmt.Fprintln(stdio.Err, expiryWarning(stdio, thumb, notAfter, now, githubActions))
 }
 
 // expiryWarning is warnExpiry's line: `::warning::entraclaw: certificate …` under GitHub

@@ -3,17 +3,20 @@ package cli
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
+	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
 )
 
@@ -141,4 +144,73 @@ func userStateDir() (string, error) {
 func shortHash(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:8])
+}
+
+// tokenCacheAuto is -token-cache's default: the best cache this machine has.
+const tokenCacheAuto = "auto"
+
+// secretServiceProbeTimeout bounds the look for a Secret Service when auto cannot use the
+// kernel keyring: every binary decides within 2 s, whatever the session bus does.
+const secretServiceProbeTimeout = time.Second
+
+func validTokenCache(v string) bool {
+	switch v {
+	case tokenCacheAuto, keystore.CacheKeyring, keystore.CacheKernel, keystore.CacheNone:
+		return true
+	}
+	return false
+}
+
+// withTokenCache returns store with the token cache -token-cache chooses. auto on Linux is
+// the kernel keyring where keyctl works (a cached token then needs no D-Bus round trip), else
+// the Secret Service when one is reachable, else none, with a warning at most once a day
+// when warn is set; elsewhere auto is the OS keyring. An explicit kernel that cannot work
+// is an error naming why; auto never fails.
+func (c *Common) withTokenCache(store *keystore.Store, warn bool) (*keystore.Store, error) {
+	switch c.TokenCache {
+	case keystore.CacheKeyring, keystore.CacheNone:
+		return store.WithTokenCache(c.TokenCache), nil
+	case keystore.CacheKernel:
+		if err := keystore.ProbeKernelKeyring(); err != nil {
+			var unavailable *keystore.UnavailableError
+			errors.As(err, &unavailable)
+			return nil, &Error{Code: ExitFailure, Msg: "-token-cache kernel: " + oneLine(err.Error()), Hint: unavailable.Hint()}
+		}
+		return store.WithTokenCache(keystore.CacheKernel), nil
+	}
+	if runtime.GOOS != "linux" {
+		return store.WithTokenCache(keystore.CacheKeyring), nil
+	}
+	kernelErr := keystore.ProbeKernelKeyring()
+	if kernelErr == nil {
+		return store.WithTokenCache(keystore.CacheKernel), nil
+	}
+	ssErr := keystore.SecretServiceReachable(secretServiceProbeTimeout)
+	if ssErr == nil {
+		return store.WithTokenCache(keystore.CacheKeyring), nil
+	}
+	c.tokenCacheNote = oneLine(kernelErr.Error()) + "; " + oneLine(ssErr.Error())
+	if warn && c.stdio.Err != nil && warnOnceADay(noTokenCacheStamp, time.Now()) {
+		fmt.Fprintf(c.stdio.Err, "%s: %s no token cache, so every call asks Entra ID for a token: %s (-token-cache none silences this)\n",
+			c.name, newPainter(c.stdio).yellow("warning:"), c.tokenCacheNote)
+	}
+	return store.WithTokenCache(keystore.CacheNone), nil
+}
+
+// noTokenCacheStamp names the stamp of the warning that auto found no token cache.
+const noTokenCacheStamp = "tokencache-none"
+
+// describeTokenCache is the status line of store's token cache.
+func (c *Common) describeTokenCache(store *keystore.Store) string {
+	cache := store.TokenCache()
+	switch store.TokenCacheKind() {
+	case keystore.CacheKernel:
+		return "kernel keyring (lost at reboot)"
+	case keystore.CacheNone:
+		if c.tokenCacheNote != "" {
+			return "none (-token-cache auto found none: " + c.tokenCacheNote + ")"
+		}
+		return "none (-token-cache none: every call asks Entra ID)"
+	}
+	return fmt.Sprintf("%s, service %q", cache.BackendName(), cache.Service())
 }

@@ -44,7 +44,7 @@ func (e *UnavailableError) cause() unavailableCause {
 	switch {
 	case errors.As(e.Err, &timeout):
 		return causeTimedOut
-	case errors.Is(e.Err, keyring.ErrUnsupportedPlatform):
+	case errors.Is(e.Err, keyring.ErrUnsupportedPlatform) || e.Backend == NameKernelKeyring:
 		return causeUnsupported
 	case strings.Contains(msg, "failed to unlock"):
 		return causeLocked
@@ -76,7 +76,7 @@ func (e *UnavailableError) Unwrap() error { return e.Err }
 // Hint says how to make the keyring usable.
 func (e *UnavailableError) Hint() string {
 	cause := e.cause()
-	if cause == causeUnsupported {
+	if cause == causeUnsupported && e.Backend != NameKernelKeyring {
 		return unsupportedHint
 	}
 	switch e.Backend {
@@ -90,7 +90,9 @@ func (e *UnavailableError) Hint() string {
 		case causeTimedOut:
 			return "the Secret Service may be waiting for an unlock prompt: answer it or unlock the login keyring, then retry"
 		}
-		return "start a Secret Service: log in to a desktop session, or on a headless box run `gnome-keyring-daemon --unlock` (password on stdin) inside `dbus-run-session`; " + throwAwayKeyring
+		return noSecretServiceHint
+	case NameKernelKeyring:
+		return "the kernel keyring cannot be used here: use -token-cache auto (it falls back to the Secret Service, or to no cache) or -token-cache none"
 	case NameMacOSKeychain:
 		return "unlock the login keychain (`security unlock-keychain ~/Library/Keychains/login.keychain-db`) and allow access if macOS asks, then retry"
 	case NameCredentialManager:
@@ -99,8 +101,15 @@ func (e *UnavailableError) Hint() string {
 	return unsupportedHint
 }
 
+// noSecretServiceHint names the real ways to a keyring on a machine without a Secret Service:
+// one in the user's own session, the TPM-wrapped key file, or no stored key at all in CI.
+// Never the tests' throw-away keyring (scripts/with-secret-service.sh).
+const noSecretServiceHint = "start a Secret Service: log in to a desktop session, or have your systemd user session run gnome-keyring-daemon " +
+	"(`loginctl enable-linger` keeps it for cron and timers); on a server without one, keep the key in this machine's TPM with " +
+	"`entraclaw-migrate -key-store tpm-file`; in CI use workload identity federation instead of a stored key; " + throwAwayKeyring
+
 // throwAwayKeyring ends the Secret Service hints: the keyring must outlive the run.
-const throwAwayKeyring = "use your own login keyring, not a throw-away one: it loses the key"
+const throwAwayKeyring = "not a throw-away keyring (a private dbus-run-session): it loses the key when it ends"
 
 const unsupportedHint = "this build has no keyring for this platform: use macOS, Windows, or Linux (BSD builds need cgo) with a Secret Service"
 

@@ -57,6 +57,11 @@ type Store struct {
 	timeout   time.Duration
 	goos      string
 	legacyDir string
+	// tokenCache is where TokenCache keeps tokens (WithTokenCache); "" is CacheKeyring.
+	tokenCache string
+	// certBackend is, in a TokenCache, the backend of the certificate's Store (its keyring
+	// token cache, cleared by DeleteCachedTokens whatever the cache in use).
+	certBackend Backend
 }
 
 // Option configures a Store.
@@ -117,8 +122,11 @@ func (s *Store) Service() string { return s.service }
 // Keychain" or "Windows Credential Manager"; a backend that names itself
 // (NameTPMFiles) is asked first.
 func (s *Store) BackendName() string {
-	if named, ok := s.backend.(interface{ backendName(svc string) string }); ok {
-		if name := named.backendName(s.service); name != "" {
+	if named, ok := s.backend.(namedBackend); ok { // a TokenCache's kernel keyring or none
+		return named.backendName()
+	}
+	if named, ok := s.backend.(interface{ serviceBackendName(svc string) string }); ok { // tpm-file
+		if name := named.serviceBackendName(s.service); name != "" {
 			return name
 		}
 	}

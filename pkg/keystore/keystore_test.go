@@ -471,17 +471,17 @@ func TestErrorClassification(t *testing.T) {
 		wantState string
 		wantHint  string
 	}{
-		{"no secret service", "linux", serviceUnknown, "Secret Service is not reachable", "inside `dbus-run-session`; use your own login keyring, not a throw-away one: it loses the key"},
+		{"no secret service", "linux", serviceUnknown, "Secret Service is not reachable", "`entraclaw-migrate -key-store tpm-file`; in CI use workload identity federation"},
 		{"no login keyring", "linux", errors.New("failed to unlock correct collection '/org/freedesktop/secrets/aliases/default'"), "Secret Service is locked", "unlock the login keyring"},
-		{"locked", "linux", errors.New("failed to unlock correct collection '/org/freedesktop/secrets/collection/login'"), "Secret Service is locked", "`gnome-keyring-daemon --unlock` inside `dbus-run-session`; use your own login keyring, not a throw-away one"},
-		{"no dbus-launch", "linux", &exec.Error{Name: "dbus-launch", Err: exec.ErrNotFound}, "Secret Service is not reachable", "gnome-keyring-daemon --unlock"},
-		{"no session bus", "linux", fmt.Errorf("%w (x)", errNoSessionBus), "Secret Service is not reachable", "gnome-keyring-daemon --unlock"},
-		{"bus socket gone", "linux", &net.OpError{Op: "dial", Net: "unix", Addr: &net.UnixAddr{Name: "/run/user/1000/bus", Net: "unix"}, Err: syscall.ENOENT}, "Secret Service is not reachable: dial unix /run/user/1000/bus", "gnome-keyring-daemon --unlock"},
+		{"locked", "linux", errors.New("failed to unlock correct collection '/org/freedesktop/secrets/collection/login'"), "Secret Service is locked", "`gnome-keyring-daemon --unlock` inside `dbus-run-session`; not a throw-away keyring"},
+		{"no dbus-launch", "linux", &exec.Error{Name: "dbus-launch", Err: exec.ErrNotFound}, "Secret Service is not reachable", "systemd user session run gnome-keyring-daemon"},
+		{"no session bus", "linux", fmt.Errorf("%w (x)", errNoSessionBus), "Secret Service is not reachable", "systemd user session run gnome-keyring-daemon"},
+		{"bus socket gone", "linux", &net.OpError{Op: "dial", Net: "unix", Addr: &net.UnixAddr{Name: "/run/user/1000/bus", Net: "unix"}, Err: syscall.ENOENT}, "Secret Service is not reachable: dial unix /run/user/1000/bus", "systemd user session run gnome-keyring-daemon"},
 		{"unsupported", "plan9", keyring.ErrUnsupportedPlatform, "OS keyring is unavailable", "no keyring for this platform"},
 		{"bsd without cgo", "freebsd", keyring.ErrUnsupportedPlatform, "Secret Service is unavailable", "BSD builds need cgo"},
 		{"macos", "darwin", errors.New("exit status 36"), "macOS Keychain is unavailable", "security unlock-keychain"},
 		{"windows", "windows", syscall.Errno(1312), "Windows Credential Manager is unavailable", "Credential Manager"},
-		{"multi-line cause", "linux", errors.New("first\nsecond"), "Secret Service is unavailable: first second", "gnome-keyring-daemon --unlock"},
+		{"multi-line cause", "linux", errors.New("first\nsecond"), "Secret Service is unavailable: first second", "systemd user session run gnome-keyring-daemon"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

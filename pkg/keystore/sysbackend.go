@@ -37,11 +37,11 @@ func (systemBackend) Delete(svc, user string) error {
 
 var errNoSessionBus = errors.New("no D-Bus session bus")
 
-// checkSessionBus fails, where go-keyring uses D-Bus, when godbus would find
+// findSessionBus fails, where go-keyring uses D-Bus, when godbus would find
 // no session bus address and fall back to running dbus-launch: that starts a
 // dbus-daemon and a gnome-keyring-daemon that outlive the process, and the
 // call fails anyway. It looks where godbus looks.
-func checkSessionBus() error {
+func findSessionBus() error {
 	switch runtime.GOOS {
 	case "linux", "freebsd", "openbsd", "netbsd", "dragonfly":
 	default:
@@ -57,4 +57,14 @@ func checkSessionBus() error {
 		}
 	}
 	return fmt.Errorf("%w (DBUS_SESSION_BUS_ADDRESS is unset and %s/bus does not exist)", errNoSessionBus, runDir)
+}
+
+// checkSessionBus fails, where go-keyring uses D-Bus, when godbus would find no session bus
+// address and fall back to running dbus-launch (see findSessionBus), and when the bus it
+// finds does not answer within busAnswerTimeout (sessionBusAnswers).
+func checkSessionBus() error {
+	if err := findSessionBus(); err != nil {
+		return err
+	}
+	return sessionBusAnswers()
 }

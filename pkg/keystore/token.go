@@ -18,11 +18,14 @@ func TokenCacheService(certService string) string {
 }
 
 // TokenCache returns a Store for the token cache that goes with s's certificate
-// service (TokenCacheService), with s's backend, timeout, OS and context:
+// service (TokenCacheService), with s's timeout, OS and context, and the backend
+// WithTokenCache chose (s's own by default):
 // deps.Store.TokenCache().DeleteCachedTokens(tenant, client).
 func (s *Store) TokenCache() *Store {
 	c := *s
 	c.service = TokenCacheService(s.service)
+	c.backend = tokenBackend(s.TokenCacheKind(), s.backend)
+	c.certBackend = s.backend
 	return &c
 }
 
@@ -33,11 +36,26 @@ func (s *Store) TokenCache() *Store {
 // parts, at least 2) and Sum (partSum of the whole token); the other parts are items of
 // their own under partAccount(key, i), i = 2..Parts, each holding a slice of the token as
 // it is. Sum makes a read that met a half-finished rewrite a miss, not a spliced token.
+//
+// CertNotAfter (RFC 3339) is when the certificate the token was minted with expires: a cache
+// that lives apart from the certificate (the kernel keyring) can serve the token, and warn
+// about the certificate's expiry, without reading the certificate. Entries written before it
+// was recorded have none and are still read.
 type cachedToken struct {
-	AccessToken string `json:"accessToken"`
-	ExpiresOn   string `json:"expiresOn"` // RFC 3339
-	Parts       int    `json:"parts,omitempty"`
-	Sum         string `json:"sum,omitempty"`
+	AccessToken  string `json:"accessToken"`
+	ExpiresOn    string `json:"expiresOn"` // RFC 3339
+	Parts        int    `json:"parts,omitempty"`
+	Sum          string `json:"sum,omitempty"`
+	CertNotAfter string `json:"certNotAfter,omitempty"`
+}
+
+// CachedToken is one token cache entry.
+type CachedToken struct {
+	AccessToken string
+	ExpiresOn   time.Time
+	// CertNotAfter is the NotAfter of the certificate the token was minted with; zero when
+	// the entry does not say (written by an older version, or put without it).
+	CertNotAfter time.Time
 }
 
 // maxTokenParts bounds how many items one token may span (and how many a read or delete
@@ -56,12 +74,13 @@ func partSum(token string) string {
 
 // splitToken returns the head entry and the other parts of token for key, sized to the
 // backend's item limit; ok is false when it cannot be split into at most maxTokenParts.
-func (s *Store) splitToken(key, token, expiresOn string) (head []byte, parts []string, ok bool) {
+func (s *Store) splitToken(key string, entry cachedToken) (head []byte, parts []string, ok bool) {
 	headRoom, limited := s.maxValueLen(key)
 	if !limited {
 		return nil, nil, false
 	}
-	entry := cachedToken{ExpiresOn: expiresOn, Parts: maxTokenParts, Sum: partSum(token)}
+	token := entry.AccessToken
+	entry.AccessToken, entry.Parts, entry.Sum = "", maxTokenParts, partSum(token)
 	empty, _ := json.Marshal(entry)
 	headRoom -= len(empty)
 	partRoom, _ := s.maxValueLen(partAccount(key, maxTokenParts))
@@ -173,10 +192,50 @@ func (s *Store) addToIndex(key string) error {
 // whenever tokens may have become stale: after a rollback, when a certificate is
 // purged from the keyring or removed from the app, and (with the old thumbprint)
 // when a rotation retires a certificate. Nothing cached is not an error.
+//
+// On a Store made by New, the tokens are deleted from every cache this machine may hold them
+// in, not only the one WithTokenCache chose: the OS keyring's and, on Linux, the kernel
+// keyring's. A token cached under one -token-cache setting must not outlive a rollback or
+// a rotation run under another. A cache that cannot be used (no Secret Service, keyctl
+// refused) cannot serve a token either and is skipped; the error is the first other failure.
 func (s *Store) DeleteCachedTokens(tenant, client string, thumbprints ...string) error {
 	if tenant == "" || client == "" {
 		return errors.New("DeleteCachedTokens: empty tenant or client id")
 	}
+	err := s.deleteCachedTokens(tenant, client, thumbprints)
+	for _, other := range s.otherTokenCaches() {
+		oerr := other.deleteCachedTokens(tenant, client, thumbprints)
+		var unavailable *UnavailableError
+		if oerr != nil && err == nil && !errors.As(oerr, &unavailable) {
+			err = oerr
+		}
+	}
+	return err
+}
+
+// otherTokenCaches are copies of s (a TokenCache of a Store made by New) on the other token
+// cache backends of this machine; none for a Store with a test's backend.
+func (s *Store) otherTokenCaches() []*Store {
+	if _, system := s.certBackend.(systemBackend); !system {
+		return nil
+	}
+	backends := []Backend{s.certBackend}
+	if kernelKeyringSupported {
+		backends = append(backends, kernelBackend{})
+	}
+	var others []*Store
+	for _, b := range backends {
+		if b != s.backend {
+			c := *s
+			c.backend = b
+			others = append(others, &c)
+		}
+	}
+	return others
+}
+
+// deleteCachedTokens is DeleteCachedTokens on s's own backend.
+func (s *Store) deleteCachedTokens(tenant, client string, thumbprints []string) error {
 	keys, err := s.readIndex(tenant, client)
 	if err != nil {
 		return err
@@ -228,62 +287,86 @@ func checkCacheKey(key string) error {
 // expires. A missing or unreadable entry is a miss: an error wrapping
 // ErrNotFound. Other errors are keyring failures.
 func (s *Store) GetCachedToken(key string) (token string, expiresOn time.Time, err error) {
+	e, err := s.GetCachedTokenEntry(key)
+	return e.AccessToken, e.ExpiresOn, err
+}
+
+// GetCachedTokenEntry is GetCachedToken with everything the entry records.
+func (s *Store) GetCachedTokenEntry(key string) (CachedToken, error) {
+	miss := func(format string, args ...any) (CachedToken, error) {
+		return CachedToken{}, fmt.Errorf("cached token under %s/%s %s: %w", s.service, key, fmt.Sprintf(format, args...), ErrNotFound)
+	}
 	if err := checkCacheKey(key); err != nil {
-		return "", time.Time{}, err
+		return CachedToken{}, err
 	}
 	v, err := s.get(key)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return "", time.Time{}, fmt.Errorf("no cached token under %s/%s: %w", s.service, key, err)
+		return CachedToken{}, fmt.Errorf("no cached token under %s/%s: %w", s.service, key, err)
 	case err != nil:
-		return "", time.Time{}, s.itemError("read", key, err)
+		return CachedToken{}, s.itemError("read", key, err)
 	}
 	var entry cachedToken
 	if json.Unmarshal([]byte(v), &entry) != nil || entry.AccessToken == "" {
-		return "", time.Time{}, fmt.Errorf("cached token under %s/%s is unreadable: %w", s.service, key, ErrNotFound)
+		return miss("is unreadable")
 	}
-	expiresOn, err = time.Parse(time.RFC3339, entry.ExpiresOn)
+	expiresOn, err := time.Parse(time.RFC3339, entry.ExpiresOn)
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("cached token under %s/%s has no valid expiry: %w", s.service, key, ErrNotFound)
+		return miss("has no valid expiry")
+	}
+	got := CachedToken{AccessToken: entry.AccessToken, ExpiresOn: expiresOn}
+	if entry.CertNotAfter != "" {
+		if got.CertNotAfter, err = time.Parse(time.RFC3339, entry.CertNotAfter); err != nil {
+			return miss("has no valid certificate expiry")
+		}
 	}
 	if entry.Parts == 0 && entry.Sum == "" {
-		return entry.AccessToken, expiresOn, nil
+		return got, nil
 	}
 	if entry.Parts < 2 || entry.Parts > maxTokenParts {
-		return "", time.Time{}, fmt.Errorf("cached token under %s/%s is unreadable: %w", s.service, key, ErrNotFound)
+		return miss("is unreadable")
 	}
-	token = entry.AccessToken
 	for i := 2; i <= entry.Parts; i++ {
 		part, err := s.get(partAccount(key, i))
 		switch {
 		case errors.Is(err, ErrNotFound):
-			return "", time.Time{}, fmt.Errorf("cached token under %s/%s misses part %d: %w", s.service, key, i, err)
+			return CachedToken{}, fmt.Errorf("cached token under %s/%s misses part %d: %w", s.service, key, i, err)
 		case err != nil:
-			return "", time.Time{}, s.itemError("read", partAccount(key, i), err)
+			return CachedToken{}, s.itemError("read", partAccount(key, i), err)
 		}
-		token += part
+		got.AccessToken += part
 	}
-	if partSum(token) != entry.Sum {
+	if partSum(got.AccessToken) != entry.Sum {
 		// Parts of two writes (a concurrent refresh): a miss, rewritten by this run.
-		return "", time.Time{}, fmt.Errorf("cached token under %s/%s: its parts do not belong together: %w", s.service, key, ErrNotFound)
+		return miss("has parts that do not belong together")
 	}
-	return token, expiresOn, nil
+	return got, nil
 }
 
 // PutCachedToken caches token under key. It stores nothing and returns nil
 // when the entry would not fit in one item of the backend. A key made by
 // TokenCacheKey is also recorded in its app's index (see DeleteCachedTokens).
 func (s *Store) PutCachedToken(key, token string, expiresOn time.Time) error {
+	return s.PutCachedTokenEntry(key, CachedToken{AccessToken: token, ExpiresOn: expiresOn})
+}
+
+// PutCachedTokenEntry is PutCachedToken with everything e holds (a zero CertNotAfter is
+// left out).
+func (s *Store) PutCachedTokenEntry(key string, e CachedToken) error {
 	if err := checkCacheKey(key); err != nil {
 		return err
 	}
-	value, err := json.Marshal(cachedToken{AccessToken: token, ExpiresOn: expiresOn.UTC().Format(time.RFC3339)})
+	entry := cachedToken{AccessToken: e.AccessToken, ExpiresOn: e.ExpiresOn.UTC().Format(time.RFC3339)}
+	if !e.CertNotAfter.IsZero() {
+		entry.CertNotAfter = e.CertNotAfter.UTC().Format(time.RFC3339)
+	}
+	value, err := json.Marshal(entry)
 	if err != nil {
 		return fmt.Errorf("encode token cache entry: %w", err)
 	}
 	var parts []string
 	if !s.fits(key, len(value)) {
-		head, rest, ok := s.splitToken(key, token, expiresOn.UTC().Format(time.RFC3339))
+		head, rest, ok := s.splitToken(key, entry)
 		if !ok {
 			return nil
 		}

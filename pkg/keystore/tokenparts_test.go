@@ -67,7 +67,7 @@ func TestSplitCachedTokenWithForeignPartIsAMiss(t *testing.T) {
 	if err := s.PutCachedToken(key, realSizeToken('p'), exp); err != nil {
 		t.Fatal(err)
 	}
-	_, parts, ok := s.splitToken(key, realSizeToken('q'), exp.UTC().Format(time.RFC3339))
+	_, parts, ok := s.splitToken(key, cachedToken{AccessToken: realSizeToken('q'), ExpiresOn: exp.UTC().Format(time.RFC3339)})
 	if !ok {
 		t.Fatal("a 3.1 KB token was not split for Windows")
 	}

@@ -101,7 +101,7 @@ type tpmFiles struct {
 
 func isCacheService(svc string) bool { return strings.HasSuffix(svc, "-token-cache") }
 
-func (f *tpmFiles) backendName(svc string) string {
+func (f *tpmFiles) serviceBackendName(svc string) string {
 	if isCacheService(svc) {
 		return ""
 	}

@@ -1,8 +1,9 @@
-// Package token gets the provisioner's access token: from the keyring's token cache
-// while it has time left, else minted with this machine's certificate and cached. It
-// owns the cache protocol every caller shares (the speculative read beside the
-// certificate, the per-user lock, the re-read, the mint, the retry when a rotation
-// retired the certificate meanwhile, the check of every token before it is used).
+// Package token gets the provisioner's access token: from the token cache while it has
+// time left, else minted with this machine's certificate and cached. It owns the cache
+// protocol every caller shares (the speculative read beside the certificate, or before it
+// when the cache lives apart from the certificate's keyring, the per-user lock, the
+// re-read, the mint, the retry when a rotation retired the certificate meanwhile, the
+// check of every token before it is used).
 package token
 
 import (
@@ -21,7 +22,8 @@ import (
 
 // Source is one app's token for one scope, and where it comes from.
 type Source struct {
-	// Store is the certificate's keyring; its TokenCache holds the tokens.
+	// Store is the certificate's keyring; its TokenCache holds the tokens (in the same
+	// keyring, or apart from it: the kernel keyring, or none).
 	Store                                *keystore.Store
 	Tenant, Client, Scope, AuthorityHost string
 	// StateThumbprint is PROVISIONER_CERT_THUMBPRINT: the cache item read beside the
@@ -39,8 +41,9 @@ type Source struct {
 	// LockRoot returns the per-user state directory of the mint lock, asked only on a
 	// cache miss (a cached call creates nothing); nil, or an error, goes without the lock.
 	LockRoot func() (string, error)
-	// Loaded is told the certificate in use as soon as it is read (expiry warnings).
-	Loaded func(*certs.Bundle)
+	// Loaded is told the certificate in use as soon as it is known (expiry warnings): read
+	// from the keyring, or as the cache entry served without reading it records it.
+	Loaded func(Cert)
 	// Note receives diagnostics for -v; nil drops them.
 	Note func(string)
 }
@@ -51,6 +54,16 @@ type Token struct {
 	ExpiresOn  time.Time
 	Thumbprint string // of the certificate it was minted with
 	FromCache  bool
+}
+
+// Cert is what Loaded learns of the certificate in use.
+type Cert struct {
+	Thumbprint string
+	NotAfter   time.Time
+}
+
+func certOf(b *certs.Bundle) Cert {
+	return Cert{Thumbprint: certs.Thumbprint(b.Cert), NotAfter: b.Cert.NotAfter}
 }
 
 // MintedError is a minted token that Check refused: the token service is not what it
@@ -73,60 +86,84 @@ func (s *Source) Get(ctx context.Context) (*Token, error) {
 	if s.Note == nil {
 		s.Note = func(string) {}
 	}
-	// The certificate and the cache item under the state file's thumbprint are read
-	// together (on Linux over one Secret Service session): the two reads are what a
-	// cached call costs. The hit is served only when the certificate in the keyring has
-	// that thumbprint: for a moment during a rotation (and for good after a crash or an
-	// item replaced by hand) it may not, and a token minted with another certificate
-	// would skip the checks of the one in use.
+	if s.Loaded == nil {
+		s.Loaded = func(Cert) {}
+	}
 	cache := s.Store.TokenCache()
-	speculative := make(chan cached, 1)
 	stateThumb := strings.ToLower(s.StateThumbprint)
+	speculative := make(chan cached, 1)
 	store := s.Store
-	if !s.NoCache && stateThumb != "" {
-		store, cache = keystore.ReadTogether(s.Store, s.Tenant, cache, s.key(stateThumb))
-		go func() {
-			tok, exp, err := cache.GetCachedToken(s.key(stateThumb))
-			speculative <- cached{tok, exp, err}
-		}()
-	} else {
+	switch {
+	case s.NoCache || stateThumb == "":
 		speculative <- cached{err: keystore.ErrNotFound}
+	case cache.ApartFromCertificate():
+		// The kernel keyring (or no cache): the entry under the state file's thumbprint is
+		// read first and served without touching the certificate's keyring at all. The
+		// entry records the certificate's NotAfter; an expired certificate, or an entry
+		// without it, goes the long way (the certificate is read and decides).
+		hit := s.readEntry(cache, stateThumb)
+		if hit.err == nil && hit.certNotAfter.After(time.Now()) {
+			if t, ok := s.usable(cache, stateThumb, hit.cached); ok {
+				s.Loaded(Cert{Thumbprint: stateThumb, NotAfter: hit.certNotAfter})
+				return t, nil
+			}
+			hit.cached = cached{err: keystore.ErrNotFound} // judged (and deleted if bad)
+		}
+		speculative <- hit.cached
+	default:
+		// The certificate and the cache item under the state file's thumbprint are read
+		// together (on Linux over one Secret Service session): the two reads are what a
+		// cached call costs. The hit is served only when the certificate in the keyring
+		// has that thumbprint: for a moment during a rotation (and for good after a crash
+		// or an item replaced by hand) it may not, and a token minted with another
+		// certificate would skip the checks of the one in use.
+		store, cache = keystore.ReadTogether(s.Store, s.Tenant, cache, s.key(stateThumb))
+		go func() { speculative <- s.readEntry(cache, stateThumb).cached }()
 	}
 	bundle, err := s.LoadBundle(store, time.Now())
 	hit := <-speculative
 	if err != nil {
 		return nil, err
 	}
-	if s.Loaded != nil {
-		s.Loaded(bundle)
+	s.Loaded(certOf(bundle))
+	if s.NoCache {
+		return s.mint(ctx, store, cache, bundle)
 	}
 	thumb := certs.Thumbprint(bundle.Cert)
-	if !s.NoCache {
-		if thumb != stateThumb {
-			hit.token, hit.exp, hit.err = cache.GetCachedToken(s.key(thumb))
-		}
-		if t, ok := s.usable(cache, thumb, hit); ok {
-			return t, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		// A cold (or stale) cache: one process mints, the others wait on the per-user
-		// lock and then find its token.
-		unlock, err := lock(ctx, s.lockRoot(), s.key(thumb), s.Note)
-		if err != nil {
-			return nil, err
-		}
-		defer unlock()
-		hit.token, hit.exp, hit.err = cache.GetCachedToken(s.key(thumb))
-		if t, ok := s.usable(cache, thumb, hit); ok {
-			return t, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	if thumb != stateThumb {
+		hit = s.readEntry(cache, thumb).cached
+	}
+	if t, ok := s.usable(cache, thumb, hit); ok {
+		return t, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// A cold (or stale) cache: one process mints, the others wait on the per-user lock
+	// and then find its token.
+	unlock, err := lock(ctx, s.lockRoot(), s.key(thumb), s.Note)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if t, ok := s.usable(cache, thumb, s.readEntry(cache, thumb).cached); ok {
+		return t, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	return s.mint(ctx, store, cache, bundle)
+}
+
+// entry is one read of the token cache with the certificate expiry it records.
+type entry struct {
+	cached
+	certNotAfter time.Time
+}
+
+func (s *Source) readEntry(cache *keystore.Store, thumb string) entry {
+	e, err := cache.GetCachedTokenEntry(s.key(thumb))
+	return entry{cached{e.AccessToken, e.ExpiresOn, err}, e.CertNotAfter}
 }
 
 // lockRoot is LockRoot's directory, "" when there is none.
@@ -174,13 +211,12 @@ func (s *Source) usable(cache *keystore.Store, thumb string, h cached) (*Token, 
 // rotation may have made a new certificate current, and removed this one from the app,
 // between the keyring read and the request (AADSTS700027): the keyring is read again.
 func (s *Source) mint(ctx context.Context, store, cache *keystore.Store, bundle *certs.Bundle) (*Token, error) {
-	thumb := certs.Thumbprint(bundle.Cert)
 	at, err := s.request(ctx, bundle)
 	if sts, ok := entra.AsSTSError(err); ok && sts.HasCode(codeKeyNotFound) {
-		if again, loadErr := s.LoadBundle(store, time.Now()); loadErr == nil && certs.Thumbprint(again.Cert) != thumb {
-			s.Note("certificate " + thumb + " was retired meanwhile; using the current one")
-			thumb = certs.Thumbprint(again.Cert)
-			at, err = s.request(ctx, again)
+		if again, loadErr := s.LoadBundle(store, time.Now()); loadErr == nil && certs.Thumbprint(again.Cert) != certs.Thumbprint(bundle.Cert) {
+			s.Note("certificate " + certs.Thumbprint(bundle.Cert) + " was retired meanwhile; using the current one")
+			bundle = again
+			at, err = s.request(ctx, bundle)
 		}
 	}
 	if err != nil {
@@ -194,7 +230,9 @@ func (s *Source) mint(ctx context.Context, store, cache *keystore.Store, bundle 
 		}
 		return nil, err
 	}
-	if err := cache.PutCachedToken(s.key(thumb), at.Token, exp); err != nil {
+	thumb := certs.Thumbprint(bundle.Cert)
+	e := keystore.CachedToken{AccessToken: at.Token, ExpiresOn: exp, CertNotAfter: bundle.Cert.NotAfter}
+	if err := cache.PutCachedTokenEntry(s.key(thumb), e); err != nil {
 		s.Note("token cache not updated: " + err.Error())
 	}
 	return &Token{Value: at.Token, ExpiresOn: exp, Thumbprint: thumb}, nil
