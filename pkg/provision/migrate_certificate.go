@@ -568,7 +568,17 @@ func appendUnique(list []string, s string) []string {
 // hint (a locked keyring, a later run: the recorded store is not switched silently).
 func (m *migration) noKeyringHint(ctx context.Context, err error) string {
 	var unavailable *keystore.UnavailableError
-	if m.recordedKeyStore() != "" || m.inFiles() || !errors.As(err, &unavailable) || !unavailable.NotReachable() {
+	if m.inFiles() || !errors.As(err, &unavailable) || !unavailable.NotReachable() {
+		return ""
+	}
+	switch m.recordedKeyStore() {
+	case "":
+	case KeyStoreKeyring, KeyStoreTPM:
+		// The certificate is recorded in the keyring: that is where it is read, so the
+		// fix is the keyring, not a suggestion to move (which is a purge and a migration).
+		return "this machine's certificate is recorded in the keyring: start its Secret Service (log in to a desktop session, or have your systemd user session run gnome-keyring-daemon; `loginctl enable-linger` keeps it for cron and timers); " +
+			"to keep the key without a keyring, move it with `entraclaw-rollback -purge-cert`, then `entraclaw-migrate -key-store tpm-file` (a TPM); for CI, workload identity federation needs no stored key"
+	default:
 		return ""
 	}
 	if tpmErr := tpmkey.Check(ctx, ""); tpmErr == nil {

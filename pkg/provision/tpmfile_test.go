@@ -153,14 +153,15 @@ func TestFirstMigrateWithoutSecretServiceSuggestsTheOptions(t *testing.T) {
 		})
 	}
 
-	// A machine whose certificate is recorded in the keyring keeps the keyring's own hint:
-	// its store is never switched, not even by a suggestion.
+	// A machine whose certificate is recorded in the keyring is told to start that keyring
+	// first: its store is never switched, and moving it is a purge and a new migration.
 	f := newFixture(t, entratest.ScenarioMigrated)
 	t.Setenv(tpmkey.EnvTPM, socket)
 	f.store = keystore.New(testService, keystore.WithBackend(noSecretService{}), keystore.WithOS("linux"))
 	_, _, err := f.migrate(f.config())
 	var perr *provision.Error
-	if !errors.As(err, &perr) || strings.Contains(perr.Hint(), "tpm-file") {
-		t.Errorf("Migrate of a recorded keyring machine = %v, hint %q: want no tpm-file suggestion", err, perr.Hint())
+	if !errors.As(err, &perr) || !strings.HasPrefix(perr.Hint(), "this machine's certificate is recorded in the keyring: start its Secret Service") ||
+		!strings.Contains(perr.Hint(), "`entraclaw-rollback -purge-cert`, then `entraclaw-migrate -key-store tpm-file`") {
+		t.Errorf("Migrate of a recorded keyring machine = %v, hint %q: want the keyring first, and a move only as purge then migrate", err, perr.Hint())
 	}
 }
