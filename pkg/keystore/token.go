@@ -216,7 +216,7 @@ func (s *Store) DeleteCachedTokens(tenant, client string, thumbprints ...string)
 // otherTokenCaches are copies of s (a TokenCache of a Store made by New) on the other token
 // cache backends of this machine; none for a Store with a test's backend.
 func (s *Store) otherTokenCaches() []*Store {
-	if _, system := s.certBackend.(systemBackend); !system {
+	if !osBacked(s.certBackend) {
 		return nil
 	}
 	backends := []Backend{s.certBackend}
@@ -418,4 +418,16 @@ func (s *Store) DeleteCachedToken(key string) error {
 		}
 	}
 	return nil
+}
+
+// osBacked reports whether b is this machine's own store (go-keyring's OS keyring, or the
+// TPM-wrapped key files in front of it) rather than a test's backend.
+func osBacked(b Backend) bool {
+	switch v := b.(type) {
+	case systemBackend:
+		return true
+	case *tpmFiles:
+		return osBacked(v.other)
+	}
+	return false
 }
