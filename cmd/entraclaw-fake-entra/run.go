@@ -29,6 +29,11 @@ Pipelines' SYSTEM_OIDCREQUESTURI and SYSTEM_ACCESSTOKEN, Kubernetes'
 AZURE_FEDERATED_TOKEN_FILE, a token file it rewrites every 48 minutes). It prints one ready
 line and runs until signalled.
 
+With -listen 127.0.0.1:443 -real-hosts it answers as login.microsoftonline.com,
+graph.microsoft.com and management.azure.com (map them to 127.0.0.1 in /etc/hosts); env then
+sets no host, only the CA, and operator-sp.json holds an operator app's sign-in for the real
+az (az login --service-principal ... --allow-no-subscriptions).
+
 Keyring items go under -keyring-service (default entraclaw-fake-cert), which env exports to
 the tools. The production names (entraclaw-provisioner-cert, entraclaw-provisioner-token-cache)
 are refused unless -keyring-service names one on the command line.`
