@@ -28,7 +28,7 @@ ifeq ($(shell uname -s),Linux)
                     echo scripts/with-secret-service.sh)
 endif
 
-.PHONY: all build test test-windows demo bench install install-fake cross release snapshot lint migrate fuzz clean
+.PHONY: all build test test-windows test-real-hosts demo bench install install-fake cross release snapshot lint migrate fuzz clean
 
 all: build
 
@@ -45,6 +45,12 @@ test:
 # The Windows binaries under Wine (wine64, mingw-w64) against the fake: the runbook end to end.
 test-windows:
 	$(KEYRING_WRAP) scripts/test-windows.sh
+
+# The fake as login.microsoftonline.com, graph.microsoft.com and management.azure.com in a
+# private network namespace: the real az and azure-identity, and the four tools with no host
+# setting, against it. Root only (skips otherwise, fails in CI).
+test-real-hosts:
+	scripts/test-real-hosts.sh
 
 demo:
 	scripts/demo.sh

@@ -29,6 +29,11 @@ Pipelines' SYSTEM_OIDCREQUESTURI and SYSTEM_ACCESSTOKEN, Kubernetes'
 AZURE_FEDERATED_TOKEN_FILE, a token file it rewrites every 48 minutes). It prints one ready
 line and runs until signalled.
 
+With -listen 127.0.0.1:443 -real-hosts it answers as login.microsoftonline.com,
+graph.microsoft.com and management.azure.com (map them to 127.0.0.1 in /etc/hosts); env then
+sets no host, only the CA, and operator-sp.json holds an operator app's sign-in for the real
+az (az login --service-principal ... --allow-no-subscriptions).
+
 Keyring items go under -keyring-service (default entraclaw-fake-cert), which env exports to
 the tools. The production names (entraclaw-provisioner-cert, entraclaw-provisioner-token-cache)
 are refused unless -keyring-service names one on the command line.`
@@ -43,6 +48,8 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	scenario := fs.String("scenario", "legacy", "legacy, migrated or empty")
 	service := fs.String("keyring-service", defaultService, "keyring service `name` for the migrated scenario's certificate, exported to the tools by env")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	listen := fs.String("listen", "127.0.0.1:0", "`host:port` to serve on (127.0.0.1:443 for -real-hosts)")
+	realHosts := fs.Bool("real-hosts", false, "answer as login.microsoftonline.com, graph.microsoft.com and management.azure.com (certificate, routing by Host, URLs), and write an env with no host settings, only the CA; map those names to 127.0.0.1 and use -listen 127.0.0.1:443")
 	latency := fs.Duration("latency", 0, "delay added to every request")
 	propagation := fs.Duration("propagation-delay", 0, "new grants reach tokens, and new certificates are accepted, this long after the change")
 	replication := fs.Duration("replication-lag", 0, "objects created through Graph are invisible (404) for this long")
@@ -111,7 +118,11 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		return cli.UsageError("-k8s-service-account must be NAMESPACE:NAME, not %q", *k8sAccount)
 	}
 
-	srv, err := entratest.NewServer(
+	opts := []entratest.Option{entratest.WithListenAddress(*listen)}
+	if *realHosts {
+		opts = append(opts, entratest.WithRealHosts())
+	}
+	srv, err := entratest.NewServer(append(opts,
 		entratest.WithLatency(*latency),
 		entratest.WithPropagationDelay(*propagation),
 		entratest.WithReplicationLag(*replication),
@@ -126,7 +137,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		entratest.WithOIDCSubject(*oidcSubject),
 		entratest.WithFICPropagationDelay(*ficPropagation),
 		entratest.WithK8sServiceAccount(k8sNamespace, k8sName),
-	)
+	)...)
 	if err != nil {
 		return err
 	}
@@ -162,8 +173,8 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		defer store.DeleteBundle(sc.TenantID)
 	}
 	go rotateTokenFile(ctx, srv, wd.K8sTokenFile, stdio)
-	fmt.Fprintf(stdio.Out, "entraclaw-fake-entra ready: url=%s scenario=%s tenant=%s client=%s env=%s\n",
-		srv.URL, *scenario, sc.TenantID, orDash(sc.ClientID), wd.EnvFile)
+	fmt.Fprintf(stdio.Out, "entraclaw-fake-entra ready: url=%s scenario=%s tenant=%s client=%s env=%s%s\n",
+		srv.URL, *scenario, sc.TenantID, orDash(sc.ClientID), wd.EnvFile, realHostsNote(*realHosts))
 	<-ctx.Done()
 	fmt.Fprintf(stdio.Err, "entraclaw-fake-entra: stopping (%s)\n", strings.TrimSpace(summarize(srv.Counts())))
 	return nil
@@ -209,6 +220,14 @@ func onCommandLine(args []string, name string) bool {
 		}
 	}
 	return false
+}
+
+// realHostsNote is the ready line's tail under -real-hosts: the hosts it answers as.
+func realHostsNote(on bool) string {
+	if !on {
+		return ""
+	}
+	return " real-hosts=" + strings.Join(entratest.RealHostNames(), ",")
 }
 
 func orDash(s string) string {

@@ -196,7 +196,7 @@ func (s *Server) issueUserTokens(w http.ResponseWriter, r *http.Request, dc *dev
 		return
 	}
 	idClaims := jwt.MapClaims{
-		"aud": dc.clientID, "iss": s.URL + "/" + dc.userTid + "/v2.0", "iat": now.Unix(), "nbf": now.Unix(),
+		"aud": dc.clientID, "iss": s.stsBase() + "/" + dc.userTid + "/v2.0", "iat": now.Unix(), "nbf": now.Unix(),
 		"exp": now.Add(time.Hour).Unix(), "name": "Fake " + dc.kind, "oid": oid, "preferred_username": upn,
 		"sub": oid, "tid": dc.userTid, "ver": "2.0",
 	}

@@ -250,7 +250,7 @@ func (s *Server) writeGraphError(w http.ResponseWriter, r *http.Request, e *grap
 		{"client-request-id", w.Header().Get("client-request-id")},
 	}})
 	if e.status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="", authorization_uri="%s/common/oauth2/authorize", client_id="%s"`, s.URL, GraphAppID))
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="", authorization_uri="%s/common/oauth2/authorize", client_id="%s"`, s.stsBase(), GraphAppID))
 	}
 	writeJSON(w, e.status, odataContentType, object{{"error", body}})
 }
@@ -737,7 +737,7 @@ func (s *Server) page(c *graphCall, contextURL string, items []object) graphResu
 		}
 		q.Set("$skiptoken", encodeSkipToken(end))
 		// url.Values encodes spaces as '+'; Graph clients expect %20 (a literal '+' is %2B).
-		link := s.URL + c.r.URL.Path + "?" + strings.ReplaceAll(q.Encode(), "+", "%20")
+		link := s.graphBase() + c.r.URL.Path + "?" + strings.ReplaceAll(q.Encode(), "+", "%20")
 		body = append(body, field{"@odata.nextLink", link})
 	}
 	body = append(body, field{"value", append([]object{}, items[offset:end]...)})
@@ -777,4 +777,4 @@ func parseGraphTime(raw json.RawMessage, property, resource string) (time.Time, 
 }
 
 // metadata is the @odata.context prefix.
-func (s *Server) metadata(suffix string) string { return s.URL + "/v1.0/$metadata#" + suffix }
+func (s *Server) metadata(suffix string) string { return s.graphBase() + "/v1.0/$metadata#" + suffix }

@@ -17,10 +17,10 @@ import (
 	"time"
 )
 
-// newTLSIdentity creates a throwaway ECDSA CA and a leaf certificate for 127.0.0.1, ::1 and
-// localhost signed by it. It returns the leaf for the listener, the CA as PEM and a pool
-// holding the CA.
-func newTLSIdentity(now time.Time) (tls.Certificate, []byte, *x509.CertPool, error) {
+// newTLSIdentity creates a throwaway ECDSA CA and a leaf certificate for 127.0.0.1, ::1,
+// localhost and the extra DNS names (the real hosts, WithRealHosts) signed by it. It
+// returns the leaf for the listener, the CA as PEM and a pool holding the CA.
+func newTLSIdentity(now time.Time, extraDNSNames ...string) (tls.Certificate, []byte, *x509.CertPool, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, nil, nil, fmt.Errorf("entratest: ca key: %w", err)
@@ -57,7 +57,7 @@ func newTLSIdentity(now time.Time) (tls.Certificate, []byte, *x509.CertPool, err
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 		// "127.0.0.1" as a DNS name too: Wine 8's crypt32 SSL policy matches the host only
 		// against DNS names and the CN, never IP SANs. Go verifies IPs against IPAddresses.
-		DNSNames: []string{"localhost", "127.0.0.1"},
+		DNSNames: append([]string{"localhost", "127.0.0.1"}, extraDNSNames...),
 	}
 	leafDER, err := x509.CreateCertificate(rand.Reader, leafTemplate, caCert, &leafKey.PublicKey, caKey)
 	if err != nil {

@@ -31,6 +31,9 @@ import (
 type Server struct {
 	// URL is the base URL of the server, https://127.0.0.1:PORT, without a trailing slash.
 	URL string
+	// realHosts: the server answers as login.microsoftonline.com, graph.microsoft.com and
+	// management.azure.com (WithRealHosts); fixed at construction.
+	realHosts bool
 
 	caPEM      []byte
 	client     *http.Client
@@ -66,6 +69,8 @@ type knobs struct {
 	tokenLifetime    time.Duration
 	pageSize         int
 	clock            func() time.Time
+	listenAddr       string // WithListenAddress; "" is 127.0.0.1:0
+	realHosts        bool   // WithRealHosts
 	fidelity
 	federation
 }
@@ -109,7 +114,11 @@ func NewServer(opts ...Option) (*Server, error) {
 	for _, o := range opts {
 		o(&k)
 	}
-	tlsCert, caPEM, pool, err := newTLSIdentity(time.Now())
+	var hostNames []string
+	if k.realHosts {
+		hostNames = RealHostNames()
+	}
+	tlsCert, caPEM, pool, err := newTLSIdentity(time.Now(), hostNames...)
 	if err != nil {
 		return nil, err
 	}
@@ -117,12 +126,17 @@ func NewServer(opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	listenAddr := k.listenAddr
+	if listenAddr == "" {
+		listenAddr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", listenAddr)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
 		URL:           "https://" + ln.Addr().String(),
+		realHosts:     k.realHosts,
 		caPEM:         caPEM,
 		signer:        signer,
 		dir:           newDirectory(),
@@ -167,12 +181,13 @@ func (s *Server) CAPEM() []byte { return append([]byte(nil), s.caPEM...) }
 func (s *Server) Client() *http.Client { return s.client }
 
 // AuthorityHost is the value for azidentity's Cloud.ActiveDirectoryAuthorityHost
-// (URL plus a trailing slash).
-func (s *Server) AuthorityHost() string { return s.URL + "/" }
+// (URL plus a trailing slash; https://login.microsoftonline.com/ with WithRealHosts).
+func (s *Server) AuthorityHost() string { return s.stsBase() + "/" }
 
 // GraphEndpoint is the Graph base URL without a trailing slash; Graph lives at
-// GraphEndpoint()+"/v1.0/...", and GraphEndpoint()+"/.default" is the token scope.
-func (s *Server) GraphEndpoint() string { return s.URL }
+// GraphEndpoint()+"/v1.0/...", and GraphEndpoint()+"/.default" is the token scope
+// (https://graph.microsoft.com with WithRealHosts).
+func (s *Server) GraphEndpoint() string { return s.graphBase() }
 
 // SigningPublicKey returns the key that verifies every access token the fake issues.
 func (s *Server) SigningPublicKey() *rsa.PublicKey { return &s.signer.key.PublicKey }
@@ -290,6 +305,9 @@ const (
 	RouteKeys                = "GET /{tenant}/discovery/v2.0/keys"
 	RouteToken               = "POST /{tenant}/oauth2/v2.0/token"
 	RouteDeviceCode          = "POST /{tenant}/oauth2/v2.0/devicecode"
+	RouteInstanceDiscovery   = "GET /{tenant}/discovery/instance"
+	RouteARMSubscriptions    = "GET /subscriptions"
+	RouteARMTenants          = "GET /tenants"
 	RouteOrganization        = "GET /v1.0/organization"
 	RouteListApplications    = "GET /v1.0/applications"
 	RouteCreateApplication   = "POST /v1.0/applications"
@@ -330,6 +348,7 @@ func Routes() []string {
 		RouteListSPs, RouteCreateSP, RouteGetSP, RouteListAssignedTo, RouteGrant, RouteListAssignments,
 		RouteFakeState, RouteFakeAzAppShow, RouteFakeAzCredReset,
 		RouteOIDCDiscovery, RouteOIDCKeys, RouteGitHubIDToken, RoutePipelinesOIDCToken,
+		RouteInstanceDiscovery, RouteARMSubscriptions, RouteARMTenants,
 	}
 }
 
@@ -351,6 +370,7 @@ const (
 	areaGraph
 	areaFake
 	areaOIDC // the external OIDC issuers (/_oidc/...)
+	areaARM  // Azure Resource Manager (management.azure.com, WithRealHosts)
 )
 
 // request is a matched request: its route name and the parts of the path it needs.
@@ -391,6 +411,8 @@ func match(method, path string) request {
 			return request{name: method + " /{tenant}/oauth2/v2.0/devicecode", area: areaSTS, tenant: segs[0]}
 		case "discovery/v2.0/keys":
 			return request{name: method + " /{tenant}/discovery/v2.0/keys", area: areaSTS, tenant: segs[0]}
+		case "discovery/instance":
+			return request{name: method + " /{tenant}/discovery/instance", area: areaSTS, tenant: segs[0]}
 		}
 	}
 	return request{name: method + " /*", area: areaUnknown}
@@ -401,7 +423,7 @@ func match(method, path string) request {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.enter()
 	defer s.leave()
-	req := match(r.Method, r.URL.Path)
+	req := s.matchHost(r)
 	s.record(req, r.Method)
 	if req.area == areaGraph {
 		setGraphHeaders(w, r)
@@ -431,6 +453,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveSTS(w, r, req)
 	case areaOIDC:
 		s.serveOIDC(w, r, req)
+	case areaARM:
+		s.serveARM(w, r, req)
 	case areaGraph:
 		if f, ok := s.takeFaultAfter(req); ok {
 			// The write is applied, then the answer is lost: a gateway timeout or a reset

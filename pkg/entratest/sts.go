@@ -55,6 +55,8 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, req request) {
 		s.serveToken(w, r, req.tenant)
 	case RouteDeviceCode:
 		s.serveDeviceCode(w, r, req.tenant)
+	case RouteInstanceDiscovery:
+		s.serveInstanceDiscovery(w, r)
 	case r.Method + " /{tenant}/oauth2/v2.0/token":
 		s.writeSTSError(w, r, stsError{http.StatusBadRequest, "invalid_request", 900561,
 			fmt.Sprintf("The endpoint only accepts POST requests. Received a %s request.", r.Method)})
@@ -83,7 +85,7 @@ func (s *Server) checkTenant(raw string) (string, *stsError) {
 // tokenEndpoint is the token URL the metadata advertises; client assertions must name it
 // as their audience.
 func (s *Server) tokenEndpoint(tenantID string) string {
-	return s.URL + "/" + tenantID + "/oauth2/v2.0/token"
+	return s.stsBase() + "/" + tenantID + "/oauth2/v2.0/token"
 }
 
 func (s *Server) serveOpenIDConfiguration(w http.ResponseWriter, r *http.Request, rawTenant string) {
@@ -96,7 +98,7 @@ func (s *Server) serveOpenIDConfiguration(w http.ResponseWriter, r *http.Request
 		}
 		issuerTid = tid
 	}
-	base := s.URL + "/" + tid
+	base := s.stsBase() + "/" + tid
 	doc := object{
 		{"token_endpoint", s.tokenEndpoint(tid)},
 		{"token_endpoint_auth_methods_supported", []string{"client_secret_post", "private_key_jwt", "client_secret_basic"}},
@@ -106,9 +108,9 @@ func (s *Server) serveOpenIDConfiguration(w http.ResponseWriter, r *http.Request
 		{"id_token_signing_alg_values_supported", []string{"RS256"}},
 		{"response_types_supported", []string{"code", "id_token", "code id_token", "id_token token"}},
 		{"scopes_supported", []string{"openid", "profile", "email", "offline_access"}},
-		{"issuer", s.URL + "/" + issuerTid + "/v2.0"},
+		{"issuer", s.stsBase() + "/" + issuerTid + "/v2.0"},
 		{"request_uri_parameter_supported", false},
-		{"userinfo_endpoint", s.URL + "/oidc/userinfo"},
+		{"userinfo_endpoint", s.stsBase() + "/oidc/userinfo"},
 		{"authorization_endpoint", base + "/oauth2/v2.0/authorize"},
 		{"device_authorization_endpoint", base + "/oauth2/v2.0/devicecode"},
 		{"http_logout_supported", true},
@@ -118,7 +120,7 @@ func (s *Server) serveOpenIDConfiguration(w http.ResponseWriter, r *http.Request
 		{"tenant_region_scope", "EU"},
 		{"cloud_instance_name", "microsoftonline.com"},
 		{"cloud_graph_host_name", "graph.windows.net"},
-		{"msgraph_host", strings.TrimPrefix(s.URL, "https://")},
+		{"msgraph_host", strings.TrimPrefix(s.graphBase(), "https://")},
 	}
 	writeJSON(w, http.StatusOK, "application/json; charset=utf-8", doc)
 }
@@ -138,7 +140,7 @@ func (s *Server) serveKeys(w http.ResponseWriter, r *http.Request, rawTenant str
 		{"n", base64.RawURLEncoding.EncodeToString(pub.N.Bytes())},
 		{"e", base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes())},
 		{"x5c", []string{base64.StdEncoding.EncodeToString(s.signer.cert.Raw)}},
-		{"issuer", s.URL + "/" + tid + "/v2.0"},
+		{"issuer", s.stsBase() + "/" + tid + "/v2.0"},
 	}
 	writeJSON(w, http.StatusOK, "application/json; charset=utf-8", object{{"keys", []object{key}}})
 }
@@ -263,11 +265,14 @@ func (s *Server) issueAppToken(t *tenant, app *application, resource, acr string
 		return "", 0, &stsError{http.StatusUnauthorized, "invalid_client", 7000229,
 			fmt.Sprintf("The client application %s is missing service principal in the tenant %s. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119", app.appID, tid)}
 	}
-	if !s.isGraphResource(resource) {
+	if !s.isGraphResource(resource) && !isARMResource(resource) {
 		return "", 0, &stsError{http.StatusBadRequest, "invalid_resource", 500011,
 			fmt.Sprintf("The resource principal named %s was not found in the tenant named %s. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.", resource, tid)}
 	}
-	roles := t.grantedRoleValues(sp.id, now, true)
+	var roles []string // Graph's app roles; an ARM token carries none
+	if s.isGraphResource(resource) {
+		roles = t.grantedRoleValues(sp.id, now, true)
+	}
 	tok, expiresIn, err := s.mintAppToken(t, app, sp, resource, acr, roles, now, lifetime, strings.Contains(form.Get("claims"), "xms_cc"))
 	if err != nil {
 		return "", 0, &stsError{http.StatusInternalServerError, "server_error", 50000, "There was an error issuing a token."}
@@ -595,7 +600,7 @@ func (s *Server) writeSTSError(w http.ResponseWriter, r *http.Request, e stsErro
 		{"timestamp", stamp},
 		{"trace_id", traceID},
 		{"correlation_id", correlationID},
-		{"error_uri", s.URL + "/error?code=" + strconv.Itoa(e.code)},
+		{"error_uri", s.stsBase() + "/error?code=" + strconv.Itoa(e.code)},
 	})
 }
 

@@ -23,6 +23,9 @@ type Workdir struct {
 	// K8sTokenFile (DIR/azure-identity-token) is the Kubernetes-style token file ci-env
 	// names in AZURE_FEDERATED_TOKEN_FILE; WriteK8sTokenFile rotates it.
 	K8sTokenFile string
+	// OperatorFile (DIR/operator-sp.json, real hosts only) is the sign-in of an operator
+	// app for the real az: AddOperatorApp.
+	OperatorFile string
 }
 
 // StateFileName is the state file the scenarios write (the same name pkg/state looks for).
@@ -72,15 +75,25 @@ func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*W
 	}
 	env := []string{
 		"ENTRACLAW_CA_FILE=" + w.CAFile, // every OS; Go reads SSL_CERT_FILE (below) on Linux only
-		"ENTRACLAW_AUTHORITY_HOST=" + srv.AuthorityHost(),
-		"ENTRACLAW_GRAPH_ENDPOINT=" + srv.GraphEndpoint(),
-		"ENTRACLAW_FAKE_URL=" + srv.URL,
 		"SSL_CERT_FILE=" + w.CAFile,
 		// curl does not read SSL_CERT_FILE everywhere: the README's headline
 		// `curl -H "Authorization: Bearer $TOKEN" …/v1.0/organization` needs this.
 		"CURL_CA_BUNDLE=" + w.CAFile,
 	}
 	path := []string{w.BinDir}
+	if srv.RealHosts() {
+		// The fake answers as the real hosts: no host settings, so the tools take the public
+		// cloud's defaults, and az and Python's requests trust the fake's CA through
+		// REQUESTS_CA_BUNDLE. The real az is the point, so bin/az is not put on PATH.
+		env = append(env, "REQUESTS_CA_BUNDLE="+w.CAFile)
+		path = nil
+		if err := writeOperatorFile(w, srv, sc.TenantID); err != nil {
+			return nil, err
+		}
+	} else {
+		env = append(env, "ENTRACLAW_AUTHORITY_HOST="+srv.AuthorityHost(),
+			"ENTRACLAW_GRAPH_ENDPOINT="+srv.GraphEndpoint(), "ENTRACLAW_FAKE_URL="+srv.URL)
+	}
 	for _, kv := range extraEnv {
 		if dir, ok := strings.CutPrefix(kv, "PATH="); ok {
 			path = append(path, dir)
