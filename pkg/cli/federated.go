@@ -9,6 +9,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
+	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 	"github.com/entraclaw/entraclaw-cli/pkg/token"
 	"github.com/entraclaw/entraclaw-cli/pkg/verify"
 )
@@ -49,11 +50,21 @@ func (f *federatedFlags) federated() (bool, error) {
 	return false, UsageError("-credential must be %s, %s or %s, not %q", CredentialAuto, CredentialCertificate, CredentialFederated, f.credential)
 }
 
+// federatedCache is how a federated token is cached: in the kernel keyring or not at all.
+// A CI runner has no Secret Service to count on, and a token is never written to a file.
+type federatedCache struct {
+	minValidity time.Duration
+	noCache     bool
+}
+
+// federatedThumbprint stands for the certificate in the cache key of a federated token.
+const federatedThumbprint = "federated"
+
 // runFederatedToken prints a token got with the external token of a CI job or a pod. No
 // state file is needed: tenant and client come from flags, the environment, the config
-// file, or a state file when there is one. Nothing is cached (a mint costs one request
-// to the CI system and one to Entra ID; no keyring is assumed in CI, and never a file).
-func runFederatedToken(ctx context.Context, c *Common, f *federatedFlags, scope string, stdio Stdio) error {
+// file, or a state file when there is one. Tokens are cached in the kernel keyring where
+// -token-cache allows it (auto or kernel) and keyctl works, else not at all.
+func runFederatedToken(ctx context.Context, c *Common, f *federatedFlags, fc federatedCache, scope string, stdio Stdio) error {
 	env, err := federatedEnv(c)
 	if err != nil {
 		return err
@@ -63,6 +74,15 @@ func runFederatedToken(ctx context.Context, c *Common, f *federatedFlags, scope 
 	}
 	if err := checkScope(scope); err != nil {
 		return err
+	}
+	cache := federatedTokenCache(c, env)
+	key := keystore.TokenCacheKey(env.Tenant, env.Client, scope, federatedThumbprint, env.Cloud.AuthorityHost)
+	if cache != nil && !fc.noCache {
+		if tok, exp, err := cache.GetCachedToken(key); err == nil && time.Until(exp) >= fc.minValidity {
+			if exp, err := token.Check(tok, env.Tenant, env.Client, exp, time.Now()); err == nil {
+				return printToken(stdio, c, env.Tenant, tok, exp)
+			}
+		}
 	}
 	cred, err := f.newCredential(env)
 	if err != nil {
@@ -80,7 +100,22 @@ func runFederatedToken(ctx context.Context, c *Common, f *federatedFlags, scope 
 	if err != nil {
 		return badTokenError(env.Cloud.AuthorityHost, &token.MintedError{BadTokenError: asBadToken(err)})
 	}
+	if cache != nil {
+		_ = cache.PutCachedToken(key, tok.Token, exp) // a cache that fails costs the next call a mint
+	}
 	return printToken(stdio, c, env.Tenant, tok.Token, exp)
+}
+
+// federatedTokenCache is the kernel keyring's token cache when -token-cache is auto or
+// kernel and keyctl works here; nil otherwise.
+func federatedTokenCache(c *Common, env *Env) *keystore.Store {
+	if c.TokenCache != tokenCacheAuto && c.TokenCache != keystore.CacheKernel {
+		return nil
+	}
+	if keystore.ProbeKernelKeyring() != nil {
+		return nil
+	}
+	return env.Store.WithTokenCache(keystore.CacheKernel).TokenCache()
 }
 
 func asBadToken(err error) *token.BadTokenError {

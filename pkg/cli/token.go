@@ -49,7 +49,7 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 		if err != nil {
 			return err
 		}
-		return runFederatedToken(ctx, c, fed, *scope, stdio)
+		return runFederatedToken(ctx, c, fed, federatedCache{minValidity: *minValidity, noCache: *noCache}, *scope, stdio)
 	}
 	if err := DurationFlag("min-validity", *minValidity, true); err != nil {
 		return err
