@@ -67,10 +67,8 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 	if time.Duration(certLifetime) <= *renewBefore {
 		return UsageError("-cert-lifetime %s must be longer than -renew-before %s (every run would rotate)", certLifetime.String(), renewBefore.String())
 	}
-	switch *keyStore {
-	case "", provision.KeyStoreKeyring, provision.KeyStoreTPM, provision.KeyStoreTPMFile:
-	default:
-		return UsageError("-key-store must be %s, %s or %s, not %q", provision.KeyStoreKeyring, provision.KeyStoreTPM, provision.KeyStoreTPMFile, *keyStore)
+	if err := provision.CheckKeyStoreName(*keyStore); err != nil {
+		return UsageError("%v", err)
 	}
 	if *renew {
 		if c.IsSet("operator-auth") && *operatorAuth != entra.OperatorProvisioner {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -230,16 +231,26 @@ const (
 // checkKeyStore checks, changing nothing, that -key-store names a store this run may use:
 // one it knows, with a TPM to use for tpm and tpm-file.
 func (m *migration) checkKeyStore(ctx context.Context) error {
-	switch m.cfg.KeyStore {
-	case "", KeyStoreKeyring:
-		return nil
-	case KeyStoreTPM, KeyStoreTPMFile:
+	if err := CheckKeyStoreName(m.cfg.KeyStore); err != nil {
+		return &Error{err: err, code: exitUsage, hint: hintUsage}
+	}
+	if m.cfg.KeyStore == KeyStoreTPM || m.cfg.KeyStore == KeyStoreTPMFile {
 		if err := tpmkey.Check(ctx, ""); err != nil {
 			return &Error{err: err} // one line that says what to do; nothing was changed
 		}
+	}
+	return nil
+}
+
+// KeyStores are the values Config.KeyStore (-key-store) takes; "" keeps the recorded one.
+var KeyStores = []string{KeyStoreKeyring, KeyStoreTPM, KeyStoreTPMFile}
+
+// CheckKeyStoreName accepts "" and the names in KeyStores: the one rule for -key-store.
+func CheckKeyStoreName(name string) error {
+	if name == "" || slices.Contains(KeyStores, name) {
 		return nil
 	}
-	return &Error{msg: fmt.Sprintf("unknown -key-store %q: valid values are %s, %s and %s", m.cfg.KeyStore, KeyStoreKeyring, KeyStoreTPM, KeyStoreTPMFile), code: exitUsage, hint: hintUsage}
+	return fmt.Errorf("-key-store must be %s, not %q", strings.Join(KeyStores, ", "), name)
 }
 
 // inFiles reports whether this run's store keeps the items as TPM-wrapped key files.
