@@ -212,13 +212,5 @@ func (m *migration) recordedFederations() []string {
 	if err != nil {
 		return nil
 	}
-	v, _, _ := doc.String(state.KeyFederatedCredentials)
-	var out []string
-	for _, n := range strings.Split(v, ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			out = append(out, n)
-		}
-	}
-	slices.Sort(out)
-	return out
+	return doc.FederatedCredentials()
 }

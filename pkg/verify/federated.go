@@ -30,19 +30,7 @@ func DefaultChecks(doc *state.Doc, federated bool) []string {
 }
 
 // recordedFICs are the FIC names PROVISIONER_FEDERATED_CREDENTIALS records.
-func recordedFICs(doc *state.Doc) []string {
-	if doc == nil {
-		return nil
-	}
-	v, _, _ := doc.String(state.KeyFederatedCredentials)
-	var out []string
-	for _, n := range strings.Split(v, ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			out = append(out, n)
-		}
-	}
-	return out
-}
+func recordedFICs(doc *state.Doc) []string { return doc.FederatedCredentials() }
 
 // federatedCredentials: the app's FICs are the recorded ones, no more, no fewer.
 func (r *run) federatedCredentials(ctx context.Context) Result {
