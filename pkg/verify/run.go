@@ -208,16 +208,24 @@ func (r *run) noPasswords(ctx context.Context) Result {
 		return fail(NameNoPasswords, r.appMissing())
 	}
 	n := len(app.PasswordCredentials)
+	var ficWarning string
 	if n == 0 && !r.ficsChecked {
+		// The supplementary read of the app's federated credentials: a FIC found is a
+		// failure; a read that failed (beside a read of the app that worked) is a warning,
+		// so a passing password check is not held up by it.
 		switch unknown, err := r.unrecordedFICs(ctx); {
 		case err != nil:
-			return couldNotRun(NameNoPasswords, "app "+app.AppID+" has 0 password credentials, but its federated credentials could not be read: "+describe(err))
+			ficWarning = "the app's federated credentials could not be read (" + describe(err) + "); `entraclaw-verify -check " + NameFederated + "` checks them"
 		case unknown != "":
 			return fail(NameNoPasswords, "app "+app.AppID+" has 0 password credentials but "+unknown)
 		}
 	}
 	if n == 0 {
-		return pass(NameNoPasswords, fmt.Sprintf("app %s has 0 password credentials", app.AppID))
+		res := pass(NameNoPasswords, fmt.Sprintf("app %s has 0 password credentials", app.AppID))
+		if ficWarning != "" {
+			res.Warnings = append(res.Warnings, ficWarning)
+		}
+		return res
 	}
 	found := make([]string, n)
 	for i, p := range app.PasswordCredentials {
