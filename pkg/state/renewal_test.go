@@ -30,10 +30,7 @@ func TestRenewalRecordRoundTrip(t *testing.T) {
 		t.Errorf("record = %+v; want 2 consecutive failures due %s", r, due)
 	}
 	dir, _ := UserDir(path)
-	info, err := os.Stat(filepath.Join(dir, RenewalFile))
-	if err != nil || info.Mode().Perm() != 0o600 {
-		t.Errorf("record file mode = %v, %v; want 0600", info, err)
-	}
+	assertMode0600(t, filepath.Join(dir, RenewalFile)) // an owner-only ACL on Windows
 	if err := os.WriteFile(filepath.Join(dir, RenewalFile), []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
