@@ -175,62 +175,81 @@ func oneLineError(t *testing.T, r binaryResult) {
 // them; everything that needs the certificate (still in the Secret Service) fails with
 // one error line and one hint.
 func TestHeadlessNoHang(t *testing.T) {
-	f := startFake(t, "migrated")
-	cache := kernelCache(t, f)
-	if r, _ := runIn(t, f, envWith(f, "ENTRACLAW_TOKEN_CACHE=kernel"), "entraclaw-provisioner-token"); r.code != 0 {
-		t.Fatalf("warming the kernel cache: %s", r.stderr)
-	}
-	key := tokenCacheKey(t, f, "")
-	cached, _, err := cache.GetCachedToken(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Parallel()
 	trap, ran := autolaunchTrap(t)
-	buses := []struct{ name, addr string }{
-		{"unset", ""},
-		{"dead socket", "unix:path=" + deadSocket(t)},
-		{"missing path", "unix:path=" + filepath.Join(t.TempDir(), "no-such-bus")},
-		{"bus without a Secret Service", privateBusWithoutSecretService(t)},
-		{"silent bus", silentBus(t)},
-	}
-	const bound = 2 * time.Second
-	for _, bus := range buses {
-		for _, path := range []string{trap + string(os.PathListSeparator) + binDir + string(os.PathListSeparator) + os.Getenv("PATH"), binDir} {
-			extra := []string{"PATH=" + path, "ENTRACLAW_TOKEN_CACHE=auto"}
-			if bus.addr != "" {
-				extra = append(extra, "DBUS_SESSION_BUS_ADDRESS="+bus.addr)
-			}
-			env := headless(f, extra...)
-			label := bus.name + map[bool]string{true: ", dbus-launch on PATH", false: ", no dbus-launch"}[path != binDir]
-			timed := func(name string, args ...string) binaryResult {
-				t.Helper()
-				r, took := runIn(t, f, env, name, args...)
-				if took >= bound {
-					t.Errorf("%s: %s %v took %v, want < %v", label, name, args, took, bound)
-				}
-				return r
-			}
-			f.Server.ResetCounts()
-			tok := timed("entraclaw-provisioner-token")
-			if tok.code != 0 || strings.TrimSpace(tok.stdout) != cached || totalRequests(f) != 0 {
-				t.Errorf("%s: the kernel-cached token: exit %d, %d requests, stderr %s", label, tok.code, totalRequests(f), tok.stderr)
-			}
-			for _, args := range [][]string{{"entraclaw-provisioner-token", "-no-cache"}, {"entraclaw-provisioner-token", "-token-cache", "none"},
-				{"entraclaw-migrate"}, {"entraclaw-verify", "-offline"}} {
-				oneLineError(t, timed(args[0], args[1:]...))
-			}
-			if v := timed("entraclaw-verify"); v.code == 0 || !strings.Contains(v.stdout, "Secret Service is not reachable") {
-				t.Errorf("%s: verify exit %d:\n%s", label, v.code, v.stdout)
-			}
-			// As the provisioner (whose certificate is in the unreachable Secret Service): the
-			// bus is the only thing this run waits on; an az sign-in would time the CLI instead.
-			if rb := timed("entraclaw-rollback", "-yes", "-operator-auth", "provisioner"); rb.code == 0 || strings.Count(rb.stderr, "error: ") != 1 {
-				t.Errorf("%s: rollback exit %d, want one error line:\n%s", label, rb.code, rb.stderr)
-			}
+	t.Cleanup(func() { // after every bus's subtest
+		if _, err := os.Stat(ran); err == nil {
+			t.Error("a binary ran dbus-launch (autolaunch)")
 		}
+	})
+	buses := []struct {
+		name, addr string
+		trapToo    bool // also with dbus-launch on PATH (godbus would autolaunch only without an address)
+	}{
+		{"unset", "", true},
+		{"dead socket", "unix:path=" + deadSocket(t), true},
+		{"missing path", "unix:path=" + filepath.Join(t.TempDir(), "no-such-bus"), true},
+		{"bus without a Secret Service", privateBusWithoutSecretService(t), true},
+		{"silent bus", silentBus(t), false},
 	}
-	if _, err := os.Stat(ran); err == nil {
-		t.Error("a binary ran dbus-launch (autolaunch)")
+	for _, bus := range buses {
+		t.Run(bus.name, func(t *testing.T) {
+			t.Parallel() // each bus with its own fake: the request counts are its own
+			paths := []string{binDir}
+			if bus.trapToo {
+				paths = append(paths, trap+string(os.PathListSeparator)+binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+			}
+			f := startFake(t, "migrated")
+			cache := kernelCache(t, f)
+			if r, _ := runIn(t, f, envWith(f, "ENTRACLAW_TOKEN_CACHE=kernel"), "entraclaw-provisioner-token"); r.code != 0 {
+				t.Fatalf("warming the kernel cache: %s", r.stderr)
+			}
+			cached, _, err := cache.GetCachedToken(tokenCacheKey(t, f, ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, path := range paths {
+				label := bus.name + map[bool]string{true: ", dbus-launch on PATH", false: ", no dbus-launch"}[path != binDir]
+				extra := []string{"PATH=" + path, "ENTRACLAW_TOKEN_CACHE=auto"}
+				if bus.addr != "" {
+					extra = append(extra, "DBUS_SESSION_BUS_ADDRESS="+bus.addr)
+				}
+				checkHeadlessDecides(t, f, label, headless(f, extra...), cached)
+			}
+		})
+	}
+}
+
+// checkHeadlessDecides runs every binary in env (a broken or absent session bus) and
+// checks each decides within 2 s: the kernel-cached token is served with no request, and
+// what needs the certificate in the unreachable Secret Service fails in one line.
+func checkHeadlessDecides(t *testing.T, f *fakeEnv, label string, env []string, cached string) {
+	t.Helper()
+	const bound = 2 * time.Second
+	timed := func(name string, args ...string) binaryResult {
+		t.Helper()
+		r, took := runIn(t, f, env, name, args...)
+		if took >= bound {
+			t.Errorf("%s: %s %v took %v, want < %v", label, name, args, took, bound)
+		}
+		return r
+	}
+	f.Server.ResetCounts()
+	tok := timed("entraclaw-provisioner-token")
+	if tok.code != 0 || strings.TrimSpace(tok.stdout) != cached || totalRequests(f) != 0 {
+		t.Errorf("%s: the kernel-cached token: exit %d, %d requests, stderr %s", label, tok.code, totalRequests(f), tok.stderr)
+	}
+	for _, args := range [][]string{{"entraclaw-provisioner-token", "-no-cache"}, {"entraclaw-provisioner-token", "-token-cache", "none"},
+		{"entraclaw-migrate"}, {"entraclaw-verify", "-offline"}} {
+		oneLineError(t, timed(args[0], args[1:]...))
+	}
+	if v := timed("entraclaw-verify"); v.code == 0 || !strings.Contains(v.stdout, "Secret Service is not reachable") {
+		t.Errorf("%s: verify exit %d:\n%s", label, v.code, v.stdout)
+	}
+	// As the provisioner (whose certificate is in the unreachable Secret Service): the
+	// bus is the only thing this run waits on; an az sign-in would time the CLI instead.
+	if rb := timed("entraclaw-rollback", "-yes", "-operator-auth", "provisioner"); rb.code == 0 || strings.Count(rb.stderr, "error: ") != 1 {
+		t.Errorf("%s: rollback exit %d, want one error line:\n%s", label, rb.code, rb.stderr)
 	}
 }
 
