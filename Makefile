@@ -61,14 +61,20 @@ bench:
 	   $(KEYRING_WRAP) $(GO) test -run '^$$' -bench 'MigrateFirstRun' -benchtime 3x -timeout 20m ./pkg/cli/ && \
 	   $(GO) test -run '^$$' -bench 'FleetRenewal' -benchtime 3x -timeout 20m ./pkg/provision/ ; } | scripts/bench-table.sh
 
-# The four tools; the fake only on request (make install-fake).
+# The four tools into GOBIN (default $(go env GOPATH)/bin) and their man pages into MANDIR:
+# by default share/man/man1 beside GOBIN, where man looks for pages of the commands on PATH.
+# The fake only on request (make install-fake).
+GOBINDIR := $(or $(GOBIN),$(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin)
+MANDIR   ?= $(abspath $(GOBINDIR)/..)/share/man/man1
 install:
 	$(GO) install -ldflags '$(LDFLAGS)' $(addprefix ./cmd/,$(TOOLS))
+	$(GO) run ./scripts/packaging/gendocs -man-only -out '$(MANDIR)' -version '$(VERSION)' -date '$(or $(firstword $(subst T, ,$(DATE))),1970-01-01)'
 
 install-fake:
 	$(GO) install -ldflags '$(LDFLAGS)' ./cmd/entraclaw-fake-entra
 
-# Release archives (linux, darwin, windows on amd64 and arm64) + SHA256SUMS into dist/.
+# Release archives (linux, darwin, windows on amd64 and arm64), .deb and .rpm (linux), SHA256SUMS,
+# and the Homebrew formula, Scoop and winget manifests made from it, into dist/.
 # make release VERSION=v1.2.0 needs a clean tree and that tag at HEAD; make snapshot does not.
 release:
 	scripts/release.sh $(VERSION)

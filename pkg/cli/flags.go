@@ -33,7 +33,8 @@ const OutputEnv = "ENTRACLAW_OUTPUT"
 // -renew, -schedule and -prune-expired choose what the run does (and the last removes
 // certificates): a stray export must not turn every migrate into one of them.
 // The federation flags widen who may sign in as the provisioner: typed, never inherited.
-var noEnv = map[string]bool{"h": true, "help": true, "version": true, "o": true, "adopt": true,
+// -completion, like -version, prints something else instead of running the command.
+var noEnv = map[string]bool{"h": true, "help": true, "version": true, "completion": true, "o": true, "adopt": true,
 	"renew": true, "schedule": true, "prune-expired": true,
 	"federate": true, "unfederate": true, "federate-issuer": true, "federate-subject": true, "federate-audience": true, "allow-subject-pattern": true}
 
@@ -53,11 +54,13 @@ type Common struct {
 	Output         string
 	Verbose        bool
 	Version        bool
+	Completion     string // -completion: the shell whose completion script to print
 
-	name   string
-	stdio  Stdio
-	config *configSource    // what the config file layer read (set by Parse)
-	set    map[string]*bool // flag name -> set by some layer (set by Parse)
+	name    string
+	summary string // what -h prints first (and a man page's DESCRIPTION)
+	stdio   Stdio
+	config  *configSource    // what the config file layer read (set by Parse)
+	set     map[string]*bool // flag name -> set by some layer (set by Parse)
 	// tokenCacheNote says why -token-cache auto chose no cache ("" otherwise).
 	tokenCacheNote string
 }
@@ -75,7 +78,7 @@ func NewFlagSet(name, summary string, stdio Stdio) (*flag.FlagSet, *Common) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	// -h prints to stdout and exits 0, so `-h | less` works; errors are our own one-liners.
 	fs.SetOutput(stdio.Out)
-	c := &Common{name: name, stdio: stdio}
+	c := &Common{name: name, summary: summary, stdio: stdio}
 	fs.StringVar(&c.StateFile, "state-file", "", "`path` of .entraclaw-state.json (default: the nearest one walking up from the current directory)")
 	fs.StringVar(&c.TenantID, "tenant-id", "", "Entra `tenant` id or domain (default: TENANT_ID from the state file)")
 	fs.StringVar(&c.ClientID, "client-id", "", "provisioner app (client) `id` (default: PROVISIONER_CLIENT_ID from the state file)")
@@ -90,6 +93,7 @@ func NewFlagSet(name, summary string, stdio Stdio) (*flag.FlagSet, *Common) {
 	fs.Var(fs.Lookup("o").Value, "output", "output `format`: text or json (same as -o)")
 	fs.BoolVar(&c.Verbose, "v", false, "verbose: log HTTP requests to stderr (secrets and tokens are redacted)")
 	fs.BoolVar(&c.Version, "version", false, "print the version, commit, build date, Go version and platform (with -o json: as JSON) and exit")
+	fs.StringVar(&c.Completion, "completion", "", "print the completion script for `shell` bash, zsh, fish or powershell and exit (see the operator guide)")
 	fs.Usage = func() { c.printUsage(fs, summary) }
 	return fs, c
 }
@@ -104,8 +108,11 @@ func (c *Common) printUsage(fs *flag.FlagSet, summary string) {
 	printFlags(w, fs, EnvPrefix, true)
 	path, named := c.configPath()
 	fmt.Fprintf(w, "\nConfig file: %s\n", describeConfigPath(path, named))
-	fmt.Fprintf(w, "\nExit codes: 0 ok, 1 failed, 2 usage, 3 not set up (run entraclaw-migrate), 4 a check failed, 130 interrupted.\n")
+	fmt.Fprintf(w, "\nExit codes: %s.\n", exitCodes)
 }
+
+// exitCodes is what each exit code means, for -h and the man pages.
+const exitCodes = "0 ok, 1 failed, 2 usage, 3 not set up (run entraclaw-migrate), 4 a check failed, 130 interrupted"
 
 // PrintFlags lists fs's flags for -h: each name with its aliases and value type, its
 // meaning and default, and the environment variable it is read from under envPrefix.
@@ -113,37 +120,20 @@ func PrintFlags(w io.Writer, fs *flag.FlagSet, envPrefix string) { printFlags(w,
 
 // printFlags is PrintFlags; withConfig marks the flags a config file may set.
 func printFlags(w io.Writer, fs *flag.FlagSet, envPrefix string, withConfig bool) {
-	var all []*flag.Flag
-	fs.VisitAll(func(f *flag.Flag) { all = append(all, f) })
-	done := map[string]bool{}
-	for _, f := range all {
-		if done[f.Name] {
-			continue
+	for _, group := range flagGroups(fs) {
+		f := group[0]
+		var names []string
+		for _, g := range group {
+			names = append(names, "-"+g.Name)
 		}
-		names := []string{"-" + f.Name}
-		env := ""
-		if !noEnv[f.Name] {
-			env = envVarName(envPrefix, f.Name)
-		}
-		for _, g := range all {
-			if g != f && sameValue(g.Value, f.Value) {
-				done[g.Name] = true
-				names = append(names, "-"+g.Name)
-				if env == "" && !noEnv[g.Name] {
-					env = envVarName(envPrefix, g.Name)
-				}
-			}
-		}
-		typ, usage := flag.UnquoteUsage(f)
-		if typ == "value" {
-			typ = "string"
-		}
+		env := groupEnvVar(envPrefix, group)
+		typ, usage := flagArg(f)
 		head := strings.Join(names, ", ")
 		if typ != "" {
 			head += " " + typ
 		}
 		def := ""
-		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+		if shownDefault(f) {
 			def = fmt.Sprintf(" (default %s)", f.DefValue)
 		}
 		envText := " [never from the environment]"
@@ -157,10 +147,62 @@ func printFlags(w io.Writer, fs *flag.FlagSet, envPrefix string, withConfig bool
 	}
 }
 
+// flagGroups is fs's flag table in -h order: each flag with its aliases (flags sharing one
+// value, -o and -output), the first registered name first. -h, the completion scripts and
+// the man pages are all made from it.
+func flagGroups(fs *flag.FlagSet) [][]*flag.Flag {
+	var all []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) { all = append(all, f) })
+	done := map[string]bool{}
+	var groups [][]*flag.Flag
+	for _, f := range all {
+		if done[f.Name] {
+			continue
+		}
+		group := []*flag.Flag{f}
+		for _, g := range all {
+			if g != f && sameValue(g.Value, f.Value) {
+				done[g.Name] = true
+				group = append(group, g)
+			}
+		}
+		groups = append(groups, group)
+	}
+	return groups
+}
+
+// groupEnvVar is the variable an alias group is read from ("" for noEnv flags).
+func groupEnvVar(envPrefix string, group []*flag.Flag) string {
+	for _, g := range group {
+		if !noEnv[g.Name] {
+			return envVarName(envPrefix, g.Name)
+		}
+	}
+	return ""
+}
+
+// flagArg is a flag's value name ("" for a bool flag) and its usage with the name unquoted.
+func flagArg(f *flag.Flag) (typ, usage string) {
+	typ, usage = flag.UnquoteUsage(f)
+	if typ == "value" {
+		typ = "string"
+	}
+	return typ, usage
+}
+
+// shownDefault reports whether -h states f's default (not for empty, false and zero ones).
+func shownDefault(f *flag.Flag) bool {
+	return f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s"
+}
+
 // Parse parses args, the ENTRACLAW_* environment and the config file into fs (ff/v3 does
 // each layer), validates the shared flags, handles -version and sets up -v logging.
 // Positional arguments are a usage error.
 func (c *Common) Parse(fs *flag.FlagSet, args []string) error {
+	if capture, ok := c.stdio.Out.(*flagCapture); ok { // describe: the flag table, not a run
+		capture.fs, capture.summary = fs, c.summary
+		return errCaptured
+	}
 	l := newLayers(fs)
 	if err := l.parse(args, EnvPrefix); err != nil {
 		return err
@@ -174,6 +216,9 @@ func (c *Common) Parse(fs *flag.FlagSet, args []string) error {
 	}
 	if c.Version { // before the config file: -version works whatever the file holds
 		return PrintVersion(c.stdio.Out, c.name, c.JSON())
+	}
+	if c.Completion != "" { // like -version: whatever the config file holds
+		return printCompletion(c.stdio.Out, fs, c.Completion)
 	}
 	path, named := c.configPath()
 	var err error
