@@ -51,11 +51,11 @@ type Server struct {
 	// tokenThrottleLeft token requests are answered 429 with Retry-After tokenThrottleAfter.
 	tokenThrottleLeft  int
 	tokenThrottleAfter time.Duration
-	failures      map[string][]*pendingFailure
-	failuresAfter map[string][]*pendingFailure
-	tokenCalls    map[string][]time.Time // token requests per tenant+client, for loop detection
-	deviceCodes   map[string]*deviceCode // by device_code
-	refreshTokens map[string]*deviceCode // by refresh_token
+	failures           map[string][]*pendingFailure
+	failuresAfter      map[string][]*pendingFailure
+	tokenCalls         map[string][]time.Time // token requests per tenant+client, for loop detection
+	deviceCodes        map[string]*deviceCode // by device_code
+	refreshTokens      map[string]*deviceCode // by refresh_token
 
 	oidc oidcState // the external OIDC issuers; its own lock
 
