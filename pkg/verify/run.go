@@ -421,6 +421,9 @@ func (r *run) checkMintedToken(ctx context.Context, cred azcore.TokenCredential)
 	if appErr != nil {
 		app = nil
 	}
+	if res, revoked := revokedByChallenge(spErr, appErr); revoked {
+		return res
+	}
 	roles := RoleRule(sp, app)
 	res := checkClaims(d, Expectations{
 		GraphEndpoint: r.cfg.Cloud.GraphEndpoint, Tenant: r.cfg.Tenant, Client: r.cfg.Client,
@@ -433,6 +436,21 @@ func (r *run) checkMintedToken(ctx context.Context, cred azcore.TokenCredential)
 		res.Warnings = append(res.Warnings, undeclaredRolesWarning(roles.Undeclared))
 	}
 	return res
+}
+
+// revokedByChallenge: a Graph read failed because the token service refused this app a
+// token (Graph's CAE claims challenge for a long-lived token, then AADSTS7000112 for a
+// disabled app, for example). The token in hand is then revoked however long it has
+// left, so the token check fails rather than passing on it.
+func revokedByChallenge(errs ...error) (Result, bool) {
+	for _, err := range errs {
+		if _, ok := entra.AsSTSError(err); ok && !entra.IsThrottled(err) {
+			res := fail(NameToken, "token request rejected when Graph asked for a fresh token: "+describe(err))
+			_, res.notYet = entra.NotYet(err)
+			return res, true
+		}
+	}
+	return Result{}, false
 }
 
 // ---- sources -------------------------------------------------------------------------
