@@ -145,4 +145,3 @@ func TestGraphHandlesCAEChallenge(t *testing.T) {
 		t.Errorf("after enabling the SP again: %v", err)
 	}
 }
-
