@@ -444,10 +444,9 @@ func (r *run) checkMintedToken(ctx context.Context, cred azcore.TokenCredential)
 // left, so the token check fails rather than passing on it.
 func revokedByChallenge(errs ...error) (Result, bool) {
 	for _, err := range errs {
-		if _, ok := entra.AsSTSError(err); ok && !entra.IsThrottled(err) {
-			res := fail(NameToken, "token request rejected when Graph asked for a fresh token: "+describe(err))
-			_, res.notYet = entra.NotYet(err)
-			return res, true
+		_, notYet := entra.NotYet(err) // propagation right after an upload: not a revocation
+		if _, ok := entra.AsSTSError(err); ok && !notYet && !entra.IsThrottled(err) {
+			return fail(NameToken, "token request rejected when Graph asked for a fresh token: "+describe(err)), true
 		}
 	}
 	return Result{}, false
