@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -53,9 +54,13 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	latency := fs.Duration("latency", 0, "delay added to every request")
 	propagation := fs.Duration("propagation-delay", 0, "new grants reach tokens, and new certificates are accepted, this long after the change")
 	replication := fs.Duration("replication-lag", 0, "objects created through Graph are invisible (404) for this long")
-	tokenLifetime := fs.Duration("token-lifetime", time.Hour, "lifetime of the access tokens it issues")
+	tokenLifetime := fs.Duration("token-lifetime", time.Hour, "lifetime of the access tokens it issues (CAE ones too, unless -cae-token-lifetime is given)")
+	caeLifetime := fs.Duration("cae-token-lifetime", entratest.DefaultCAETokenLifetime, "lifetime of tokens asked for with the cp1 client capability (CAE), as Entra ID gives CAE clients long-lived tokens")
 	throttle := fs.Int("throttle", 0, "answer the first N Graph requests with 429 Too Many Requests")
-	retryAfter := fs.Duration("retry-after", time.Second, "the Retry-After of -throttle's 429s")
+	retryAfter := fs.Duration("retry-after", time.Second, "the Retry-After of -throttle's 429s (sent in whole seconds, rounded up)")
+	tokenThrottle := fs.Int("token-throttle", 0, "answer the first N token requests with 429, Retry-After and a plain-text body, as Entra ID throttles client_credentials")
+	tokenRetryAfter := fs.Duration("token-retry-after", entratest.DefaultTokenRetryAfter, "the Retry-After of -token-throttle's 429s")
+	keyRemoval := fs.Duration("key-removal-delay", 0, "a certificate removed from an application is still accepted by the token service this long")
 	readLag := fs.Duration("read-lag", 0, "for this long after a PATCH of an application, Graph reads of it return the previous value")
 	backing403 := fs.Bool("sp-lag-403", false, "while a new app is hidden by -replication-lag, POST /servicePrincipals answers the real replication 403 instead of 400")
 	loopLimit := fs.Int("token-loop-limit", 0, "refuse a client asking the token endpoint more than N times within -token-loop-window with AADSTS50196 (0: off)")
@@ -91,8 +96,8 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		w := fs.Output()
 		fmt.Fprintf(w, "%s\n\nUsage:\n  entraclaw-fake-entra -workdir DIR [-scenario legacy|migrated|empty] [flags]\n", summary)
 		fmt.Fprintf(w, "\nExamples:\n%s\n", cli.Examples("entraclaw-fake-entra"))
-		fmt.Fprintf(w, "\nFlags (each also read from $ENTRACLAW_FAKE_<FLAG>, else $ENTRACLAW_<FLAG>):\n")
-		cli.PrintFlags(w, fs, cli.EnvPrefix+"_FAKE")
+		fmt.Fprintf(w, "\nFlags (each also read from $ENTRACLAW_FAKE_<FLAG>, else $ENTRACLAW_<FLAG>; which real behaviour each\nmodels, and its source: docs/fake-fidelity.md):\n")
+		printFlagGroups(w, fs)
 	}
 	// Every flag falls back to the variable the other binaries read, e.g. -keyring-service
 	// to ENTRACLAW_KEYRING_SERVICE when ENTRACLAW_FAKE_KEYRING_SERVICE is unset.
@@ -127,6 +132,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		entratest.WithPropagationDelay(*propagation),
 		entratest.WithReplicationLag(*replication),
 		entratest.WithTokenLifetime(*tokenLifetime),
+		entratest.WithKeyRemovalDelay(*keyRemoval),
 		entratest.WithReadLag(*readLag),
 		entratest.WithBackingAppForbidden(*backing403),
 		entratest.WithTokenLoopLimit(*loopLimit, *loopWindow),
@@ -151,6 +157,14 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 		srv.FailAfterNext(f.route, f.failure)
 	}
 	srv.Throttle(*throttle, *retryAfter)
+	srv.ThrottleTokens(*tokenThrottle, *tokenRetryAfter)
+	// -token-lifetime shortens CAE tokens too (WithTokenLifetime), unless
+	// -cae-token-lifetime is set as well (flag or environment).
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["cae-token-lifetime"] || !set["token-lifetime"] {
+		srv.SetCAETokenLifetime(*caeLifetime)
+	}
 	for _, f := range failures {
 		srv.FailNext(f.route, f.failure)
 	}
@@ -267,4 +281,55 @@ func parseFailOnce(v string) (failOnce, error) {
 		return failOnce{}, fmt.Errorf("unknown route %q; routes: %s", route, strings.Join(entratest.Routes(), ", "))
 	}
 	return failOnce{route: route, failure: entratest.Failure{Status: n, Code: code, Message: "Injected by -fail-once."}}, nil
+}
+
+// flagGroups sorts the fake's knobs for -h (issue 22): each flag in exactly one group.
+var flagGroups = []struct {
+	title string
+	flags []string
+}{
+	{"Setup", []string{"workdir", "scenario", "keyring-service", "listen", "real-hosts", "version"}},
+	{"Latency and faults", []string{"latency", "throttle", "retry-after", "token-throttle", "token-retry-after",
+		"token-loop-limit", "token-loop-window", "fail-once", "fail-after-once"}},
+	{"Replication and propagation", []string{"propagation-delay", "key-removal-delay", "replication-lag", "sp-lag-403",
+		"read-lag", "fic-propagation-delay"}},
+	{"Tenant policies", []string{"cert-lifetime-cap", "block-add-pw", "max-key-credentials", "block-device-code", "publish-role"}},
+	{"Identities and tokens", []string{"token-lifetime", "cae-token-lifetime", "oidc-subject", "k8s-service-account"}},
+}
+
+// printFlagGroups prints fs's flags group by group, each through cli.PrintFlags on a
+// flag set holding that group only; a flag in no group is printed last under "Other".
+func printFlagGroups(w io.Writer, fs *flag.FlagSet) {
+	grouped := map[string]bool{}
+	for _, g := range flagGroups {
+		fmt.Fprintf(w, "\n%s:\n", g.title)
+		cli.PrintFlags(w, subFlagSet(fs, g.flags), cli.EnvPrefix+"_FAKE")
+		for _, name := range g.flags {
+			grouped[name] = true
+		}
+	}
+	var rest []string
+	fs.VisitAll(func(f *flag.Flag) {
+		if !grouped[f.Name] {
+			rest = append(rest, f.Name)
+		}
+	})
+	if len(rest) > 0 {
+		fmt.Fprintf(w, "\nOther:\n")
+		cli.PrintFlags(w, subFlagSet(fs, rest), cli.EnvPrefix+"_FAKE")
+	}
+}
+
+// subFlagSet is a flag set sharing fs's flags named in names, defaults included.
+func subFlagSet(fs *flag.FlagSet, names []string) *flag.FlagSet {
+	sub := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	for _, name := range names {
+		f := fs.Lookup(name)
+		if f == nil {
+			continue
+		}
+		sub.Var(f.Value, f.Name, f.Usage)
+		sub.Lookup(f.Name).DefValue = f.DefValue
+	}
+	return sub
 }

@@ -83,6 +83,8 @@ func (e *STSError) Hint() string {
 		return "the client assertion is outside its validity window: check the system clock"
 	case e.HasCode(codeClientRequestLoop), e.Status == http.StatusTooManyRequests:
 		return "Entra ID is throttling token requests from this app (too many in a short time): wait a minute and run the command again; changes already made are kept"
+	case e.HasCode(7000112):
+		return "the app's service principal is disabled in this tenant (accountEnabled false): no token of it works any more, cached ones included; ask an administrator to enable it"
 	case e.HasCode(53003):
 		return "Conditional Access blocks this sign-in (many tenants block the device-code flow): use -operator-auth azcli after `az login`, or ask an administrator to exclude you from the policy"
 	case len(e.Codes) > 0:

@@ -23,7 +23,7 @@ type GraphOptions struct {
 	// Transport sends the requests; nil means azcore's default HTTP client.
 	Transport policy.Transporter
 	// MaxRetries is how often azcore retries 408/429/5xx and transport errors
-	// (honouring Retry-After, retry-after-ms and x-ms-retry-after-ms); default 4,
+	// (honouring Retry-After, which real Graph sends in whole seconds); default 4,
 	// negative for none.
 	MaxRetries int
 	// RetryDelay is the base of azcore's exponential backoff; default 800ms.
@@ -47,6 +47,7 @@ const RecentWindow = 2 * time.Minute
 
 const (
 	defaultGraphMaxRetries  = 4
+	defaultMaxRetryDelay    = 60 * time.Second // azcore's default MaxRetryDelay
 	defaultNotFoundRetries  = 6
 	defaultNotFoundBase     = time.Second
 	notFoundMaxDelayFactor  = 16
@@ -112,6 +113,14 @@ func NewGraph(c Cloud, cred azcore.TokenCredential, o GraphOptions) (*Graph, err
 	return g, nil
 }
 
+// retryBudget is the longest wait before a retry: MaxRetryDelay, azcore's 60 s by default.
+func (g *Graph) retryBudget() time.Duration {
+	if g.opts.MaxRetryDelay > 0 {
+		return g.opts.MaxRetryDelay
+	}
+	return defaultMaxRetryDelay
+}
+
 // notProcessed is the retry rule for requests that are not idempotent: retry only an
 // answer that says the service did not process the request (429, 503).
 func notProcessed(resp *http.Response, err error) bool {
@@ -171,6 +180,16 @@ type GraphError struct {
 	RequestID  string
 	// RetryAfter is the answer's Retry-After (retry-after-ms, x-ms-retry-after-ms), 0 when none.
 	RetryAfter time.Duration
+	// RetryBudget is the longest single wait the client makes before retrying (its
+	// MaxRetryDelay). A Retry-After above it ends azcore's retries at once: Graph's write
+	// quotas reset over 150 s windows, beyond azcore's default 60 s.
+	RetryBudget time.Duration
+}
+
+// WaitExceedsBudget reports whether the service asked for a longer wait than the client
+// makes, which is why it stopped retrying.
+func (e *GraphError) WaitExceedsBudget() bool {
+	return e.RetryAfter > 0 && e.RetryBudget > 0 && e.RetryAfter > e.RetryBudget
 }
 
 // Error is one line: "graph: <METHOD> <path>: <status> <Code>: <Message>".
@@ -184,6 +203,10 @@ func (e *GraphError) Error() string {
 	}
 	if e.Message != "" {
 		b.WriteString(": " + e.Message)
+	}
+	if e.WaitExceedsBudget() {
+		fmt.Fprintf(&b, "; Graph asks to wait %s (Retry-After) before the next request, longer than the %s this client waits, so it stopped retrying: run the command again after %s",
+			e.RetryAfter, e.RetryBudget, e.RetryAfter)
 	}
 	return b.String()
 }
@@ -361,7 +384,9 @@ func (g *Graph) send(ctx context.Context, c call, fullURL string) error {
 		return &RequestError{Method: c.method, Path: c.path, Err: err}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return newGraphError(c.method, c.path, resp, body)
+		ge := newGraphError(c.method, c.path, resp, body)
+		ge.RetryBudget = g.retryBudget()
+		return ge
 	}
 	if c.out == nil || len(body) == 0 {
 		return nil

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +56,9 @@ type application struct {
 	// stale is the value before the last PATCH, served to reads until staleUntil (read lag).
 	stale      *application
 	staleUntil time.Time
+	// retired are certificates removed from the app that the STS still accepts (the key
+	// removal delay).
+	retired []retiredKey
 }
 
 // keyCredential is an uploaded certificate. activeAt is when the STS starts accepting it
@@ -104,6 +108,9 @@ type servicePrincipal struct {
 	createdAt              time.Time
 	visibleAt              time.Time
 	isGraph                bool // Microsoft Graph's own: carries the large scope catalogue
+	// disabled (accountEnabled false, since disabledAt): no tokens, CAE tokens challenged.
+	disabled   bool
+	disabledAt time.Time
 }
 
 // appRoleAssignment is an application-permission grant. activeAt is when tokens start to
@@ -390,8 +397,10 @@ func (s *Server) AddKeyCredential(tenantID, appID string, cert *x509.Certificate
 }
 
 // RemoveKeyCredential deletes the certificate with the given SHA-1 thumbprint (hex, any
-// case) from the application.
+// case) from the application; the STS keeps accepting it for the key removal delay.
 func (s *Server) RemoveKeyCredential(tenantID, appID, thumbprint string) error {
+	knob := s.currentKnobs()
+	now := knob.clock()
 	s.dir.mu.Lock()
 	defer s.dir.mu.Unlock()
 	_, a, err := s.lookupApp(tenantID, appID)
@@ -400,7 +409,7 @@ func (s *Server) RemoveKeyCredential(tenantID, appID, thumbprint string) error {
 	}
 	for i, k := range a.keyCredentials {
 		if strings.EqualFold(hex.EncodeToString(k.sha1), thumbprint) {
-			a.keyCredentials = append(a.keyCredentials[:i], a.keyCredentials[i+1:]...)
+			a.replaceKeys(slices.Delete(slices.Clone(a.keyCredentials), i, i+1), now, knob.keyRemovalDelay)
 			return nil
 		}
 	}

@@ -17,7 +17,8 @@ import (
 // Message defaults to a generic text. Status 0 with Code "reset" closes the connection
 // without any response (a TCP reset); note that Go's HTTP client may silently retry an
 // idempotent request on a reused connection, in which case the retry is served normally.
-// RetryAfter, when set, adds Retry-After and x-ms-retry-after-ms headers.
+// RetryAfter, when set, adds a Retry-After header in whole seconds (rounded up, at least 1),
+// as the real services send it; there is no millisecond header (real Graph sends none).
 type Failure struct {
 	Status     int
 	Code       string
@@ -53,10 +54,9 @@ func (s *Server) FailRepeat(route string, n int, f Failure) {
 }
 
 // Throttle makes the next n Graph requests (any route under /v1.0) fail with 429
-// TooManyRequests. Each carries Retry-After in whole seconds (rounded up, at least 1) and
-// x-ms-retry-after-ms with the exact milliseconds. azcore's retry policy reads
-// retry-after-ms and x-ms-retry-after-ms before Retry-After, so a millisecond-scale
-// retryAfter keeps tests that go through azcore fast.
+// TooManyRequests. Each carries Retry-After in whole seconds (rounded up, at least 1), the
+// only form real Graph sends (Graph throttling guidance): a client honouring it waits at
+// least a second, so no test can prove a sub-second backoff real Graph never allows.
 func (s *Server) Throttle(n int, retryAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -134,15 +134,16 @@ func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, req request,
 	s.writeGraphError(w, r, &graphError{status: f.Status, code: code, message: message})
 }
 
-// setRetryAfter sets Retry-After (whole seconds, rounded up, at least 1) and
-// x-ms-retry-after-ms (exact).
+// setRetryAfter sets Retry-After in whole seconds, rounded up, at least 1. Real Graph and
+// Entra ID send no retry-after-ms or x-ms-retry-after-ms (Graph throttling guidance; the
+// azure-sdk-for-go recordings show none), so neither does the fake.
 func setRetryAfter(h http.Header, d time.Duration) {
-	secs := int((d + time.Second - 1) / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
-	h.Set("Retry-After", strconv.Itoa(secs))
-	h.Set("x-ms-retry-after-ms", strconv.FormatInt(d.Milliseconds(), 10))
+	h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(d)))
+}
+
+// retryAfterSeconds is d in whole seconds, rounded up, at least 1.
+func retryAfterSeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
 }
 
 // resetConnection drops the client's TCP connection without a response, with SO_LINGER 0

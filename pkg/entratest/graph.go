@@ -203,6 +203,8 @@ type graphError struct {
 	code    string
 	message string
 	details []object
+	// challenge is added to a 401's WWW-Authenticate, e.g. a CAE claims challenge.
+	challenge string
 }
 
 func badRequest(code, format string, args ...any) *graphError {
@@ -250,7 +252,11 @@ func (s *Server) writeGraphError(w http.ResponseWriter, r *http.Request, e *grap
 		{"client-request-id", w.Header().Get("client-request-id")},
 	}})
 	if e.status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="", authorization_uri="%s/common/oauth2/authorize", client_id="%s"`, s.stsBase(), GraphAppID))
+		challenge := fmt.Sprintf(`Bearer realm="", authorization_uri="%s/common/oauth2/authorize", client_id="%s"`, s.stsBase(), GraphAppID)
+		if e.challenge != "" {
+			challenge += ", " + e.challenge
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
 	}
 	writeJSON(w, e.status, odataContentType, object{{"error", body}})
 }
@@ -359,6 +365,11 @@ func (s *Server) authenticate(r *http.Request, now time.Time) (caller, *graphErr
 	}
 	for _, v := range stringList(claims["wids"]) {
 		c.wids[v] = true
+	}
+	if c.isApp {
+		if e := s.checkCAE(tid, appID, tokenIsCAE(claims)); e != nil {
+			return caller{}, e
+		}
 	}
 	return c, nil
 }

@@ -228,6 +228,6 @@ func (s *Server) removeKey(c *graphCall) graphResult {
 	}
 	c.beforePatch(a)
 	// A copy: the read-lag snapshot shares the stored list, which slices.Delete shifts in place.
-	a.keyCredentials = slices.Delete(slices.Clone(a.keyCredentials), i, i+1)
+	a.replaceKeys(slices.Delete(slices.Clone(a.keyCredentials), i, i+1), c.now, c.knobs.keyRemovalDelay)
 	return graphResult{status: http.StatusNoContent}
 }

@@ -48,11 +48,14 @@ type Server struct {
 	tokenRequests int
 	throttleLeft  int
 	throttleAfter time.Duration
-	failures      map[string][]*pendingFailure
-	failuresAfter map[string][]*pendingFailure
-	tokenCalls    map[string][]time.Time // token requests per tenant+client, for loop detection
-	deviceCodes   map[string]*deviceCode // by device_code
-	refreshTokens map[string]*deviceCode // by refresh_token
+	// tokenThrottleLeft token requests are answered 429 with Retry-After tokenThrottleAfter.
+	tokenThrottleLeft  int
+	tokenThrottleAfter time.Duration
+	failures           map[string][]*pendingFailure
+	failuresAfter      map[string][]*pendingFailure
+	tokenCalls         map[string][]time.Time // token requests per tenant+client, for loop detection
+	deviceCodes        map[string]*deviceCode // by device_code
+	refreshTokens      map[string]*deviceCode // by refresh_token
 
 	oidc oidcState // the external OIDC issuers; its own lock
 
@@ -73,6 +76,7 @@ type knobs struct {
 	realHosts        bool   // WithRealHosts
 	fidelity
 	federation
+	realism
 }
 
 // Option configures a Server at construction.
@@ -98,8 +102,12 @@ func WithReplicationLag(d time.Duration) Option {
 	return func(k *knobs) { k.replicationLag = d }
 }
 
-// WithTokenLifetime sets the lifetime of access tokens the STS issues (default 1h).
-func WithTokenLifetime(d time.Duration) Option { return func(k *knobs) { k.tokenLifetime = d } }
+// WithTokenLifetime sets the lifetime of access tokens the STS issues (default 1h), CAE
+// tokens included (a test shortening tokens wants them all short); a later
+// WithCAETokenLifetime sets the CAE one apart.
+func WithTokenLifetime(d time.Duration) Option {
+	return func(k *knobs) { k.tokenLifetime, k.caeTokenLifetime = d, d }
+}
 
 // WithPageSize sets the Graph page size used when a list request has no $top (default 100).
 func WithPageSize(n int) Option { return func(k *knobs) { k.pageSize = n } }
@@ -210,9 +218,9 @@ func (s *Server) SetReplicationLag(d time.Duration) {
 	s.setKnob(func(k *knobs) { k.replicationLag = d })
 }
 
-// SetTokenLifetime changes the lifetime of tokens issued from now on.
+// SetTokenLifetime changes the lifetime of tokens issued from now on, CAE tokens included.
 func (s *Server) SetTokenLifetime(d time.Duration) {
-	s.setKnob(func(k *knobs) { k.tokenLifetime = d })
+	s.setKnob(func(k *knobs) { k.tokenLifetime, k.caeTokenLifetime = d, d })
 }
 
 // SetPageSize changes the default Graph page size.
@@ -427,6 +435,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.record(req, r.Method)
 	if req.area == areaGraph {
 		setGraphHeaders(w, r)
+	}
+	if req.area == areaSTS {
+		// Every answer of the real token service carries one (the azure-sdk-for-go
+		// recordings); an error's trace_id repeats it.
+		w.Header().Set("x-ms-request-id", newGUID())
 	}
 	if req.area == areaSTS || req.area == areaGraph {
 		if !s.sleepLatency(r.Context()) {

@@ -148,6 +148,10 @@ func (s *Server) serveKeys(w http.ResponseWriter, r *http.Request, rawTenant str
 // serveToken is the client-credentials grant: a client secret or a certificate-signed
 // client assertion buys an app-only access token for one resource.
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rawTenant string) {
+	if retryAfter := s.takeTokenThrottle(); retryAfter > 0 {
+		writeTokenThrottled(w, retryAfter)
+		return
+	}
 	k := s.currentKnobs()
 	now := k.clock()
 	_ = r.ParseForm()
@@ -173,7 +177,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, rawTenant st
 		s.grantDeviceCode(w, r, k)
 		return
 	}
-	tok, expiresIn, e := s.grantClientCredentials(r, tid, now, k.tokenLifetime)
+	tok, expiresIn, e := s.grantClientCredentials(r, tid, now, k.lifetimeFor(r.PostForm.Get("claims")))
 	if e != nil {
 		s.writeSTSError(w, r, *e)
 		return
@@ -265,6 +269,9 @@ func (s *Server) issueAppToken(t *tenant, app *application, resource, acr string
 		return "", 0, &stsError{http.StatusUnauthorized, "invalid_client", 7000229,
 			fmt.Sprintf("The client application %s is missing service principal in the tenant %s. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119", app.appID, tid)}
 	}
+	if sp.disabled {
+		return "", 0, spDisabled(sp)
+	}
 	if !s.isGraphResource(resource) && !isARMResource(resource) {
 		return "", 0, &stsError{http.StatusBadRequest, "invalid_resource", 500011,
 			fmt.Sprintf("The resource principal named %s was not found in the tenant named %s. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.", resource, tid)}
@@ -343,14 +350,14 @@ func checkAssertion(app *application, clientID, assertionType, assertion, tokenU
 		return &stsError{http.StatusBadRequest, "invalid_request", 5002738,
 			fmt.Sprintf("Invalid JWT token. '%s' is not a supported signature algorithm. Supported signing algorithms are: 'RS256, PS256'.", alg)}
 	}
-	kc, thumb := findAssertionKey(app, unverified.Header)
+	kc, thumb := findAssertionKey(app.stsKeys(now), unverified.Header)
 	switch {
 	case kc == nil || now.Before(kc.activeAt):
-		return &stsError{http.StatusUnauthorized, "invalid_client", 700027,
-			fmt.Sprintf("The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '%s', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '%s'. Review the documentation at https://docs.microsoft.com/en-us/graph/deployments#app-registration-and-token-service-root-endpoints to learn about national clouds.]", thumb, app.appID)}
+		return keyNotFound(thumb, app.appID)
 	case now.Before(kc.start) || now.After(kc.end):
+		// The expired form: same prefix as the recorded one, the rest unverified.
 		return &stsError{http.StatusUnauthorized, "invalid_client", 700027,
-			fmt.Sprintf("The certificate with identifier used to sign the client assertion is expired on application. [Reason - The key used is expired., Thumbprint of key used by client: '%s', Found key 'Start=%s, End=%s', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '%s'.]",
+			fmt.Sprintf("Client assertion contains an invalid signature. [Reason - The key used is expired., Thumbprint of key used by client: '%s', Found key 'Start=%s, End=%s', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '%s'.]",
 				thumb, kc.start.UTC().Format("01/02/2006 15:04:05"), kc.end.UTC().Format("01/02/2006 15:04:05"), app.appID)}
 	}
 	pub, ok := kc.cert.PublicKey.(*rsa.PublicKey)
@@ -375,24 +382,43 @@ func checkAssertion(app *application, clientID, assertionType, assertion, tokenU
 	exp, _ := claims.GetExpirationTime()
 	nbf, _ := claims.GetNotBefore()
 	if exp == nil || now.After(exp.Add(assertionSkew)) || (nbf != nil && now.Before(nbf.Add(-assertionSkew))) {
-		validFrom, expiry := "(none)", "(none)"
-		if nbf != nil {
-			validFrom = nbf.UTC().Format(time.RFC1123)
-		}
-		if exp != nil {
-			expiry = exp.UTC().Format(time.RFC1123)
-		}
-		return &stsError{http.StatusUnauthorized, "invalid_client", 700024,
-			fmt.Sprintf("Client assertion is not within its valid time range. Current time: %s, assertion valid from %s, expiry time of assertion %s. Review the documentation at https://docs.microsoft.com/en-us/azure/active-directory/develop/active-directory-certificate-credentials .",
-				now.UTC().Format(time.RFC1123), validFrom, expiry)}
+		return assertionOutOfRange(now, nbf, exp)
 	}
 	return nil
+}
+
+// keyNotFound is AADSTS700027 for a certificate the app does not have (or not yet), in
+// the real wording (azure-sdk-for-go sdk/azidentity/testdata/recordings/
+// TestClientCertificateCredential_InvalidCertLive.json).
+func keyNotFound(thumb, appID string) *stsError {
+	return &stsError{http.StatusUnauthorized, "invalid_client", 700027,
+		fmt.Sprintf("Client assertion contains an invalid signature. [Reason - The key was not found., Thumbprint of key used by client: '%s', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '%s'. Review the documentation at https://docs.microsoft.com/en-us/graph/deployments to determine the corresponding service endpoint and https://docs.microsoft.com/en-us/graph/api/application-get?view=graph-rest-1.0&tabs=http to build a query request URL, such as 'https://graph.microsoft.com/beta/applications/%s']. Alternatively, SNI may be configured on the app. Please ensure that client assertion is being sent with the x5c claim in the JWT header using MSAL's WithSendX5C() method so that Azure Active Directory can validate the certificate being used.", thumb, appID, appID)}
+}
+
+// stsTimeLayout is how the token service writes times in 700024: UTC, seven fractional
+// digits, "Z" (an az login --federated-token output quoted in felleslosninger/
+// skyporten-examples azure/cli/README.md).
+const stsTimeLayout = "2006-01-02T15:04:05.0000000Z"
+
+// assertionOutOfRange is AADSTS700024 in the real form: "Current time: …, assertion valid
+// from …, expiry time of assertion …".
+func assertionOutOfRange(now time.Time, nbf, exp *jwt.NumericDate) *stsError {
+	validFrom, expiry := "(none)", "(none)"
+	if nbf != nil {
+		validFrom = nbf.UTC().Format(stsTimeLayout)
+	}
+	if exp != nil {
+		expiry = exp.UTC().Format(stsTimeLayout)
+	}
+	return &stsError{http.StatusUnauthorized, "invalid_client", 700024,
+		fmt.Sprintf("Client assertion is not within its valid time range. Current time: %s, assertion valid from %s, expiry time of assertion %s. Review the documentation at https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials .",
+			now.UTC().Format(stsTimeLayout), validFrom, expiry)}
 }
 
 // findAssertionKey finds the key credential an assertion header points at, by x5t#S256
 // (SHA-256) or else x5t (SHA-1), in standard or URL base64 with or without padding. It
 // also returns the thumbprint as uppercase hex for error messages.
-func findAssertionKey(app *application, header map[string]any) (*keyCredential, string) {
+func findAssertionKey(keys []*keyCredential, header map[string]any) (*keyCredential, string) {
 	var want []byte
 	var useS256 bool
 	if v, ok := header["x5t#S256"].(string); ok {
@@ -404,7 +430,7 @@ func findAssertionKey(app *application, header map[string]any) (*keyCredential, 
 	if want == nil {
 		return nil, thumb
 	}
-	for _, k := range app.keyCredentials {
+	for _, k := range keys {
 		have := k.sha1
 		if useS256 {
 			have = k.sha256
@@ -579,7 +605,10 @@ func injectedSTSError(f Failure) stsError {
 func (s *Server) writeSTSError(w http.ResponseWriter, r *http.Request, e stsError) {
 	now := s.now().UTC()
 	stamp := now.Format("2006-01-02 15:04:05Z")
-	traceID := newGUID()
+	traceID := w.Header().Get("x-ms-request-id")
+	if traceID == "" {
+		traceID = newGUID()
+	}
 	correlationID := r.Header.Get("client-request-id")
 	if !isGUID(correlationID) {
 		correlationID = newGUID()
@@ -600,7 +629,8 @@ func (s *Server) writeSTSError(w http.ResponseWriter, r *http.Request, e stsErro
 		{"timestamp", stamp},
 		{"trace_id", traceID},
 		{"correlation_id", correlationID},
-		{"error_uri", s.stsBase() + "/error?code=" + strconv.Itoa(e.code)},
+		// Always the public cloud's page, whatever host answered (the recordings).
+		{"error_uri", "https://login.microsoftonline.com/error?code=" + strconv.Itoa(e.code)},
 	})
 }
 

@@ -60,7 +60,7 @@ func (s *Server) isFederatedAssertion(tid, clientID, assertion string) bool {
 	if app == nil {
 		return false
 	}
-	kc, _ := findAssertionKey(app, tok.Header)
+	kc, _ := findAssertionKey(app.stsKeys(s.now()), tok.Header)
 	return kc == nil
 }
 
@@ -272,16 +272,7 @@ func (s *Server) getJSON(ctx context.Context, url string, v any) error {
 // external token's lifetime (AADSTS70023).
 func checkExternalLifetime(ext *externalToken, now time.Time) *stsError {
 	if ext.exp == nil || now.After(ext.exp.Add(assertionSkew)) || (ext.nbf != nil && now.Before(ext.nbf.Add(-assertionSkew))) {
-		validFrom, expiry := "(none)", "(none)"
-		if ext.nbf != nil {
-			validFrom = ext.nbf.UTC().Format(time.RFC1123)
-		}
-		if ext.exp != nil {
-			expiry = ext.exp.UTC().Format(time.RFC1123)
-		}
-		return federatedError(http.StatusUnauthorized, "invalid_client", 700024,
-			"Client assertion is not within its valid time range. Current time: %s, assertion valid from %s, expiry time of assertion %s. Review the documentation at https://docs.microsoft.com/en-us/azure/active-directory/develop/active-directory-certificate-credentials .",
-			now.UTC().Format(time.RFC1123), validFrom, expiry)
+		return assertionOutOfRange(now, ext.nbf, ext.exp)
 	}
 	start := ext.iat
 	if start == nil {

@@ -514,7 +514,10 @@ func (m *migration) removePreviousCert(ctx context.Context) error {
 		}
 		if removed {
 			m.sum.PreviousCertRemoved = true
-			m.say("Removed this machine's previous certificate %s from the app.", thumb)
+			// Entra ID's token service learns of a removal late, as of an upload: the
+			// certificate can still get tokens for a while (issue 22), so say so rather
+			// than imply it is dead now. Its private key is deleted below.
+			m.say("Removed this machine's previous certificate %s from the app (Entra ID may accept it for a few more minutes).", thumb)
 		}
 		if err := m.removeAccount(account); err != nil {
 			return err

@@ -429,6 +429,9 @@ func (r *run) checkMintedToken(ctx context.Context, cred azcore.TokenCredential)
 	if appErr != nil {
 		app = nil
 	}
+	if res, revoked := revokedByChallenge(spErr, appErr); revoked {
+		return res
+	}
 	roles := RoleRule(sp, app)
 	res := checkClaims(d, Expectations{
 		GraphEndpoint: r.cfg.Cloud.GraphEndpoint, Tenant: r.cfg.Tenant, Client: r.cfg.Client,
@@ -441,6 +444,20 @@ func (r *run) checkMintedToken(ctx context.Context, cred azcore.TokenCredential)
 		res.Warnings = append(res.Warnings, undeclaredRolesWarning(roles.Undeclared))
 	}
 	return res
+}
+
+// revokedByChallenge: a Graph read failed because the token service refused this app a
+// token (Graph's CAE claims challenge for a long-lived token, then AADSTS7000112 for a
+// disabled app, for example). The token in hand is then revoked however long it has
+// left, so the token check fails rather than passing on it.
+func revokedByChallenge(errs ...error) (Result, bool) {
+	for _, err := range errs {
+		_, notYet := entra.NotYet(err) // propagation right after an upload: not a revocation
+		if _, ok := entra.AsSTSError(err); ok && !notYet && !entra.IsThrottled(err) {
+			return fail(NameToken, "token request rejected when Graph asked for a fresh token: "+describe(err)), true
+		}
+	}
+	return Result{}, false
 }
 
 // ---- sources -------------------------------------------------------------------------
