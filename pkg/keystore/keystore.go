@@ -1,6 +1,9 @@
 // Package keystore keeps the provisioner's certificate bundle and its token
 // cache in the OS keyring (Secret Service, macOS Keychain, Windows Credential
-// Manager) through go-keyring. It never falls back to a file for writing.
+// Manager) through go-keyring; with -key-store tpm-file the bundle in private files
+// that may hold only a certificate and a TPM-wrapped key, and the token cache in the
+// Linux kernel keyring when -token-cache picks it. It never falls back to a file, and
+// never writes a private key in the clear.
 package keystore
 
 import (
