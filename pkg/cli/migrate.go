@@ -27,100 +27,112 @@ so running it again is safe and an interrupted run converges. It also renews the
 (-renew-before, -rotate); other machines' certificates on the app are never touched. The
 operator (-operator-auth) needs an administrator role the first time.`
 
-// RunMigrate is entraclaw-migrate.
+// migrateOptions are entraclaw-migrate's own flags, parsed and checked.
+type migrateOptions struct {
+	rotate, dryRun, adopt, renew   bool
+	renewBefore, propagation       time.Duration
+	certLifetime, prune            days
+	keyStore, operatorAuth, action string // action: -schedule's
+	federations                    []*provision.Federation
+	fed                            *federationFlags
+}
+
+// RunMigrate is entraclaw-migrate: parse, then -schedule or the run.
 func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
+	o, c, err := parseMigrate(args, stdio)
+	if err != nil {
+		return err
+	}
+	if o.action != "" {
+		return runSchedule(ctx, o.action, c, stdio)
+	}
+	return runMigrate(ctx, o, c, stdio)
+}
+
+// parseMigrate reads and checks the flags (exit 2 for every bad value or combination),
+// with no keyring and no network.
+func parseMigrate(args []string, stdio Stdio) (*migrateOptions, *Common, error) {
 	fs, c := NewFlagSet("entraclaw-migrate", migrateSummary, stdio)
 	fs.Lookup("state-file").Usage = migrateStateFileUsage
-	rotate := fs.Bool("rotate", false, "replace this machine's certificate even if it is still valid")
-	renewBefore := fs.Duration("renew-before", provision.DefaultRenewBefore, "replace the certificate when it expires within this time")
-	certLifetime := days(provision.DefaultCertLifetime)
-	fs.Var(&certLifetime, "cert-lifetime", "lifetime of a new certificate, in days (180d) or as a duration; lower it when the tenant's app-management policy caps certificate lifetime")
-	keyStore := fs.String("key-store", "", "the `store` of a new private key: keyring; tpm (created in this machine's TPM and never leaves it; the keyring item then holds only the certificate and the TPM's wrapped key); or tpm-file (the same, kept in a private file of the per-user state directory: no Secret Service needed, for servers and cron). The state file records the choice and every binary uses it. Default: the recorded store, keyring for the first; keyring <-> tpm rotates the key, to or from tpm-file needs `entraclaw-rollback -purge-cert` first")
-	dryRun := fs.Bool("dry-run", false, "read everything and print the plan; change nothing")
-	adopt := fs.Bool("adopt", false, "with no state file found, take over the existing app named \""+entra.ProvisionerDisplayName+"\" into a new ./.entraclaw-state.json (otherwise refused: its real state file may be elsewhere)")
-	propagation := fs.Duration("propagation-timeout", provision.DefaultPropagationTimeout, "how long to wait for Entra ID to accept the new certificate and roles")
-	operatorAuth := fs.String("operator-auth", entra.OperatorAzureCLI, "`kind` of operator that changes the app: azcli (az login), device-code, or provisioner (the app's own certificate)")
-	renew := fs.Bool("renew", false, "renew this machine's certificate if it is due (at 2/3 of its lifetime, ±5% by thumbprint; -renew-before overrides), as the provisioner itself through addKey/removeKey: unattended, no operator; not due sends nothing (command line only)")
-	schedule := fs.String("schedule", "", "`action` install, uninstall or print: the daily job (systemd user timer, launchd agent, Task Scheduler task) that runs -renew for this state file (command line only)")
-	var prune days
-	fs.Var(&prune, "prune-expired", "remove certificates of other machines from the app that expired more than this `age` ago (30d); -dry-run lists them (command line only)")
-	fed := registerFederationFlags(fs)
+	o := &migrateOptions{certLifetime: days(provision.DefaultCertLifetime)}
+	fs.BoolVar(&o.rotate, "rotate", false, "replace this machine's certificate even if it is still valid")
+	fs.DurationVar(&o.renewBefore, "renew-before", provision.DefaultRenewBefore, "replace the certificate when it expires within this time")
+	fs.Var(&o.certLifetime, "cert-lifetime", "lifetime of a new certificate, in days (180d) or as a duration; lower it when the tenant's app-management policy caps certificate lifetime")
+	fs.StringVar(&o.keyStore, "key-store", "", "the `store` of a new private key: keyring; tpm (created in this machine's TPM and never leaves it; the keyring item then holds only the certificate and the TPM's wrapped key); or tpm-file (the same, kept in a private file of the per-user state directory: no Secret Service needed, for servers and cron). The state file records the choice and every binary uses it. Default: the recorded store, keyring for the first; keyring <-> tpm rotates the key, to or from tpm-file needs `entraclaw-rollback -purge-cert` first")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "read everything and print the plan; change nothing")
+	fs.BoolVar(&o.adopt, "adopt", false, "with no state file found, take over the existing app named \""+entra.ProvisionerDisplayName+"\" into a new ./.entraclaw-state.json (otherwise refused: its real state file may be elsewhere)")
+	fs.DurationVar(&o.propagation, "propagation-timeout", provision.DefaultPropagationTimeout, "how long to wait for Entra ID to accept the new certificate and roles")
+	fs.StringVar(&o.operatorAuth, "operator-auth", entra.OperatorAzureCLI, "`kind` of operator that changes the app: azcli (az login), device-code, or provisioner (the app's own certificate)")
+	fs.BoolVar(&o.renew, "renew", false, "renew this machine's certificate if it is due (at 2/3 of its lifetime, ±5% by thumbprint; -renew-before overrides), as the provisioner itself through addKey/removeKey: unattended, no operator; not due sends nothing (command line only)")
+	fs.StringVar(&o.action, "schedule", "", "`action` install, uninstall or print: the daily job (systemd user timer, launchd agent, Task Scheduler task) that runs -renew for this state file (command line only)")
+	fs.Var(&o.prune, "prune-expired", "remove certificates of other machines from the app that expired more than this `age` ago (30d); -dry-run lists them (command line only)")
+	o.fed = registerFederationFlags(fs)
 	if err := c.Parse(fs, args); err != nil {
+		return nil, nil, err
+	}
+	if err := o.check(c); err != nil {
+		return nil, nil, err
+	}
+	return o, c, nil
+}
+
+// check validates the flags and their combinations (exit 2).
+func (o *migrateOptions) check(c *Common) error {
+	var err error
+	if o.federations, err = o.fed.parse(o.operatorAuth); err != nil {
 		return err
 	}
-	federations, err := fed.parse(*operatorAuth)
-	if err != nil {
+	if o.action != "" {
+		return nil // -schedule checks its action itself
+	}
+	if err := DurationFlag("renew-before", o.renewBefore, false); err != nil {
 		return err
 	}
-	if *schedule != "" {
-		return runSchedule(ctx, *schedule, c, stdio)
-	}
-	if err := DurationFlag("renew-before", *renewBefore, false); err != nil {
+	if err := DurationFlag("propagation-timeout", o.propagation, false); err != nil {
 		return err
 	}
-	if err := DurationFlag("propagation-timeout", *propagation, false); err != nil {
-		return err
+	if time.Duration(o.certLifetime) > provision.MaxCertLifetime {
+		return UsageError("-cert-lifetime %s is longer than 365 days: Entra ID refuses a certificate credential that ends more than a year after it starts", o.certLifetime.String())
 	}
-	if time.Duration(certLifetime) > provision.MaxCertLifetime {
-		return UsageError("-cert-lifetime %s is longer than 365 days: Entra ID refuses a certificate credential that ends more than a year after it starts", certLifetime.String())
+	if time.Duration(o.certLifetime) <= o.renewBefore {
+		return UsageError("-cert-lifetime %s must be longer than -renew-before %s (every run would rotate)", o.certLifetime.String(), o.renewBefore.String())
 	}
-	if time.Duration(certLifetime) <= *renewBefore {
-		return UsageError("-cert-lifetime %s must be longer than -renew-before %s (every run would rotate)", certLifetime.String(), renewBefore.String())
-	}
-	if err := provision.CheckKeyStoreName(*keyStore); err != nil {
+	if err := provision.CheckKeyStoreName(o.keyStore); err != nil {
 		return UsageError("%v", err)
 	}
-	if *renew {
-		if c.IsSet("operator-auth") && *operatorAuth != entra.OperatorProvisioner {
-			return UsageError("-renew signs in as the provisioner itself; it does not take -operator-auth %s", *operatorAuth)
+	if o.renew {
+		if c.IsSet("operator-auth") && o.operatorAuth != entra.OperatorProvisioner {
+			return UsageError("-renew signs in as the provisioner itself; it does not take -operator-auth %s", o.operatorAuth)
 		}
-		if *rotate || *adopt || prune != 0 || len(federations)+len(fed.unfederate) > 0 {
+		if o.rotate || o.adopt || o.prune != 0 || len(o.federations)+len(o.fed.unfederate) > 0 {
 			return UsageError("-renew does not combine with -rotate, -adopt, -prune-expired or -federate")
 		}
-		*operatorAuth = entra.OperatorProvisioner
+		o.operatorAuth = entra.OperatorProvisioner
 	}
-	env, deps, err := provisionSetup(c, StateOptional, *operatorAuth, stdio)
+	return checkOperatorAuth(o.operatorAuth)
+}
+
+// runMigrate wires the keyring and credentials and runs the migration (or the renewal).
+func runMigrate(ctx context.Context, o *migrateOptions, c *Common, stdio Stdio) error {
+	env, deps, err := provisionSetup(c, StateOptional, o.operatorAuth, stdio)
 	if err != nil {
 		return err
 	}
-	if *keyStore != "" && !*renew {
+	if o.keyStore != "" && !o.renew {
 		// The store named for this run: a first migration keeps its items there; one that
 		// would move a recorded certificate to the other store is refused by the preflight.
 		// -renew stays in the recorded store.
-		if err := env.UseKeyStore(*keyStore); err != nil {
+		if err := env.UseKeyStore(o.keyStore); err != nil {
 			return err
 		}
 	}
 	env.Store = env.Store.WithContext(ctx) // keyring waits end at Ctrl-C
 	deps.Store = env.Store
 	run := provision.Migrate
-	if *renew {
+	if o.renew {
 		run = provision.Renew
 	}
-	sum, err := run(ctx, provision.Config{
-		StatePath:          env.StatePath,
-		StateFileNamed:     c.StateFile != "",
-		StateSearchDir:     workingDir(),
-		Adopt:              *adopt,
-		TenantID:           c.TenantID,
-		ClientID:           c.ClientID,
-		Cloud:              env.Cloud,
-		KeyringService:     env.KeyringService,
-		OperatorAuth:       *operatorAuth,
-		Rotate:             *rotate,
-		RenewBefore:        *renewBefore,
-		RenewBeforeSet:     c.IsSet("renew-before"),
-		PruneExpired:       time.Duration(prune),
-		Federate:           federations,
-		Unfederate:         fed.unfederate,
-		CertLifetime:       time.Duration(certLifetime),
-		KeyStore:           *keyStore,
-		PropagationTimeout: *propagation,
-		DryRun:             *dryRun,
-		Progress:           stdio.Err,
-		Warn:               warnLine(stdio, "entraclaw-migrate"),
-		Status:             NewStatusLine(stdio.Err, stdio.ErrTTY, "entraclaw-migrate"),
-	}, deps)
+	sum, err := run(ctx, o.config(c, env, stdio), deps)
 	if sum != nil && c.JSON() {
 		if werr := WriteJSON(stdio.Out, sum); werr != nil {
 			return werr
@@ -133,6 +145,34 @@ func RunMigrate(ctx context.Context, args []string, stdio Stdio) error {
 		printMigrateSummary(stdio, sum)
 	}
 	return nil
+}
+
+// config is the provision.Config of this run.
+func (o *migrateOptions) config(c *Common, env *Env, stdio Stdio) provision.Config {
+	return provision.Config{
+		StatePath:          env.StatePath,
+		StateFileNamed:     c.StateFile != "",
+		StateSearchDir:     workingDir(),
+		Adopt:              o.adopt,
+		TenantID:           c.TenantID,
+		ClientID:           c.ClientID,
+		Cloud:              env.Cloud,
+		KeyringService:     env.KeyringService,
+		OperatorAuth:       o.operatorAuth,
+		Rotate:             o.rotate,
+		RenewBefore:        o.renewBefore,
+		RenewBeforeSet:     c.IsSet("renew-before"),
+		PruneExpired:       time.Duration(o.prune),
+		Federate:           o.federations,
+		Unfederate:         o.fed.unfederate,
+		CertLifetime:       time.Duration(o.certLifetime),
+		KeyStore:           o.keyStore,
+		PropagationTimeout: o.propagation,
+		DryRun:             o.dryRun,
+		Progress:           stdio.Err,
+		Warn:               warnLine(stdio, "entraclaw-migrate"),
+		Status:             NewStatusLine(stdio.Err, stdio.ErrTTY, "entraclaw-migrate"),
+	}
 }
 
 func printMigrateSummary(stdio Stdio, sum *provision.Summary) {

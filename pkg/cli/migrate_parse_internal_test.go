@@ -1,0 +1,45 @@
+package cli
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// TestParseMigrateUsageErrors: every exit-2 path of entraclaw-migrate's flags is decided
+// by parseMigrate alone, with no keyring and no network.
+func TestParseMigrateUsageErrors(t *testing.T) {
+	t.Setenv("ENTRACLAW_CONFIG", "") // no user config file
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-renew-before", "0s"}, "-renew-before"},
+		{[]string{"-propagation-timeout", "-1s"}, "-propagation-timeout"},
+		{[]string{"-cert-lifetime", "400d"}, "longer than 365 days"},
+		{[]string{"-cert-lifetime", "20d"}, "must be longer than -renew-before"},
+		{[]string{"-key-store", "hsm"}, "-key-store must be keyring, tpm, tpm-file"},
+		{[]string{"-operator-auth", "root"}, "-operator-auth must be"},
+		{[]string{"-renew", "-operator-auth", "azcli"}, "does not take -operator-auth azcli"},
+		{[]string{"-renew", "-rotate"}, "does not combine with -rotate"},
+		{[]string{"-renew", "-prune-expired", "30d"}, "does not combine"},
+		{[]string{"-renew", "-federate", "github:acme/app:environment:prod"}, "does not combine"},
+		{[]string{"-federate", "github:acme/app:pull_request"}, "pull_request"},
+		{[]string{"-federate", "github:acme/app:environment:prod", "-operator-auth", "provisioner"}, "refused with -operator-auth provisioner"},
+		{[]string{"-federate-issuer", "https://issuer.example.com"}, "go together"},
+		{[]string{"-schedule", "install", "-federate", "gitlab:x"}, "unknown kind"},
+		{[]string{"-o", "yaml"}, "-o must be text or json"},
+		{[]string{"extra"}, "unexpected argument"},
+	} {
+		var out strings.Builder
+		_, _, err := parseMigrate(tc.args, Stdio{Out: &out, Err: &out})
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Code != ExitUsage || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parseMigrate(%q) = %v; want exit 2 saying %q", tc.args, err, tc.want)
+		}
+	}
+	o, _, err := parseMigrate([]string{"-renew"}, Stdio{Out: &strings.Builder{}, Err: &strings.Builder{}})
+	if err != nil || o.operatorAuth != "provisioner" {
+		t.Errorf("-renew: %v, operator %q; want the provisioner", err, o.operatorAuth)
+	}
+}
