@@ -43,3 +43,29 @@ func TestParseMigrateUsageErrors(t *testing.T) {
 		t.Errorf("-renew: %v, operator %q; want the provisioner", err, o.operatorAuth)
 	}
 }
+
+// TestParseRollbackUsageErrors: rollback's exit-2 paths, decided before the keyring or
+// the network, including a missing -yes where no terminal can answer.
+func TestParseRollbackUsageErrors(t *testing.T) {
+	t.Setenv("ENTRACLAW_CONFIG", "")
+	for _, tc := range []struct {
+		args []string
+		tty  bool
+		want string
+	}{
+		{[]string{"-yes", "-secret-lifetime", "0s"}, false, "-secret-lifetime"},
+		{[]string{"-yes", "-operator-auth", "root"}, false, "-operator-auth must be"},
+		{nil, false, "refusing to roll back without -yes"},
+		{[]string{"-yes", "-o", "yaml"}, false, "-o must be text or json"},
+	} {
+		var out strings.Builder
+		_, _, err := parseRollback(tc.args, Stdio{Out: &out, Err: &out, InTTY: tc.tty})
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Code != ExitUsage || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parseRollback(%q) = %v; want exit 2 saying %q", tc.args, err, tc.want)
+		}
+	}
+	if _, _, err := parseRollback(nil, Stdio{Out: &strings.Builder{}, Err: &strings.Builder{}, InTTY: true}); err != nil {
+		t.Errorf("without -yes on a terminal: %v; want it to ask later", err)
+	}
+}

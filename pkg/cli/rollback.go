@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/provision"
@@ -27,45 +28,71 @@ const rollbackConfirmation = "rollback"
 
 // RunRollback is entraclaw-rollback.
 func RunRollback(ctx context.Context, args []string, stdio Stdio) error {
+	o, c, err := parseRollback(args, stdio)
+	if err != nil {
+		return err
+	}
+	return runRollback(ctx, o, c, stdio)
+}
+
+// rollbackOptions are entraclaw-rollback's own flags, parsed and checked.
+type rollbackOptions struct {
+	backup, operatorAuth          string
+	lifetime                      time.Duration
+	purgeCert, removeAppCert, yes bool
+}
+
+// parseRollback reads and checks the flags (exit 2 for every bad value or combination,
+// and for a missing -yes where no terminal can answer), with no keyring and no network.
+func parseRollback(args []string, stdio Stdio) (*rollbackOptions, *Common, error) {
 	fs, c := NewFlagSet("entraclaw-rollback", rollbackSummary, stdio)
-	backup := fs.String("backup", "", "state file backup to restore when the state file is missing or corrupt (default: the newest private backup of this user, same tenant and app)")
-	lifetime := fs.Duration("secret-lifetime", provision.DefaultSecretLifetime, "lifetime of the new client secret")
-	purgeCert := fs.Bool("purge-cert", false, "also delete this machine's certificates from the key store the state file records (the keyring, or the TPM-wrapped key files)")
-	removeAppCert := fs.Bool("remove-app-cert", false, "also remove this machine's certificate from the app")
-	yes := fs.Bool("yes", false, "do not ask for confirmation (required when stdin is not a terminal)")
-	operatorAuth := fs.String("operator-auth", entra.OperatorAzureCLI, "`kind` of operator that changes the app: azcli (az login), device-code, or provisioner (the app's own certificate)")
+	o := &rollbackOptions{}
+	fs.StringVar(&o.backup, "backup", "", "state file backup to restore when the state file is missing or corrupt (default: the newest private backup of this user, same tenant and app)")
+	fs.DurationVar(&o.lifetime, "secret-lifetime", provision.DefaultSecretLifetime, "lifetime of the new client secret")
+	fs.BoolVar(&o.purgeCert, "purge-cert", false, "also delete this machine's certificates from the key store the state file records (the keyring, or the TPM-wrapped key files)")
+	fs.BoolVar(&o.removeAppCert, "remove-app-cert", false, "also remove this machine's certificate from the app")
+	fs.BoolVar(&o.yes, "yes", false, "do not ask for confirmation (required when stdin is not a terminal)")
+	fs.StringVar(&o.operatorAuth, "operator-auth", entra.OperatorAzureCLI, "`kind` of operator that changes the app: azcli (az login), device-code, or provisioner (the app's own certificate)")
 	if err := c.Parse(fs, args); err != nil {
-		return err
+		return nil, nil, err
 	}
-	if err := DurationFlag("secret-lifetime", *lifetime, false); err != nil {
-		return err
+	if err := DurationFlag("secret-lifetime", o.lifetime, false); err != nil {
+		return nil, nil, err
 	}
-	env, deps, err := provisionSetup(c, StateReplaceable, *operatorAuth, stdio)
+	if err := checkOperatorAuth(o.operatorAuth); err != nil {
+		return nil, nil, err
+	}
+	if !o.yes && !stdio.InTTY {
+		return nil, nil, &Error{Code: ExitUsage, Msg: "refusing to roll back without -yes when stdin is not a terminal",
+			Hint: "add -yes to roll back without the prompt: entraclaw-rollback -yes"}
+	}
+	return o, c, nil
+}
+
+// runRollback asks (without -yes), then rolls back and says what it did.
+func runRollback(ctx context.Context, o *rollbackOptions, c *Common, stdio Stdio) error {
+	env, deps, err := provisionSetup(c, StateReplaceable, o.operatorAuth, stdio)
 	if err != nil {
 		return err
 	}
 	env.Store = env.Store.WithContext(ctx) // keyring waits end at Ctrl-C
 	deps.Store = env.Store
-	if !*yes {
-		if !stdio.InTTY {
-			return &Error{Code: ExitUsage, Msg: "refusing to roll back without -yes when stdin is not a terminal",
-				Hint: "add -yes to roll back without the prompt: entraclaw-rollback -yes"}
-		}
+	if !o.yes {
 		if err := confirmRollback(stdio); err != nil {
 			return err
 		}
 	}
 	sum, err := provision.Rollback(ctx, provision.RollbackConfig{
 		StatePath:      env.StatePath,
-		Backup:         *backup,
+		Backup:         o.backup,
 		TenantID:       c.TenantID,
 		ClientID:       c.ClientID,
 		Cloud:          env.Cloud,
 		KeyringService: env.KeyringService,
-		OperatorAuth:   *operatorAuth,
-		SecretLifetime: *lifetime,
-		PurgeCert:      *purgeCert,
-		RemoveAppCert:  *removeAppCert,
+		OperatorAuth:   o.operatorAuth,
+		SecretLifetime: o.lifetime,
+		PurgeCert:      o.purgeCert,
+		RemoveAppCert:  o.removeAppCert,
 		Progress:       stdio.Err,
 		Warn:           warnLine(stdio, "entraclaw-rollback"),
 	}, deps)
