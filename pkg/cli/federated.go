@@ -72,9 +72,6 @@ func runFederatedToken(ctx context.Context, c *Common, f *federatedFlags, fc fed
 	if scope == "" {
 		scope = env.Cloud.GraphScope()
 	}
-	if err := checkScope(scope); err != nil {
-		return err
-	}
 	cache := federatedTokenCache(c, env)
 	key := keystore.TokenCacheKey(env.Tenant, env.Client, scope, federatedThumbprint, env.Cloud.AuthorityHost)
 	if cache != nil && !fc.noCache {

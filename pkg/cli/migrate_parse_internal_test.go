@@ -69,3 +69,26 @@ func TestParseRollbackUsageErrors(t *testing.T) {
 		t.Errorf("without -yes on a terminal: %v; want it to ask later", err)
 	}
 }
+
+// TestParseTokenUsageErrors: the token binary's exit-2 paths, before any keyring read.
+func TestParseTokenUsageErrors(t *testing.T) {
+	t.Setenv("ENTRACLAW_CONFIG", "")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-scope", "User.Read"}, "-scope must be a single <resource>/.default scope"},
+		{[]string{"-min-validity", "-1m"}, "-min-validity"},
+		{[]string{"-credential", "password"}, "-credential must be auto, certificate or federated"},
+		{[]string{"-federated-token-file", "f"}, "need -credential federated"},
+		{[]string{"-credential", "federated", "-remove-cached-tokens"}, "does not combine with -credential federated"},
+		{[]string{"-o", "xml"}, "-o must be text or json"},
+	} {
+		var out strings.Builder
+		_, _, err := parseToken(tc.args, Stdio{Out: &out, Err: &out})
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Code != ExitUsage || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parseToken(%q) = %v; want exit 2 saying %q", tc.args, err, tc.want)
+		}
+	}
+}

@@ -34,50 +34,79 @@ type tokenOutput struct {
 	Tenant      string `json:"tenant"`
 }
 
-// RunToken is entraclaw-provisioner-token.
+// tokenOptions are entraclaw-provisioner-token's own flags, parsed and checked.
+type tokenOptions struct {
+	scope                            string
+	noCache, removeCached, federated bool
+	minValidity                      time.Duration
+	fed                              *federatedFlags
+}
+
+// RunToken is entraclaw-provisioner-token: parse, then the certificate or the federated path.
 func RunToken(ctx context.Context, args []string, stdio Stdio) error {
+	o, c, err := parseToken(args, stdio)
+	if err != nil {
+		return err
+	}
+	if o.federated {
+		return runFederatedToken(ctx, c, o.fed, federatedCache{minValidity: o.minValidity, noCache: o.noCache}, o.scope, stdio)
+	}
+	return runCertificateToken(ctx, o, c, stdio)
+}
+
+// parseToken reads and checks the flags (exit 2), with no keyring and no network.
+func parseToken(args []string, stdio Stdio) (*tokenOptions, *Common, error) {
 	fs, c := NewFlagSet("entraclaw-provisioner-token", tokenSummary, stdio)
-	scope := fs.String("scope", "", "token `scope`, <resource>/.default (default: the Graph endpoint's /.default)")
-	noCache := fs.Bool("no-cache", false, "always request a fresh token (the cache is refreshed with it)")
-	minValidity := fs.Duration("min-validity", 5*time.Minute, "serve a cached token only while it has at least this long left")
-	removeCached := fs.Bool("remove-cached-tokens", false, "remove this app's cached tokens (every scope, certificate and authority host) from every token cache (keyring and kernel keyring) and exit; prints nothing on stdout")
-	fed := registerFederatedFlags(fs)
+	o := &tokenOptions{}
+	fs.StringVar(&o.scope, "scope", "", "token `scope`, <resource>/.default (default: the Graph endpoint's /.default)")
+	fs.BoolVar(&o.noCache, "no-cache", false, "always request a fresh token (the cache is refreshed with it)")
+	fs.DurationVar(&o.minValidity, "min-validity", 5*time.Minute, "serve a cached token only while it has at least this long left")
+	fs.BoolVar(&o.removeCached, "remove-cached-tokens", false, "remove this app's cached tokens (every scope, certificate and authority host) from every token cache (keyring and kernel keyring) and exit; prints nothing on stdout")
+	o.fed = registerFederatedFlags(fs)
 	if err := c.Parse(fs, args); err != nil {
-		return err
+		return nil, nil, err
 	}
-	if federated, err := fed.federated(); err != nil || federated {
-		if err != nil {
-			return err
+	var err error
+	if o.federated, err = o.fed.federated(); err != nil {
+		return nil, nil, err
+	}
+	if err := DurationFlag("min-validity", o.minValidity, true); err != nil {
+		return nil, nil, err
+	}
+	if o.scope != "" {
+		if err := checkScope(o.scope); err != nil {
+			return nil, nil, err
 		}
-		return runFederatedToken(ctx, c, fed, federatedCache{minValidity: *minValidity, noCache: *noCache}, *scope, stdio)
 	}
-	if err := DurationFlag("min-validity", *minValidity, true); err != nil {
-		return err
+	if o.federated && o.removeCached {
+		return nil, nil, UsageError("-remove-cached-tokens clears this machine's certificate tokens; it does not combine with -credential federated")
 	}
+	return o, c, nil
+}
+
+// runCertificateToken prints a token got with this machine's certificate: cached while it
+// has -min-validity left, else minted (pkg/token owns the protocol).
+func runCertificateToken(ctx context.Context, o *tokenOptions, c *Common, stdio Stdio) error {
 	env, err := c.Resolve(NeedProvisioner)
 	if err != nil {
 		return err
 	}
-	if *scope == "" {
-		*scope = env.Cloud.GraphScope()
-	}
-	if err := checkScope(*scope); err != nil {
-		return err
+	if o.scope == "" {
+		o.scope = env.Cloud.GraphScope()
 	}
 	env.Store = env.Store.WithContext(ctx) // keyring waits end at Ctrl-C
 	if env.Store, err = c.withTokenCache(env.Store, true); err != nil {
 		return err
 	}
-	if *removeCached {
-		return removeCachedTokens(env, *scope, stdio)
+	if o.removeCached {
+		return removeCachedTokens(env, o.scope, stdio)
 	}
 	if stdio.Out == io.Writer(os.Stdout) && stdoutWasClosed() {
 		// Checked before the keyring is read or a token minted: the token would go nowhere.
 		return stdoutError(errStdoutClosed)
 	}
-
 	src := &token.Source{
-		Store: env.Store, Tenant: env.Tenant, Client: env.Client, Scope: *scope,
+		Store: env.Store, Tenant: env.Tenant, Client: env.Client, Scope: o.scope,
 		AuthorityHost: env.Cloud.AuthorityHost, StateThumbprint: env.Thumbprint,
 		LoadBundle: func(st *keystore.Store, now time.Time) (*certs.Bundle, error) {
 			env.Store = st
@@ -85,7 +114,7 @@ func RunToken(ctx context.Context, args []string, stdio Stdio) error {
 		},
 		Credential:  env.CertificateCredential,
 		LockRoot:    userStateDir,
-		MinValidity: *minValidity, NoCache: *noCache,
+		MinValidity: o.minValidity, NoCache: o.noCache,
 		Loaded: func(cert token.Cert) {
 			warnCertExpiry(stdio, cert.Thumbprint, cert.NotAfter, time.Now(), inGitHubActions())
 		},
