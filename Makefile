@@ -40,7 +40,7 @@ build:
 # points, not on the CPU, so three times GOMAXPROCS of them at once fits 2 cores.
 TESTPARALLEL ?= 6
 test:
-	$(KEYRING_WRAP) $(GO) test -count=1 -parallel $(TESTPARALLEL) -timeout 10m $(PKGS)
+	$(KEYRING_WRAP) env GO=$(GO) scripts/go-test.sh -count=1 -parallel $(TESTPARALLEL) -timeout 10m -- $(PKGS)
 
 # The Windows binaries under Wine (wine64, mingw-w64) against the fake: the runbook end to end.
 test-windows:

@@ -48,6 +48,7 @@ inside_session() {
 			wait $! || status=$?
 			[[ -e $dir/stopping ]] && exit 0
 			((restarts++ < 5)) || exit 1
+			echo "$status" >>"$dir/restarts" # scripts/go-test.sh reads it: a crash, not a failure of ours
 			printf '%s: gnome-keyring-daemon exited (status %s); restarting it. Its log:\n' "$prog" "$status" >&2
 			tail -n 20 "$log" >&2
 			sleep 0.1
@@ -69,6 +70,7 @@ inside_session() {
 	secrets_owned || fail "gnome-keyring-daemon did not own org.freedesktop.secrets within $((wait_steps / 10)) s"
 
 	local status=0
+	export ENTRACLAW_SECRET_SERVICE_RESTARTS=$dir/restarts
 	"$@" || status=$?
 	exit "$status"
 }

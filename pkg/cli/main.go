@@ -9,8 +9,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"golang.org/x/term"
+
+	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 )
 
 // Stdio is the streams a command talks to; tests substitute their own.
@@ -53,8 +56,15 @@ func Main(name string, cmd Command) int {
 		fmt.Fprintf(os.Stderr, "%s: interrupted again: exiting now\n", name)
 		os.Exit(ExitInterrupted)
 	})
-	return Run(ctx, name, cmd, os.Args[1:], OSStdio())
+	code := Run(ctx, name, cmd, os.Args[1:], OSStdio())
+	// A keyring call given up on (Ctrl-C, a timeout) still runs: let it finish before the
+	// process goes, rather than vanish from the Secret Service mid-call.
+	keystore.Settle(settleKeyring)
+	return code
 }
+
+// settleKeyring bounds how long an exiting binary waits for keyring calls in flight.
+const settleKeyring = 500 * time.Millisecond
 
 // handleSignals cancels the run at the first signal and calls exit at the second.
 func handleSignals(sigs <-chan os.Signal, cancel func(), exit func()) {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/zalando/go-keyring"
@@ -259,7 +260,9 @@ func callWithTimeout[T any](ctx context.Context, d time.Duration, f func() (T, e
 		err error
 	}
 	done := make(chan result, 1)
+	inFlight.Add(1)
 	go func() {
+		defer inFlight.Done()
 		v, err := f()
 		done <- result{v, err}
 	}()
@@ -282,3 +285,25 @@ func callWithTimeout[T any](ctx context.Context, d time.Duration, f func() (T, e
 // NotReachable reports a keyring that is not there at all (no D-Bus session bus, no
 // Secret Service on it), as opposed to one that is locked or slow.
 func (e *UnavailableError) NotReachable() bool { return e.cause() == causeNoService }
+
+// inFlight counts keyring calls still running, including those a caller gave up on
+// (timeout, Ctrl-C): Settle waits for them.
+var inFlight sync.WaitGroup
+
+// Settle waits up to d for keyring calls still in flight to finish, so that a process
+// does not leave the Secret Service in the middle of one: gnome-keyring-daemon has been
+// seen to abort when a client it is opening a session for is gone (an upstream bug:
+// gkd_secret_service_get_pkcs11_session "assertion 'client' failed"), which takes every
+// other client's keyring down with it. It reports whether all of them finished.
+func Settle(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { inFlight.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
