@@ -104,13 +104,7 @@ func (s *Server) authenticateARM(r *http.Request, now time.Time) (tid, code, mes
 	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
 		return "", "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."
 	}
-	claims := jwt.MapClaims{}
-	_, err := jwt.ParseWithClaims(strings.TrimSpace(tok), claims,
-		func(*jwt.Token) (any, error) { return &s.signer.key.PublicKey, nil },
-		jwt.WithValidMethods([]string{"RS256"}),
-		jwt.WithTimeFunc(func() time.Time { return now }),
-		jwt.WithLeeway(tokenSkew),
-		jwt.WithExpirationRequired())
+	claims, err := s.parseOwnToken(tok, now)
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return "", "ExpiredAuthenticationToken", "The access token expiry UTC time is earlier than current UTC time."
