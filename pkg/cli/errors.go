@@ -107,18 +107,24 @@ func Classify(err error) (code int, msg, hint string) {
 	default:
 		code = ExitFailure
 	}
+	// The hint of the outermost error that has one: a wrapper's advice (what to do about
+	// this step) comes before that of the SDK error inside it.
+	if hint == "" && errors.As(err, &h) {
+		hint = h.Hint()
+	}
+	var described interface{ Described() bool }
+	settled := errors.As(err, &described) && described.Described() // one line where it entered
 	if sts, ok := entra.AsSTSError(err); ok {
 		// Keep our own context ("operator credential: ...") but replace the SDK's multi-line
 		// text with the one-line AADSTS message; the hint says what to do about that code.
-		msg = contextPrefix(err) + sts.Error()
+		if !settled {
+			msg = contextPrefix(err) + sts.Error()
+		}
 		if hint == "" {
 			hint = sts.Hint()
 		}
-	} else if isAuthOrNetworkError(err) {
+	} else if isAuthOrNetworkError(err) && !settled {
 		msg = contextPrefix(err) + entra.DescribeAuthError(err)
-	}
-	if hint == "" && errors.As(err, &h) {
-		hint = h.Hint()
 	}
 	if hint == "" && code == ExitUsage && errors.Is(err, entra.ErrInvalidArgument) {
 		hint = "run with -h for usage"

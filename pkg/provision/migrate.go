@@ -340,13 +340,14 @@ func operatorError(kind, tenant string, err error) error {
 }
 
 // signInError is a failed operator sign-in, described in one line by
-// entra.DescribeAuthError. It answers errors.Is for its cause but, being already
-// described, does not unwrap to the SDK's errors for the command line to describe
-// them again (and drop the "operator sign-in" context on the way).
+// entra.DescribeAuthError where it enters (the SDK's text is several lines). It keeps its
+// cause for errors.Is and errors.As; Described tells the command line that the text is
+// final, so it is not described again (which would drop the "operator sign-in" context).
 type signInError struct{ err error }
 
-func (e signInError) Error() string        { return entra.DescribeAuthError(e.err) }
-func (e signInError) Is(target error) bool { return errors.Is(e.err, target) }
+func (e signInError) Error() string   { return entra.DescribeAuthError(e.err) }
+func (e signInError) Unwrap() error   { return e.err }
+func (e signInError) Described() bool { return true }
 
 // decodeToken returns the claims of a JWT without verifying it: tokens for Graph
 // are not meant to be verified by clients, only read.

@@ -3,12 +3,14 @@ package provision_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
@@ -161,5 +163,32 @@ func TestRenewFinishesAPendingRotation(t *testing.T) {
 	}
 	if keys := thumbs(f.app(f.sc.ClientID)); len(keys) != 1 || keys[0] != pending {
 		t.Errorf("app keys %v, want only %s", keys, pending)
+	}
+}
+
+// signInCause is an SDK-like error type an operator credential fails with.
+type signInCause struct{}
+
+func (*signInCause) Error() string { return "AzureCLICredential: token expired\nrun az login" }
+
+type causeCredential struct{}
+
+func (causeCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{}, &signInCause{}
+}
+
+// TestSignInErrorKeepsItsCause: a failed operator sign-in is one line for people, and
+// its cause stays reachable with errors.As (the command line maps types, not text).
+func TestSignInErrorKeepsItsCause(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioLegacy)
+	deps := f.deps()
+	deps.OperatorCredential = func(string) (azcore.TokenCredential, error) { return causeCredential{}, nil }
+	_, err := provision.Migrate(context.Background(), f.config(), deps)
+	var cause *signInCause
+	if !errors.As(err, &cause) {
+		t.Fatalf("Migrate = %v; want the credential's error reachable with errors.As", err)
+	}
+	if strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "operator sign-in (-operator-auth azcli) failed") {
+		t.Errorf("error %q: want one line naming the operator sign-in", err)
 	}
 }
