@@ -263,10 +263,12 @@ func latencyPair(b *testing.B, f *fakeEnv, maxRequests int, name string, args ..
 	s.reportBound(b, 3*latency+median(base.wall))
 }
 
-// BenchmarkVerify: 100 ms latency; metadata → token → the app and Graph's SP together.
+// BenchmarkVerify: 100 ms latency; metadata → token → the app, its federated credentials and Graph's SP together.
 func BenchmarkVerify(b *testing.B) {
 	f := startFake(b, "migrated")
-	latencyPair(b, f, 4, "entraclaw-verify")
+	// 5 requests in 3 round trips: discovery; the token; the app, its federated
+	// credentials and Graph's service principal read at once.
+	latencyPair(b, f, 5, "entraclaw-verify")
 }
 
 // BenchmarkMigrateRerun: a migrated machine, 100 ms latency; no write calls, only reads.
