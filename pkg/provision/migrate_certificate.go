@@ -384,13 +384,16 @@ func (m *migration) removeAccount(account string) error {
 
 func sameCert(a, b *certs.Bundle) bool { return certs.Thumbprint(a.Cert) == certs.Thumbprint(b.Cert) }
 
-func hasKey(keys []entra.KeyCredential, thumb string) bool {
-	for _, k := range keys {
-		if k.MatchesThumbprint(thumb) {
-			return true
+func hasKey(keys []entra.KeyCredential, thumb string) bool { return findKey(keys, thumb) != nil }
+
+// findKey returns the credential of the certificate with thumb in keys (nil when absent).
+func findKey(keys []entra.KeyCredential, thumb string) *entra.KeyCredential {
+	for i := range keys {
+		if keys[i].MatchesThumbprint(thumb) {
+			return &keys[i]
 		}
 	}
-	return false
+	return nil
 }
 
 func withoutKey(keys []entra.KeyCredential, thumb string) []entra.KeyCredential {
@@ -531,20 +534,25 @@ func (m *migration) removePreviousCert(ctx context.Context) error {
 }
 
 // takeOffApp removes this machine's certificate b from the app: through removeKey when a
-// valid certificate of this machine can sign the proof, else by a PATCH from a fresh
-// read that shows the current certificate (a stale one would drop it). It reports
-// whether the app listed b.
+// certificate of this machine can sign the proof (b itself while it is valid: the key the
+// app has trusted longest; else the current one), else by a PATCH from a fresh read that
+// shows the current certificate (a stale one would drop it). It reports whether the app
+// listed b.
 func (m *migration) takeOffApp(ctx context.Context, b *certs.Bundle) (bool, error) {
 	thumb := certs.Thumbprint(b.Cert)
-	if keyIDOf(m.appKeys, thumb) == "" {
+	key := findKey(m.appKeys, thumb)
+	if key == nil {
 		app, err := m.graph.GetApplication(ctx, m.app.ID)
 		if err != nil {
 			return false, graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
 		}
 		m.appKeys = app.KeyCredentials
+		if key = findKey(m.appKeys, thumb); key == nil {
+			return false, nil
+		}
 	}
-	if m.canSignProof(b) {
-		return m.removeKey(ctx, b)
+	if signer := m.proofSigner(b, m.current); signer != nil {
+		return true, m.rollOff(ctx, key.KeyID, thumb, signer)
 	}
 	if cur := m.current; cur != nil {
 		m.uploaded = appendUnique(m.uploaded, certs.Thumbprint(cur.Cert))
@@ -554,16 +562,6 @@ func (m *migration) takeOffApp(ctx context.Context, b *certs.Bundle) (bool, erro
 		return false, err
 	}
 	return true, m.patchKeys(ctx, withoutKey(keys, thumb), "remove this machine's previous certificate "+thumb+" from the provisioner app")
-}
-
-// canSignProof reports whether a key-roll proof for removing b can be signed: by b while
-// it is valid, or by the current certificate while it is valid and on the app.
-func (m *migration) canSignProof(b *certs.Bundle) bool {
-	valid := func(c *certs.Bundle) bool {
-		now := m.cfg.Now()
-		return c != nil && !certs.Expired(c.Cert, now) && !now.Before(c.Cert.NotBefore) && hasKey(m.appKeys, certs.Thumbprint(c.Cert))
-	}
-	return valid(b) || valid(m.current)
 }
 
 func appendUnique(list []string, s string) []string {

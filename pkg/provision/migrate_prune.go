@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
@@ -47,29 +48,23 @@ func (m *migration) pruneExpired(ctx context.Context) error {
 	return nil
 }
 
-// pruneOne removes one expired certificate of another machine.
+// pruneOne removes one expired certificate of another machine: through removeKey when
+// this machine's certificate can sign the proof, else by a PATCH without that key.
 func (m *migration) pruneOne(ctx context.Context, k entra.KeyCredential) error {
 	thumb := k.Thumbprint()
-	if cur := m.current; cur != nil && m.canSignProof(cur) {
-		proof, err := m.rollProof(ctx, cur)
+	if signer := m.proofSigner(m.current); signer != nil {
+		if err := m.rollOff(ctx, k.KeyID, thumb, signer); err != nil {
+			return err
+		}
+	} else {
+		keys, err := m.consistentKeys(ctx, m.appKeys)
 		if err != nil {
 			return err
 		}
-		m.appWritten = true
-		if err := m.graph.RemoveKey(ctx, m.app.ID, k.KeyID, proof); err != nil {
-			return m.keyRollFailure(ctx, err, thumb, false, "remove expired certificate %s from the provisioner app (removeKey)", thumb)
+		rest := slices.DeleteFunc(slices.Clone(keys), func(c entra.KeyCredential) bool { return c.KeyID == k.KeyID })
+		if err := m.patchKeys(ctx, rest, "remove expired certificate "+thumb+" from the provisioner app"); err != nil {
+			return err
 		}
-		m.keyRolls++
-		m.appKeys = withoutKey(m.appKeys, thumb)
-		m.say("Removed expired certificate %s from the app.", thumb)
-		return nil
-	}
-	keys, err := m.consistentKeys(ctx, m.appKeys)
-	if err != nil {
-		return err
-	}
-	if err := m.patchKeys(ctx, withoutKey(keys, thumb), "remove expired certificate "+thumb+" from the provisioner app"); err != nil {
-		return err
 	}
 	m.say("Removed expired certificate %s from the app.", thumb)
 	return nil

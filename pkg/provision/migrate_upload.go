@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
@@ -27,7 +28,7 @@ const maxPatchRepairs = 3
 // upload adds b's certificate to the app.
 func (m *migration) upload(ctx context.Context, b *certs.Bundle) error {
 	thumb := certs.Thumbprint(b.Cert)
-	if signer := m.proofCert(b); signer != nil {
+	if signer := m.proofSigner(m.current); signer != nil && !sameCert(signer, b) && !m.cfg.DryRun {
 		return m.addKey(ctx, b, signer)
 	}
 	m.say("Uploading public cert to app (SHA-1 thumb: %s)...", thumb)
@@ -45,26 +46,26 @@ func (m *migration) upload(ctx context.Context, b *certs.Bundle) error {
 	return nil
 }
 
-// proofCert returns the certificate that signs a key-roll proof for adding b: this
-// machine's current certificate when it is valid now, on the app (as read), and not b
-// itself; nil when there is none (the PATCH path then applies).
-func (m *migration) proofCert(b *certs.Bundle) *certs.Bundle {
-	cur := m.current
-	if cur == nil || b == nil || sameCert(cur, b) || m.app == nil || m.cfg.DryRun {
+// proofSigner is the first of candidates that can sign a key-roll proof for the app: valid
+// now and listed on the app (as last read); nil when none can (the PATCH path applies).
+func (m *migration) proofSigner(candidates ...*certs.Bundle) *certs.Bundle {
+	if m.app == nil {
 		return nil
 	}
 	now := m.cfg.Now()
-	if certs.Expired(cur.Cert, now) || now.Before(cur.Cert.NotBefore) || !hasKey(m.appKeys, certs.Thumbprint(cur.Cert)) {
-		return nil
+	for _, b := range candidates {
+		if b != nil && !certs.Expired(b.Cert, now) && !now.Before(b.Cert.NotBefore) && hasKey(m.appKeys, certs.Thumbprint(b.Cert)) {
+			return b
+		}
 	}
-	return cur
+	return nil
 }
 
 // addKey puts b's certificate on the app through addKey, proved by signer's key.
 func (m *migration) addKey(ctx context.Context, b, signer *certs.Bundle) error {
 	thumb := certs.Thumbprint(b.Cert)
 	m.say("Adding certificate %s to the app with addKey (proof signed by certificate %s)...", thumb, certs.Thumbprint(signer.Cert))
-	proof, err := m.rollProof(ctx, signer)
+	proof, err := rollProof(ctx, m.app.ID, signer, m.cfg.Now())
 	if err != nil {
 		return err
 	}
@@ -81,74 +82,60 @@ func (m *migration) addKey(ctx context.Context, b, signer *certs.Bundle) error {
 	return nil
 }
 
-// removeKey takes the certificate prev off the app through removeKey. The proof is
-// signed by prev itself while it is valid (a key the app has trusted longest), else by
-// this machine's current certificate. It reports false when the app does not list prev.
-func (m *migration) removeKey(ctx context.Context, prev *certs.Bundle) (bool, error) {
-	thumb := certs.Thumbprint(prev.Cert)
-	keyID := keyIDOf(m.appKeys, thumb)
-	if keyID == "" {
-		return false, nil
-	}
-	signer := prev
-	if now := m.cfg.Now(); certs.Expired(prev.Cert, now) || now.Before(prev.Cert.NotBefore) {
-		signer = m.current
-	}
-	proof, err := m.rollProof(ctx, signer)
-	if err != nil {
-		return false, err
-	}
-	m.appWritten = true
-	if err := m.graph.RemoveKey(ctx, m.app.ID, keyID, proof); err != nil {
-		return false, m.keyRollFailure(ctx, err, thumb, false, "remove certificate %s from the provisioner app (removeKey)", thumb)
+// rollOff takes the key credential keyID (certificate thumb) off the app through
+// removeKey, with a proof signed by signer.
+func (m *migration) rollOff(ctx context.Context, keyID, thumb string, signer *certs.Bundle) error {
+	m.appWritten = true // even a failed removeKey may have been applied
+	if err := removeKeyWithProof(ctx, m.graph, m.app.ID, keyID, signer, m.cfg.Now()); err != nil {
+		return m.keyRollFailure(ctx, err, thumb, false, "remove certificate %s from the provisioner app (removeKey)", thumb)
 	}
 	m.appKeys = withoutKey(m.appKeys, thumb)
 	m.keyRolls++
-	return true, nil
+	return nil
+}
+
+// removeKeyWithProof removes the key credential keyID from the app (object id appID)
+// through removeKey, with a proof signed by signer: one key changes, so no other
+// machine's certificate can be dropped on the way. Migrate and rollback share it.
+func removeKeyWithProof(ctx context.Context, graph *entra.Graph, appID, keyID string, signer *certs.Bundle, now time.Time) error {
+	proof, err := rollProof(ctx, appID, signer, now)
+	if err != nil {
+		return err
+	}
+	return graph.RemoveKey(ctx, appID, keyID, proof)
 }
 
 // rollProof signs a key-roll proof for the app with b's key (in memory or in the TPM).
-func (m *migration) rollProof(ctx context.Context, b *certs.Bundle) (string, error) {
+func rollProof(ctx context.Context, appID string, b *certs.Bundle, now time.Time) (string, error) {
 	signer, err := entra.BundleSigner(b)
 	if err != nil {
 		return "", wrapf(err, "", "certificate %s cannot sign a key-roll proof", certs.Thumbprint(b.Cert))
 	}
-	proof, err := entra.RollKeyProof(ctx, m.app.ID, b.Cert, signer, m.cfg.Now())
-	if err != nil {
-		return "", wrapf(err, "", "")
-	}
-	return proof, nil
+	return entra.RollKeyProof(ctx, appID, b.Cert, signer, now)
 }
 
-// keyRollFailure explains a failed addKey/removeKey. After an answer that leaves it open
-// whether Graph applied the change (5xx, a reset), it reads the app: when the change is
-// there the failure is none (nil).
+// keyRollFailure explains a failed addKey/removeKey. A refused proof, or a refused
+// addKey, is the failure. Otherwise Graph may have done it anyway (a 5xx or a reset after
+// applying it), or, for a removal, someone else already did (another machine pruning the
+// same certificate: 400, no such key): it reads the app, and when the app is as wanted the
+// failure is none (nil).
 func (m *migration) keyRollFailure(ctx context.Context, err error, thumb string, wantPresent bool, format string, args ...any) error {
 	if entra.IsProofRefused(err) {
-		return graphFailure(err, "the proof is signed by this machine's current certificate, which the app must list and which must be valid: run `entraclaw-verify`; an operator's `entraclaw-migrate` repairs it", format, args...)
+		return graphFailure(err, "the proof is signed by this machine's certificate, which the app must list and which must be valid: run `entraclaw-verify`; an operator's `entraclaw-migrate` repairs it", format, args...)
 	}
 	var ge *entra.GraphError
-	if errors.As(err, &ge) && ge.StatusCode < 500 {
+	if wantPresent && errors.As(err, &ge) && ge.StatusCode < 500 {
 		return graphFailure(err, hintCreateAdmin, format, args...)
 	}
+	// One read that shows the change settles it: lagging reads show the past, not a future.
 	app, rerr := m.graph.AwaitApplication(ctx, m.app.ID, func(a *entra.Application) bool { return hasKey(a.KeyCredentials, thumb) == wantPresent },
-		entra.AwaitOptions{Interval: m.cfg.ReadInterval, Timeout: m.cfg.ReplicationWait})
+		entra.AwaitOptions{Interval: m.cfg.ReadInterval, Timeout: m.cfg.ReplicationWait, Consecutive: 1})
 	if rerr == nil {
 		m.say("Graph did not answer clearly, but a read shows the change was applied.")
 		m.appKeys = app.KeyCredentials
 		return nil
 	}
 	return graphFailure(err, hintRerun, format, args...)
-}
-
-// keyIDOf returns the keyId of the certificate with thumb in keys ("" when absent).
-func keyIDOf(keys []entra.KeyCredential, thumb string) string {
-	for _, k := range keys {
-		if k.MatchesThumbprint(thumb) {
-			return k.KeyID
-		}
-	}
-	return ""
 }
 
 // patchKeys writes creds as the app's certificates, then reads the app until reads show
@@ -159,7 +146,7 @@ func keyIDOf(keys []entra.KeyCredential, thumb string) string {
 func (m *migration) patchKeys(ctx context.Context, creds []entra.KeyCredential, what string) error {
 	want := make([]string, 0, len(creds))
 	for _, k := range creds {
-		if t := keyThumb(k); t != "" {
+		if t := k.Thumbprint(); t != "" {
 			want = append(want, t)
 		}
 	}
@@ -203,19 +190,13 @@ func (m *migration) patchKeys(ctx context.Context, creds []entra.KeyCredential, 
 func keepMissing(creds []entra.KeyCredential, missing []string) []entra.KeyCredential {
 	var out []entra.KeyCredential
 	for _, k := range creds {
-		if slices.Contains(missing, keyThumb(k)) {
+		if slices.Contains(missing, k.Thumbprint()) {
 			if again, ok := k.Reupload(); ok {
 				out = append(out, again)
 			}
 		}
 	}
 	return out
-}
-
-// keyThumb is the SHA-1 thumbprint (lowercase hex) of a key credential, from its body or
-// customKeyIdentifier; "" when neither says.
-func keyThumb(k entra.KeyCredential) string {
-	return k.Thumbprint()
 }
 
 // consistentKeys returns keys when it holds every certificate this run uploaded.

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha1"
 	"crypto/x509"
@@ -93,13 +94,14 @@ func (m *migration) renew(ctx context.Context) error {
 	if err := m.readState(); err != nil {
 		return err
 	}
-	m.tenant = firstNonEmpty(m.cfg.TenantID, m.stateTenant)
-	client := firstNonEmpty(m.cfg.ClientID, m.stateClient)
+	m.tenant = cmp.Or(m.cfg.TenantID, m.stateTenant)
+	client := cmp.Or(m.cfg.ClientID, m.stateClient)
 	if m.tenant == "" || client == "" {
 		return &Error{code: exitNotSetUp, hint: "an operator runs `entraclaw-migrate` first",
 			msg: fmt.Sprintf("nothing to renew: %s has no TENANT_ID and PROVISIONER_CLIENT_ID", m.cfg.StatePath)}
 	}
-	if err := m.readKeyringCertificates(); err != nil {
+	// The keyring items only (m.app is nil, so the app is not read): not due sends nothing.
+	if err := m.readCertificates(ctx, m.cfg.Now()); err != nil {
 		return err
 	}
 	if m.current == nil {
@@ -205,7 +207,7 @@ func (m *migration) recordRenewal(runErr error) {
 		default:
 			rec.ConsecutiveFailures++
 			if runErr != nil {
-				rec.Error = firstLineOf(runErr.Error())
+				rec.Error, _, _ = strings.Cut(runErr.Error(), "\n")
 			}
 		}
 		if b := m.current; b != nil {
@@ -217,34 +219,9 @@ func (m *migration) recordRenewal(runErr error) {
 	}
 }
 
-// readKeyringCertificates reads this machine's three certificate items, without the
-// network (readCertificates without the app).
-func (m *migration) readKeyringCertificates() error {
-	saved := m.app
-	m.app = nil
-	defer func() { m.app = saved }()
-	return m.readCertificates(context.Background(), m.cfg.Now())
-}
-
 func roundDays(d time.Duration) string {
 	if d >= 48*time.Hour {
 		return fmt.Sprintf("%d days", int(d.Hours()/24))
 	}
 	return d.Round(time.Minute).String()
-}
-
-func firstNonEmpty(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-func firstLineOf(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
 }

@@ -33,7 +33,13 @@ func TestRollbackRemovesEveryCertificateOfThisMachine(t *testing.T) {
 	current := certs.Thumbprint(f.keyringCert(f.sc.TenantID).Cert)
 	rc := f.rollbackConfig()
 	rc.RemoveAppCert = true
+	f.srv.ResetCounts()
 	sum, progress, err := f.rollback(rc)
+	// Both are valid: each goes through removeKey, proved by its own key, so a certificate
+	// another machine adds meanwhile cannot be dropped by a PATCH of the whole list.
+	if n, p := f.srv.Counts()[entratest.RouteRemoveKey], f.srv.Counts()[entratest.RoutePatchApplication]; n != 2 || p != 0 {
+		t.Errorf("rollback sent %d removeKey and %d PATCH requests, want 2 and 0", n, p)
+	}
 	if err != nil {
 		t.Fatalf("Rollback: %v\n%s", err, progress)
 	}
@@ -190,5 +196,49 @@ func TestSignInErrorKeepsItsCause(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "operator sign-in (-operator-auth azcli) failed") {
 		t.Errorf("error %q: want one line naming the operator sign-in", err)
+	}
+}
+
+// removeFirst plays another machine pruning the same certificate a moment earlier: it
+// takes the key off the app just before this run's removeKey arrives.
+type removeFirst struct {
+	next  policy.Transporter
+	f     *fixture
+	thumb string
+}
+
+func (r *removeFirst) Do(req *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(req.URL.Path, "/removeKey") && r.thumb != "" {
+		if err := r.f.srv.RemoveKeyCredential(r.f.sc.TenantID, r.f.sc.ClientID, r.thumb); err != nil {
+			r.f.t.Error(err)
+		}
+		r.thumb = ""
+	}
+	return r.next.Do(req)
+}
+
+// TestPruneAfterAnotherMachinePrunedFirst: two machines pruning the same expired
+// certificate at once; the second's removeKey finds no such key (400). The certificate is
+// gone, which is what was asked: the run succeeds.
+func TestPruneAfterAnotherMachinePrunedFirst(t *testing.T) {
+	f := newFixture(t, entratest.ScenarioMigrated)
+	b, err := certs.GenerateWithLifetime(time.Now().Add(-100*24*time.Hour), 40*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.srv.AddKeyCredential(f.sc.TenantID, f.sc.ClientID, b.Cert, b.Cert.NotBefore, b.Cert.NotAfter); err != nil {
+		t.Fatal(err)
+	}
+	deps := f.deps()
+	deps.GraphOptions.Transport = &removeFirst{next: deps.GraphOptions.Transport, f: f, thumb: certs.Thumbprint(b.Cert)}
+	cfg := f.config()
+	cfg.PruneExpired = 30 * 24 * time.Hour
+	var progress bytes.Buffer
+	cfg.Progress = &progress
+	if _, err := provision.Migrate(context.Background(), cfg, deps); err != nil {
+		t.Fatalf("Migrate: %v\n%s", err, progress.String())
+	}
+	if slices.Contains(thumbs(f.app(f.sc.ClientID)), certs.Thumbprint(b.Cert)) {
+		t.Error("the expired certificate is still on the app")
 	}
 }

@@ -557,35 +557,23 @@ func (r *rollback) removeCertificate(ctx context.Context) error {
 // removeMachineCerts takes every certificate this machine holds off the app, in one
 // PATCH from a fresh read.
 func (r *rollback) removeMachineCerts(ctx context.Context) error {
+	var held []*certs.Bundle
 	var thumbs []string
 	for _, b := range append([]*certs.Bundle{r.machineCert}, r.pendingCerts...) {
-		if b != nil {
-			thumbs = appendUnique(thumbs, certs.Thumbprint(b.Cert))
+		if b != nil && !slices.Contains(thumbs, certs.Thumbprint(b.Cert)) {
+			held, thumbs = append(held, b), append(thumbs, certs.Thumbprint(b.Cert))
 		}
 	}
-	if len(thumbs) == 0 {
+	if len(held) == 0 {
 		return nil
 	}
 	return r.change("remove certificate(s) "+strings.Join(thumbs, ", ")+" from the app", func() error {
-		fresh, err := r.graph.GetApplication(ctx, r.app.ID)
+		removed, err := r.takeOffApp(ctx, held)
 		if err != nil {
-			return graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
-		}
-		keys := fresh.KeyCredentials
-		var removed []string
-		for _, thumb := range thumbs {
-			if hasKey(keys, thumb) {
-				keys = withoutKey(keys, thumb)
-				removed = append(removed, thumb)
-			} else {
-				r.warn("-remove-app-cert: certificate %s is not on the app", thumb)
-			}
+			return err
 		}
 		if len(removed) == 0 {
 			return nil
-		}
-		if err := r.graph.SetKeyCredentials(ctx, r.app.ID, keys); err != nil {
-			return graphFailure(err, hintCreateAdmin, "remove certificate(s) %s from the provisioner app", strings.Join(removed, ", "))
 		}
 		r.sum.AppCertRemoved, r.sum.RemovedThumbprints = true, removed
 		if r.machineCert != nil && removed[0] == certs.Thumbprint(r.machineCert.Cert) {
@@ -598,4 +586,41 @@ func (r *rollback) removeMachineCerts(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// takeOffApp removes the certificates held from the app and returns those it removed (in
+// order). Each still valid one goes through removeKey, proved by its own key, which
+// changes that key alone: another machine adding its certificate meanwhile keeps it. The
+// rest (expired, or refused) go in one PATCH from the fresh read.
+func (r *rollback) takeOffApp(ctx context.Context, held []*certs.Bundle) ([]string, error) {
+	fresh, err := r.graph.GetApplication(ctx, r.app.ID)
+	if err != nil {
+		return nil, graphFailure(err, hintCreateAdmin, "read the provisioner app's certificates")
+	}
+	keys := fresh.KeyCredentials
+	now := time.Now()
+	var removed, patched []string
+	for _, b := range held {
+		thumb := certs.Thumbprint(b.Cert)
+		key := findKey(keys, thumb)
+		if key == nil {
+			r.warn("-remove-app-cert: certificate %s is not on the app", thumb)
+			continue
+		}
+		removed = append(removed, thumb)
+		valid := !certs.Expired(b.Cert, now) && !now.Before(b.Cert.NotBefore)
+		if !valid || removeKeyWithProof(ctx, r.graph, r.app.ID, key.KeyID, b, now) != nil {
+			patched = append(patched, thumb)
+		}
+	}
+	if len(patched) > 0 {
+		rest := keys
+		for _, thumb := range removed {
+			rest = withoutKey(rest, thumb)
+		}
+		if err := r.graph.SetKeyCredentials(ctx, r.app.ID, rest); err != nil {
+			return nil, graphFailure(err, hintCreateAdmin, "remove certificate(s) %s from the provisioner app", strings.Join(patched, ", "))
+		}
+	}
+	return removed, nil
 }
