@@ -146,7 +146,7 @@ func (m *migration) ensureFederation(ctx context.Context) error {
 		return failf("remove one with -unfederate NAME (or `az ad app federated-credential delete`)",
 			"the app holds %d federated credential(s); adding %d would pass Graph's limit of %d; nothing was changed", len(have), adding, maxFICs)
 	}
-	recorded := m.recordedFederations()
+	recorded := m.stateFederations
 	managed := slices.Clone(recorded)
 	for _, f := range m.cfg.Federate {
 		if err := m.putFederation(ctx, f, byName); err != nil {
@@ -204,13 +204,4 @@ func (m *migration) putFederation(ctx context.Context, f *Federation, byName map
 		m.say("Added federated credential %s: tokens with issuer %s and subject %s may now sign in as the provisioner (it takes a few minutes to reach the token service).", f.Name, f.Issuer, f.Subject)
 		return nil
 	})
-}
-
-// recordedFederations are the FIC names the state file records.
-func (m *migration) recordedFederations() []string {
-	doc, err := state.Load(m.cfg.StatePath)
-	if err != nil {
-		return nil
-	}
-	return doc.FederatedCredentials()
 }

@@ -25,7 +25,8 @@ type migration struct {
 	// From the state file as read by the preflight ("" when absent).
 	stateExists                          bool
 	stateTenant, stateClient, stateThumb string
-	stateKeyStore                        string // PROVISIONER_KEY_STORE
+	stateKeyStore                        string   // PROVISIONER_KEY_STORE
+	stateFederations                     []string // PROVISIONER_FEDERATED_CREDENTIALS, sorted
 	stateHasSecret                       bool
 	tenant                               string
 	graph                                *entra.Graph
@@ -238,6 +239,7 @@ func (m *migration) readState() error {
 		}
 	}
 	m.stateHasSecret = doc.Has(state.KeyClientSecret)
+	m.stateFederations = doc.FederatedCredentials()
 	return nil
 }
 
