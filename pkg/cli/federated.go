@@ -158,6 +158,5 @@ func runFederatedChecks(ctx context.Context, o *verifyOptions, stdio Stdio, c *C
 	if err != nil {
 		return err
 	}
-	o.operatorAuth = entra.OperatorProvisioner
 	return runChecksWith(ctx, env, o, verify.Deps{Store: env.Store, Stderr: stdio.Err, TokenCredential: cred}, stdio, c)
 }
