@@ -221,15 +221,15 @@ type federatedCredential struct {
 	inner azcore.TokenCredential
 	src   *FederatedSource
 
-	mu                 sync.Mutex
-	iss, sub, aud, exp string
+	mu            sync.Mutex
+	iss, sub, aud string
 }
 
 func (f *federatedCredential) presented(tok string) {
 	d, err := DecodeJWT(tok)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.iss, f.sub, f.aud, f.exp = "", "", "", ""
+	f.iss, f.sub, f.aud = "", "", ""
 	if err != nil {
 		return
 	}
