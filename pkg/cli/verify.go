@@ -52,8 +52,18 @@ func waitInterval() time.Duration {
 // maxTokenInput bounds what -token and -decode read; access tokens are a few KB.
 const maxTokenInput = 1 << 20
 
-// RunVerify is entraclaw-verify.
+// RunVerify is entraclaw-verify: parse → run.
 func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
+	o, c, err := parseVerify(args, stdio)
+	if err != nil {
+		return err
+	}
+	return runVerify(ctx, o, c, stdio)
+}
+
+// parseVerify fills and checks entraclaw-verify's options: every exit-2 path, with no
+// keyring and no network.
+func parseVerify(args []string, stdio Stdio) (*verifyOptions, *Common, error) {
 	fs, c := NewFlagSet("entraclaw-verify", verifySummary, stdio)
 	o := &verifyOptions{}
 	fs.StringVar(&o.checkList, "check", "", "comma-separated `checks` to run: "+strings.Join(verify.CheckNames(), ", ")+" (default: all)")
@@ -66,11 +76,17 @@ func RunVerify(ctx context.Context, args []string, stdio Stdio) error {
 	o.fed = registerFederatedFlags(fs)
 	fs.BoolVar(&o.offline, "offline", false, "print this machine's status from the state file and the keyring only (no network): certificate, expiry, cached token, secrets on disk, renewal; exit 4 on a problem")
 	if err := c.Parse(fs, args); err != nil {
-		return err
+		return nil, nil, err
 	}
 	if err := o.validate(); err != nil {
-		return err
+		return nil, nil, err
 	}
+	return o, c, nil
+}
+
+// runVerify runs what the options chose: decode a token, the federated checks, the
+// offline status, one token's check, or the runbook's checks.
+func runVerify(ctx context.Context, o *verifyOptions, c *Common, stdio Stdio) error {
 	if o.decodeInput != "" {
 		return decodeToken(stdio, o.decodeInput)
 	}
