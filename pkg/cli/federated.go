@@ -57,9 +57,6 @@ type federatedCache struct {
 	noCache     bool
 }
 
-// federatedThumbprint stands for the certificate in the cache key of a federated token.
-const federatedThumbprint = "federated"
-
 // runFederatedToken prints a token got with the external token of a CI job or a pod. No
 // state file is needed: tenant and client come from flags, the environment, the config
 // file, or a state file when there is one. Tokens are cached in the kernel keyring where
@@ -72,13 +69,10 @@ func runFederatedToken(ctx context.Context, c *Common, f *federatedFlags, fc fed
 	if scope == "" {
 		scope = env.Cloud.GraphScope()
 	}
-	cache := federatedTokenCache(c, env)
-	key := keystore.TokenCacheKey(env.Tenant, env.Client, scope, federatedThumbprint, env.Cloud.AuthorityHost)
-	if cache != nil && !fc.noCache {
-		if tok, exp, err := cache.GetCachedToken(key); err == nil && time.Until(exp) >= fc.minValidity {
-			if exp, err := token.Check(tok, env.Tenant, env.Client, exp, time.Now()); err == nil {
-				return printToken(stdio, c, env.Tenant, tok, exp)
-			}
+	cache, cached := federatedTokenCache(c, env)
+	if cached && !fc.noCache {
+		if tok, ok := cache.Get(scope, token.FederatedThumbprint, fc.minValidity); ok {
+			return printToken(stdio, c, env.Tenant, tok.Value, tok.ExpiresOn)
 		}
 	}
 	cred, err := f.newCredential(env)
@@ -97,22 +91,24 @@ func runFederatedToken(ctx context.Context, c *Common, f *federatedFlags, fc fed
 	if err != nil {
 		return badTokenError(env.Cloud.AuthorityHost, &token.MintedError{BadTokenError: asBadToken(err)})
 	}
-	if cache != nil {
-		_ = cache.PutCachedToken(key, tok.Token, exp) // a cache that fails costs the next call a mint
+	if cached {
+		_ = cache.Put(scope, token.FederatedThumbprint, tok.Token, exp, time.Time{}) // a cache that fails costs the next call a mint
 	}
 	return printToken(stdio, c, env.Tenant, tok.Token, exp)
 }
 
-// federatedTokenCache is the kernel keyring's token cache when -token-cache is auto or
-// kernel and keyctl works here; nil otherwise.
-func federatedTokenCache(c *Common, env *Env) *keystore.Store {
+// federatedTokenCache is the app's tokens in the kernel keyring's token cache when
+// -token-cache is auto or kernel and keyctl works here; false when tokens are not cached.
+func federatedTokenCache(c *Common, env *Env) (token.Cache, bool) {
 	if c.TokenCache != tokenCacheAuto && c.TokenCache != keystore.CacheKernel {
-		return nil
+		return token.Cache{}, false
 	}
 	if keystore.ProbeKernelKeyring() != nil {
-		return nil
+		return token.Cache{}, false
 	}
-	return env.Store.WithTokenCache(keystore.CacheKernel).TokenCache()
+	cache := appTokens(env)
+	cache.Store = env.Store.WithTokenCache(keystore.CacheKernel)
+	return cache, true
 }
 
 func asBadToken(err error) *token.BadTokenError {

@@ -120,7 +120,7 @@ func runStatus(env *Env, expiresIn time.Duration, stdio Stdio, c *Common) error 
 	st.readRenewal(env.StatePath, now)
 
 	scope := env.Cloud.GraphScope()
-	tokens, err := findCachedTokens(env, scope)
+	tokens, err := appTokens(env).Find(scope, env.Thumbprint)
 	if err != nil {
 		st.notes["token"] = "could not read the token cache: " + oneLine(err.Error())
 	}
