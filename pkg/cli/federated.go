@@ -50,8 +50,7 @@ func (f *federatedFlags) federated() (bool, error) {
 	return false, UsageError("-credential must be %s, %s or %s, not %q", CredentialAuto, CredentialCertificate, CredentialFederated, f.credential)
 }
 
-// federatedCache is how a federated token is cached: in the kernel keyring or not at all.
-// A CI runner has no Secret Service to count on, and a token is never written to a file.
+// federatedCache is how a federated token is cached (token.FederatedCache says where).
 type federatedCache struct {
 	minValidity time.Duration
 	noCache     bool
@@ -98,12 +97,9 @@ func runFederatedToken(ctx context.Context, c *Common, f *federatedFlags, fc fed
 }
 
 // federatedTokenCache is the app's tokens in the kernel keyring's token cache when
-// -token-cache is auto or kernel and keyctl works here; false when tokens are not cached.
+// -token-cache lets federated tokens be cached (token.FederatedCache); false when not.
 func federatedTokenCache(c *Common, env *Env) (token.Cache, bool) {
-	if c.TokenCache != tokenCacheAuto && c.TokenCache != keystore.CacheKernel {
-		return token.Cache{}, false
-	}
-	if keystore.ProbeKernelKeyring() != nil {
+	if !token.FederatedCache(c.TokenCache) {
 		return token.Cache{}, false
 	}
 	cache := appTokens(env)
