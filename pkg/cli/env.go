@@ -12,6 +12,7 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+	"github.com/entraclaw/entraclaw-cli/pkg/machinecert"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
 	"github.com/entraclaw/entraclaw-cli/pkg/verify"
 )
@@ -162,26 +163,15 @@ func (e *Env) pick(flagValue, key string) (string, error) {
 	return v, nil
 }
 
-// LoadBundle reads and parses the provisioner certificate bundle from the keyring.
-// A missing item or an expired certificate is "not set up" (exit 3).
+// LoadBundle reads this machine's current certificate from the keyring (machinecert's
+// wording and exit 3 for missing, corrupt and expired), with missingBundleHint as the
+// hint when there is none.
 func (e *Env) LoadBundle(now time.Time) (*certs.Bundle, error) {
-	pem, err := e.Store.GetBundle(e.Tenant)
-	if errors.Is(err, keystore.ErrNotFound) {
-		return nil, Errorf(ExitNotSetUp, e.missingBundleHint(), "no provisioner certificate in the %s (service=%q, account=%s)", e.Store.BackendName(), e.KeyringService, e.Tenant)
+	b, err := machinecert.Current(e.Store, e.Tenant, now)
+	if machinecert.Is(err, machinecert.Missing) {
+		return nil, &Error{Code: ExitNotSetUp, Err: err, Hint: e.missingBundleHint()}
 	}
-	if err != nil {
-		return nil, err
-	}
-	b, err := certs.ParseBundle(pem)
-	if err != nil {
-		return nil, &Error{Code: ExitNotSetUp, Msg: fmt.Sprintf("keyring item service=%q account=%s is not a usable certificate bundle", e.KeyringService, e.Tenant), Err: err,
-			Hint: "run `entraclaw-migrate -rotate` to replace it"}
-	}
-	if certs.Expired(b.Cert, now) {
-		return nil, Errorf(ExitNotSetUp, "run `entraclaw-migrate` to mint and upload a new certificate",
-			"provisioner certificate %s expired on %s", certs.Thumbprint(b.Cert), b.Cert.NotAfter.UTC().Format(time.RFC3339))
-	}
-	return b, nil
+	return b, err
 }
 
 // FakeKeyringService is the keyring service of entraclaw-fake-entra's certificates, which

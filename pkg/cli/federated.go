@@ -50,15 +50,11 @@ func (f *federatedFlags) federated() (bool, error) {
 	return false, UsageError("-credential must be %s, %s or %s, not %q", CredentialAuto, CredentialCertificate, CredentialFederated, f.credential)
 }
 
-// federatedCache is how a federated token is cached: in the kernel keyring or not at all.
-// A CI runner has no Secret Service to count on, and a token is never written to a file.
+// federatedCache is how a federated token is cached (token.FederatedCache says where).
 type federatedCache struct {
 	minValidity time.Duration
 	noCache     bool
 }
-
-// federatedThumbprint stands for the certificate in the cache key of a federated token.
-const federatedThumbprint = "federated"
 
 // runFederatedToken prints a token got with the external token of a CI job or a pod. No
 // state file is needed: tenant and client come from flags, the environment, the config
@@ -72,13 +68,10 @@ func runFederatedToken(ctx context.Context, c *Common, f *federatedFlags, fc fed
 	if scope == "" {
 		scope = env.Cloud.GraphScope()
 	}
-	cache := federatedTokenCache(c, env)
-	key := keystore.TokenCacheKey(env.Tenant, env.Client, scope, federatedThumbprint, env.Cloud.AuthorityHost)
-	if cache != nil && !fc.noCache {
-		if tok, exp, err := cache.GetCachedToken(key); err == nil && time.Until(exp) >= fc.minValidity {
-			if exp, err := token.Check(tok, env.Tenant, env.Client, exp, time.Now()); err == nil {
-				return printToken(stdio, c, env.Tenant, tok, exp)
-			}
+	cache, cached := federatedTokenCache(c, env)
+	if cached && !fc.noCache {
+		if tok, ok := cache.Get(scope, token.FederatedThumbprint, fc.minValidity); ok {
+			return printToken(stdio, c, env.Tenant, tok.Value, tok.ExpiresOn)
 		}
 	}
 	cred, err := f.newCredential(env)
@@ -97,22 +90,21 @@ func runFederatedToken(ctx context.Context, c *Common, f *federatedFlags, fc fed
 	if err != nil {
 		return badTokenError(env.Cloud.AuthorityHost, &token.MintedError{BadTokenError: asBadToken(err)})
 	}
-	if cache != nil {
-		_ = cache.PutCachedToken(key, tok.Token, exp) // a cache that fails costs the next call a mint
+	if cached {
+		_ = cache.Put(scope, token.FederatedThumbprint, tok.Token, exp, time.Time{}) // a cache that fails costs the next call a mint
 	}
 	return printToken(stdio, c, env.Tenant, tok.Token, exp)
 }
 
-// federatedTokenCache is the kernel keyring's token cache when -token-cache is auto or
-// kernel and keyctl works here; nil otherwise.
-func federatedTokenCache(c *Common, env *Env) *keystore.Store {
-	if c.TokenCache != tokenCacheAuto && c.TokenCache != keystore.CacheKernel {
-		return nil
+// federatedTokenCache is the app's tokens in the kernel keyring's token cache when
+// -token-cache lets federated tokens be cached (token.FederatedCache); false when not.
+func federatedTokenCache(c *Common, env *Env) (token.Cache, bool) {
+	if !token.FederatedCache(c.TokenCache) {
+		return token.Cache{}, false
 	}
-	if keystore.ProbeKernelKeyring() != nil {
-		return nil
-	}
-	return env.Store.WithTokenCache(keystore.CacheKernel).TokenCache()
+	cache := appTokens(env)
+	cache.Store = env.Store.WithTokenCache(keystore.CacheKernel)
+	return cache, true
 }
 
 func asBadToken(err error) *token.BadTokenError {

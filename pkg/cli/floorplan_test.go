@@ -12,18 +12,20 @@ import (
 // floorPlan is what each package of the module may import of the module (production
 // code, not tests): packages import downward only (docs/internals.md).
 var floorPlan = map[string][]string{
-	"pkg/exit":      {},
-	"pkg/state":     {},
-	"pkg/certs":     {},
-	"pkg/keystore":  {},
-	"pkg/tpmkey":    {"pkg/certs"},
-	"pkg/entra":     {"pkg/certs", "pkg/tpmkey"},
-	"pkg/entratest": {"pkg/certs"},
-	"pkg/provision": {"pkg/certs", "pkg/entra", "pkg/keystore", "pkg/state", "pkg/tpmkey"},
-	"pkg/verify":    {"pkg/certs", "pkg/entra", "pkg/keystore", "pkg/state", "pkg/tpmkey"},
-	"pkg/token":     {"pkg/certs", "pkg/entra", "pkg/keystore", "pkg/state"},
-	"pkg/schedule":  {},
-	"pkg/cli":       {"pkg/certs", "pkg/entra", "pkg/keystore", "pkg/provision", "pkg/schedule", "pkg/state", "pkg/token", "pkg/tpmkey", "pkg/verify"},
+	"pkg/exit":     {},
+	"pkg/state":    {},
+	"pkg/certs":    {},
+	"pkg/keystore": {},
+	"pkg/tpmkey":   {"pkg/certs"},
+	// This machine's certificate items: read, parsed, one wording for missing, corrupt, expired.
+	"pkg/machinecert": {"pkg/certs", "pkg/keystore"},
+	"pkg/entra":       {"pkg/certs", "pkg/tpmkey"},
+	"pkg/entratest":   {"pkg/certs"},
+	"pkg/provision":   {"pkg/certs", "pkg/entra", "pkg/keystore", "pkg/machinecert", "pkg/state", "pkg/token", "pkg/tpmkey"},
+	"pkg/verify":      {"pkg/certs", "pkg/entra", "pkg/keystore", "pkg/machinecert", "pkg/state", "pkg/tpmkey"},
+	"pkg/token":       {"pkg/certs", "pkg/entra", "pkg/keystore", "pkg/machinecert", "pkg/state"},
+	"pkg/schedule":    {},
+	"pkg/cli":         {"pkg/certs", "pkg/entra", "pkg/keystore", "pkg/machinecert", "pkg/provision", "pkg/schedule", "pkg/state", "pkg/token", "pkg/tpmkey", "pkg/verify"},
 	// The fake's command wires the fake to the keyring and state file (blueprint §2).
 	"cmd/entraclaw-fake-entra": {"pkg/cli", "pkg/entratest", "pkg/keystore", "pkg/state"},
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
-	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+	"github.com/entraclaw/entraclaw-cli/pkg/machinecert"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
 )
 
@@ -120,7 +120,7 @@ func runStatus(env *Env, expiresIn time.Duration, stdio Stdio, c *Common) error 
 	st.readRenewal(env.StatePath, now)
 
 	scope := env.Cloud.GraphScope()
-	tokens, err := findCachedTokens(env, scope)
+	tokens, err := appTokens(env).Find(scope, env.Thumbprint)
 	if err != nil {
 		st.notes["token"] = "could not read the token cache: " + oneLine(err.Error())
 	}
@@ -285,43 +285,39 @@ func (st *statusReport) problem(code int, format string, args ...any) {
 	}
 }
 
-// readCertificate reads this machine's certificate into the report, with its problems.
+// readCertificate reads this machine's certificate into the report, with its problems:
+// machinecert's wording for a missing, corrupt or expired certificate, and its advice.
 func (st *statusReport) readCertificate(env *Env, now time.Time, expiresIn time.Duration) error {
-	pem, err := env.Store.GetBundle(env.Tenant)
+	b, err := machinecert.Read(env.Store, env.Tenant)
+	var unusable *machinecert.Error
 	switch {
-	case errors.Is(err, keystore.ErrNotFound):
-		st.problem(ExitNotSetUp, "no provisioner certificate in the %s (service %q, account %s): run `entraclaw-migrate`", st.KeyStore.Backend, st.KeyStore.Service, st.KeyStore.Account)
+	case errors.As(err, &unusable):
+		st.problem(ExitNotSetUp, "%s: %s", unusable.Error(), unusable.Hint())
+		return nil
 	case err != nil:
 		return err
-	default:
-		b, perr := certs.ParseBundle(pem)
-		if perr != nil {
-			st.problem(ExitNotSetUp, "the keyring item is not a usable certificate bundle: run `entraclaw-migrate -rotate`")
-			break
-		}
-		thumb := certs.Thumbprint(b.Cert)
-		left := b.Cert.NotAfter.Sub(now)
-		st.Certificate = &statusCert{
-			Thumbprint: thumb, NotAfter: b.Cert.NotAfter.UTC().Format(time.RFC3339),
-			DaysLeft: int(left.Hours() / 24), Expired: certs.Expired(b.Cert, now),
-			MatchesState: thumb == st.RecordedThumbprint, PrivateKey: "keyring", cert: b.Cert,
-		}
-		switch {
-		case st.KeyStore.File != "":
-			st.Certificate.PrivateKey = state.KeyStoreTPMFile
-		case b.TPMBound():
-			st.Certificate.PrivateKey = state.KeyStoreTPM
-		}
-		switch {
-		case st.Certificate.Expired:
-			st.problem(ExitNotSetUp, "certificate %s expired on %s: run `entraclaw-migrate`", thumb, b.Cert.NotAfter.UTC().Format("2006-01-02"))
-		case certs.ExpiresWithin(b.Cert, now, expiresIn):
-			st.problem(ExitCheckFailed, "certificate %s expires on %s (in %d days, within -expires-in %s): run `entraclaw-migrate` to renew it",
-				thumb, b.Cert.NotAfter.UTC().Format("2006-01-02"), st.Certificate.DaysLeft, expiresIn)
-		}
-		if !st.Certificate.MatchesState {
-			st.problem(ExitCheckFailed, "the keyring certificate %s is not the one the state file records (%s): run `entraclaw-migrate`", thumb, orNone(st.RecordedThumbprint))
-		}
+	}
+	thumb := certs.Thumbprint(b.Cert)
+	left := b.Cert.NotAfter.Sub(now)
+	st.Certificate = &statusCert{
+		Thumbprint: thumb, NotAfter: b.Cert.NotAfter.UTC().Format(time.RFC3339),
+		DaysLeft: int(left.Hours() / 24), Expired: certs.Expired(b.Cert, now),
+		MatchesState: thumb == st.RecordedThumbprint, PrivateKey: "keyring", cert: b.Cert,
+	}
+	switch {
+	case st.KeyStore.File != "":
+		st.Certificate.PrivateKey = state.KeyStoreTPMFile
+	case b.TPMBound():
+		st.Certificate.PrivateKey = state.KeyStoreTPM
+	}
+	if err := machinecert.CheckExpiry(env.Store, env.Tenant, b, now); errors.As(err, &unusable) {
+		st.problem(ExitNotSetUp, "%s: %s", unusable.Error(), unusable.Hint())
+	} else if certs.ExpiresWithin(b.Cert, now, expiresIn) {
+		st.problem(ExitCheckFailed, "certificate %s expires on %s (in %d days, within -expires-in %s): run `entraclaw-migrate` to renew it",
+			thumb, b.Cert.NotAfter.UTC().Format("2006-01-02"), st.Certificate.DaysLeft, expiresIn)
+	}
+	if !st.Certificate.MatchesState {
+		st.problem(ExitCheckFailed, "the keyring certificate %s is not the one the state file records (%s): run `entraclaw-migrate`", thumb, orNone(st.RecordedThumbprint))
 	}
 	return nil
 }

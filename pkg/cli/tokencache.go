@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
+	"github.com/entraclaw/entraclaw-cli/pkg/token"
 )
 
 // badTokenError is the one-line error for a token the token service returned that
@@ -147,54 +147,28 @@ func shortHash(s string) string {
 }
 
 // tokenCacheAuto is -token-cache's default: the best cache this machine has.
-const tokenCacheAuto = "auto"
+const tokenCacheAuto = token.CacheAuto
 
-// secretServiceProbeTimeout bounds the look for a Secret Service when auto cannot use the
-// kernel keyring: every binary decides within 2 s, whatever the session bus does.
-const secretServiceProbeTimeout = time.Second
+func validTokenCache(v string) bool { return token.ValidCacheSetting(v) }
 
-func validTokenCache(v string) bool {
-	switch v {
-	case tokenCacheAuto, keystore.CacheKeyring, keystore.CacheKernel, keystore.CacheNone:
-		return true
-	}
-	return false
-}
-
-// withTokenCache returns store with the token cache -token-cache chooses. auto on Linux is
-// the kernel keyring where keyctl works (a cached token then needs no D-Bus round trip), else
-// the Secret Service when one is reachable, else none, with a warning at most once a day
-// when warn is set; elsewhere auto is the OS keyring. An explicit kernel that cannot work
-// is an error naming why; auto never fails.
+// withTokenCache returns store with the token cache -token-cache chooses (token.ChooseCache),
+// warning at most once a day, when warn is set, that auto found none. An explicit kernel
+// that cannot work is an error naming why; auto never fails.
 func (c *Common) withTokenCache(store *keystore.Store, warn bool) (*keystore.Store, error) {
-	switch c.TokenCache {
-	case keystore.CacheKeyring, keystore.CacheNone:
-		return store.WithTokenCache(c.TokenCache), nil
-	case keystore.CacheKernel:
-		if err := keystore.ProbeKernelKeyring(); err != nil {
-			var unavailable *keystore.UnavailableError
-			errors.As(err, &unavailable)
-			return nil, &Error{Code: ExitFailure, Msg: "-token-cache kernel: " + oneLine(err.Error()), Hint: unavailable.Hint()}
+	kind, noneBecause, err := token.ChooseCache(c.TokenCache)
+	if err != nil {
+		var unavailable *keystore.UnavailableError
+		errors.As(err, &unavailable)
+		return nil, &Error{Code: ExitFailure, Msg: "-token-cache kernel: " + oneLine(err.Error()), Hint: unavailable.Hint()}
+	}
+	if noneBecause != "" {
+		c.tokenCacheNote = noneBecause
+		if warn && c.stdio.Err != nil && warnOnceADay(noTokenCacheStamp, time.Now()) {
+			fmt.Fprintf(c.stdio.Err, "%s: %s no token cache, so every call asks Entra ID for a token: %s (-token-cache none silences this)\n",
+				c.name, newPainter(c.stdio).yellow("warning:"), c.tokenCacheNote)
 		}
-		return store.WithTokenCache(keystore.CacheKernel), nil
 	}
-	if runtime.GOOS != "linux" {
-		return store.WithTokenCache(keystore.CacheKeyring), nil
-	}
-	kernelErr := keystore.ProbeKernelKeyring()
-	if kernelErr == nil {
-		return store.WithTokenCache(keystore.CacheKernel), nil
-	}
-	ssErr := keystore.SecretServiceReachable(secretServiceProbeTimeout)
-	if ssErr == nil {
-		return store.WithTokenCache(keystore.CacheKeyring), nil
-	}
-	c.tokenCacheNote = oneLine(kernelErr.Error()) + "; " + oneLine(ssErr.Error())
-	if warn && c.stdio.Err != nil && warnOnceADay(noTokenCacheStamp, time.Now()) {
-		fmt.Fprintf(c.stdio.Err, "%s: %s no token cache, so every call asks Entra ID for a token: %s (-token-cache none silences this)\n",
-			c.name, newPainter(c.stdio).yellow("warning:"), c.tokenCacheNote)
-	}
-	return store.WithTokenCache(keystore.CacheNone), nil
+	return store.WithTokenCache(kind), nil
 }
 
 // noTokenCacheStamp names the stamp of the warning that auto found no token cache.

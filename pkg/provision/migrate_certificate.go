@@ -11,6 +11,7 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+	"github.com/entraclaw/entraclaw-cli/pkg/machinecert"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
 	"github.com/entraclaw/entraclaw-cli/pkg/tpmkey"
 )
@@ -335,19 +336,19 @@ func (m *migration) storedWhere(account string) string {
 // one is reported and replaced; a next or previous one is deleted (a dry run
 // plans that), so no run reports it again.
 func (m *migration) readItem(account string, deleteUnusable bool) (*certs.Bundle, error) {
-	pem, err := m.getBundle(account)
-	if errors.Is(err, keystore.ErrNotFound) {
+	b, err := m.readBundle(account)
+	var unusable *machinecert.Error
+	switch {
+	case err == nil:
+		return b, nil
+	case machinecert.Is(err, machinecert.Missing):
 		return nil, nil
-	}
-	if err != nil {
+	case !errors.As(err, &unusable):
 		return nil, wrapf(err, "", "read keyring account %s from the %s", account, m.sum.KeyringBackend)
 	}
-	b, parseErr := certs.ParseBundle(pem)
-	if parseErr == nil {
-		return b, nil
-	}
+	parseErr := unusable.Err
 	if !deleteUnusable {
-		m.warn("keyring item service=%q account=%s is not a usable certificate bundle (%v); it will be replaced", m.cfg.KeyringService, account, parseErr)
+		m.warn("%v; it will be replaced", unusable)
 		return nil, nil
 	}
 	return nil, m.change(fmt.Sprintf("delete keyring account %s: it is not a usable certificate bundle (%v)", account, parseErr), func() error {

@@ -9,17 +9,23 @@ import (
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
-	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+	"github.com/entraclaw/entraclaw-cli/pkg/machinecert"
 )
 
 // The preflight's reads beyond the app: this machine's keyring items, the app's
 // permissions and grants, and the operator's rights over what the run will change.
 // They change nothing, a dry run makes them too, and step 2 to 5 use what they read.
 
-// peekedItem is one keyring read of the preflight.
+// peekedItem is one keyring read of the preflight, parsed (machinecert.Read): a bundle, or
+// a missing or corrupt item's *machinecert.Error.
 type peekedItem struct {
-	pem []byte
-	err error
+	bundle *certs.Bundle
+	err    error
+}
+
+// present reports whether the keyring holds the item, usable or not.
+func (p peekedItem) present() bool {
+	return p.bundle != nil || machinecert.Is(p.err, machinecert.Corrupt)
 }
 
 // peekKeyring reads this machine's three certificate items: a keyring that cannot
@@ -28,33 +34,35 @@ func (m *migration) peekKeyring() error {
 	m.peeked = map[string]peekedItem{}
 	for _, suffix := range []string{"", NextAccountSuffix, PreviousAccountSuffix} {
 		account := m.tenant + suffix
-		pem, err := m.deps.Store.GetBundle(account)
-		if err != nil && !errors.Is(err, keystore.ErrNotFound) {
+		b, err := machinecert.Read(m.deps.Store, account)
+		var unusable *machinecert.Error
+		if err != nil && !errors.As(err, &unusable) {
 			return wrapf(err, "", "keyring preflight: read account %s from the %s", account, m.sum.KeyringBackend)
 		}
-		m.peeked[account] = peekedItem{pem, err}
+		m.peeked[account] = peekedItem{b, err}
 	}
 	return nil
 }
 
-// getBundle reads one keyring account: the preflight's read the first time, else anew.
-func (m *migration) getBundle(account string) ([]byte, error) {
+// readBundle reads and parses one keyring account: the preflight's read the first time,
+// else anew.
+func (m *migration) readBundle(account string) (*certs.Bundle, error) {
 	if p, ok := m.peeked[account]; ok {
 		delete(m.peeked, account)
-		return p.pem, p.err
+		return p.bundle, p.err
 	}
-	return m.deps.Store.GetBundle(account)
+	return machinecert.Read(m.deps.Store, account)
 }
 
 // certNeedsAppChange reports, from the preflight's keyring reads, whether step 5
 // will change the app's certificates (upload one, or finish a rotation).
 func (m *migration) certNeedsAppChange() bool {
-	item := func(suffix string) []byte { return m.peeked[m.tenant+suffix].pem }
-	if item(NextAccountSuffix) != nil || item(PreviousAccountSuffix) != nil || m.cfg.Rotate {
+	item := func(suffix string) peekedItem { return m.peeked[m.tenant+suffix] }
+	if item(NextAccountSuffix).present() || item(PreviousAccountSuffix).present() || m.cfg.Rotate {
 		return true
 	}
-	b, err := certs.ParseBundle(item(""))
-	if err != nil || m.app == nil {
+	b := item("").bundle
+	if b == nil || m.app == nil {
 		return true
 	}
 	switch {

@@ -15,6 +15,7 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+	"github.com/entraclaw/entraclaw-cli/pkg/machinecert"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
 )
 
@@ -227,27 +228,21 @@ func (r *rollback) preflight(ctx context.Context) error {
 // this machine's rotation replaced: a planted item must not make rollback remove
 // another machine's certificate.
 func (r *rollback) readMachineCerts(ctx context.Context) error {
-	pem, err := r.deps.Store.GetBundle(r.tenant)
+	b, err := machinecert.Read(r.deps.Store, r.tenant)
 	switch {
-	case errors.Is(err, keystore.ErrNotFound):
+	case machinecert.Is(err, machinecert.Missing):
 		r.warn("-remove-app-cert: no certificate for tenant %s in the %s, so none is removed from the app", r.tenant, r.deps.Store.BackendName())
 	case err != nil:
 		return wrapf(err, "", "read this machine's certificate")
 	default:
-		if r.machineCert, err = certs.ParseBundle(pem); err != nil {
-			return wrapf(err, "", "keyring item service=%q account=%s", r.cfg.KeyringService, r.tenant)
-		}
+		r.machineCert = b
 	}
 	rec, _ := state.LoadRenewal(r.cfg.StatePath)
 	for _, suffix := range []string{NextAccountSuffix, PreviousAccountSuffix} {
 		account := r.tenant + suffix
-		pem, err := r.deps.Store.GetBundle(account)
-		if errors.Is(err, keystore.ErrNotFound) {
+		b, err := machinecert.Read(r.deps.Store, account)
+		if machinecert.Is(err, machinecert.Missing) {
 			continue
-		}
-		var b *certs.Bundle
-		if err == nil {
-			b, err = certs.ParseBundle(pem)
 		}
 		if err == nil {
 			err = entra.ProvePossession(ctx, b)
@@ -256,7 +251,10 @@ func (r *rollback) readMachineCerts(ctx context.Context) error {
 			err = errors.New("it is not the certificate this machine's rotation replaced")
 		}
 		if err != nil {
-			r.warn("-remove-app-cert: keyring item service=%q account=%s is left out (%v)", r.cfg.KeyringService, account, err)
+			if !machinecert.Is(err, machinecert.Corrupt) { // machinecert's wording names the item
+				err = fmt.Errorf("keyring item service=%q account=%s: %w", r.cfg.KeyringService, account, err)
+			}
+			r.warn("-remove-app-cert: %v; it is left out", err)
 			continue
 		}
 		r.pendingCerts = append(r.pendingCerts, b)

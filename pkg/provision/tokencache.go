@@ -2,28 +2,16 @@ package provision
 
 import (
 	"context"
-	"errors"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+	"github.com/entraclaw/entraclaw-cli/pkg/token"
 )
 
 // clearTokenCache removes the app's cached tokens (issue 8 §2: rotation, rollback and
 // purge remove the cache items they make stale): all of them, or only those minted with
-// the given certificates. The token binary validates what it reads anyway, so a failure
-// here is a warning for the caller, not an error.
+// the given certificates. pkg/token owns the cache; a failure is a warning for the caller.
 func clearTokenCache(ctx context.Context, store *keystore.Store, tenant, client string, thumbprints ...string) error {
-	if store == nil || tenant == "" || client == "" {
-		return nil
-	}
-	err := store.TokenCache().WithContext(ctx).DeleteCachedTokens(tenant, client, thumbprints...)
-	var unavailable *keystore.UnavailableError
-	if store.KeyFileDir() != "" && errors.As(err, &unavailable) && unavailable.NotReachable() {
-		// The key files are for machines without a Secret Service: where it is not
-		// there, no token could have been cached in it, and a warning on every rotation
-		// would be noise.
-		return nil
-	}
-	return err
+	return token.Cache{Store: store, Tenant: tenant, Client: client}.Clear(ctx, thumbprints...)
 }
 
 // clearTokenCache: every rollback (whatever it removes) leaves no token cached before

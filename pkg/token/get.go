@@ -18,6 +18,7 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+	"github.com/entraclaw/entraclaw-cli/pkg/machinecert"
 )
 
 // Source is one app's token for one scope, and where it comes from.
@@ -30,8 +31,8 @@ type Source struct {
 	// certificate, used only if the certificate turns out to have that thumbprint.
 	StateThumbprint string
 	// LoadBundle reads this machine's certificate from store (Store, or a copy of it
-	// that answers the first read from the read made together with the cache's);
-	// Credential makes the certificate's credential.
+	// that answers the first read from the read made together with the cache's); nil is
+	// machinecert.Current. Credential makes the certificate's credential.
 	LoadBundle func(store *keystore.Store, now time.Time) (*certs.Bundle, error)
 	Credential func(*certs.Bundle) (azcore.TokenCredential, error)
 	// MinValidity: a cached token is served while it has at least this long left.
@@ -63,8 +64,10 @@ type Cert struct {
 }
 
 func certOf(b *certs.Bundle) Cert {
-	return Cert{Thumbprint: certs.Thumbprint(b.Cert), NotAfter: b.Cert.NotAfter}
+	return Cert{Thumbprint: certThumbprint(b), NotAfter: b.Cert.NotAfter}
 }
+
+func certThumbprint(b *certs.Bundle) string { return certs.Thumbprint(b.Cert) }
 
 // MintedError is a minted token that Check refused: the token service is not what it
 // should be. Nothing was cached.
@@ -83,12 +86,7 @@ type cached struct {
 
 // Get returns the token: cached when one with MinValidity left is there, else minted.
 func (s *Source) Get(ctx context.Context) (*Token, error) {
-	if s.Note == nil {
-		s.Note = func(string) {}
-	}
-	if s.Loaded == nil {
-		s.Loaded = func(Cert) {}
-	}
+	s.setDefaults()
 	cache := s.Store.TokenCache()
 	stateThumb := strings.ToLower(s.StateThumbprint)
 	speculative := make(chan cached, 1)
@@ -155,6 +153,21 @@ func (s *Source) Get(ctx context.Context) (*Token, error) {
 	return s.mint(ctx, store, cache, bundle)
 }
 
+// setDefaults fills the optional fields left nil.
+func (s *Source) setDefaults() {
+	if s.Note == nil {
+		s.Note = func(string) {}
+	}
+	if s.Loaded == nil {
+		s.Loaded = func(Cert) {}
+	}
+	if s.LoadBundle == nil {
+		s.LoadBundle = func(store *keystore.Store, now time.Time) (*certs.Bundle, error) {
+			return machinecert.Current(store, s.Tenant, now)
+		}
+	}
+}
+
 // entry is one read of the token cache with the certificate expiry it records.
 type entry struct {
 	cached
@@ -181,7 +194,7 @@ func (s *Source) lockRoot() string {
 
 // key is the cache key of this source's token minted with the certificate thumb.
 func (s *Source) key(thumb string) string {
-	return keystore.TokenCacheKey(s.Tenant, s.Client, s.Scope, thumb, s.AuthorityHost)
+	return cacheKey(s.Tenant, s.Client, s.Scope, thumb, s.AuthorityHost)
 }
 
 // usable checks a cache read: a token that fails Check (planted, or cached by an older
@@ -231,11 +244,16 @@ func (s *Source) mint(ctx context.Context, store, cache *keystore.Store, bundle 
 		return nil, err
 	}
 	thumb := certs.Thumbprint(bundle.Cert)
-	e := keystore.CachedToken{AccessToken: at.Token, ExpiresOn: exp, CertNotAfter: bundle.Cert.NotAfter}
-	if err := cache.PutCachedTokenEntry(s.key(thumb), e); err != nil {
+	if err := s.put(cache, thumb, at.Token, exp, bundle.Cert.NotAfter); err != nil {
 		s.Note("token cache not updated: " + err.Error())
 	}
 	return &Token{Value: at.Token, ExpiresOn: exp, Thumbprint: thumb}, nil
+}
+
+// put caches value, a token that passed Check with expiry exp, minted with the certificate
+// thumb that expires at certNotAfter (zero: none).
+func (s *Source) put(cache *keystore.Store, thumb, value string, exp, certNotAfter time.Time) error {
+	return cache.PutCachedTokenEntry(s.key(thumb), keystore.CachedToken{AccessToken: value, ExpiresOn: exp, CertNotAfter: certNotAfter})
 }
 
 func (s *Source) request(ctx context.Context, b *certs.Bundle) (azcore.AccessToken, error) {

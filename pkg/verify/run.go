@@ -19,6 +19,7 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+	"github.com/entraclaw/entraclaw-cli/pkg/machinecert"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
 	"github.com/entraclaw/entraclaw-cli/pkg/tpmkey"
 )
@@ -292,8 +293,8 @@ func (r *run) keyringCertVerdict(ctx context.Context) Result {
 	case !strings.EqualFold(recorded, thumb):
 		problems = append(problems, fmt.Sprintf("keyring certificate %s does not match %s %s in %s", thumb, state.KeyThumbprint, recorded, r.cfg.StatePath))
 	}
-	if certs.Expired(b.Cert, r.now) {
-		problems = append(problems, "certificate "+thumb+" expired on "+notAfter)
+	if err := machinecert.CheckExpiry(r.deps.Store, r.cfg.Tenant, b, r.now); err != nil {
+		problems = append(problems, err.Error())
 	} else if certs.ExpiresWithin(b.Cert, r.now, r.cfg.ExpiresIn) {
 		days := int(b.Cert.NotAfter.Sub(r.now).Hours() / 24)
 		warnings = append(warnings, fmt.Sprintf("provisioner certificate %s expires on %s (in %d days); run `entraclaw-migrate` to rotate it",
@@ -374,15 +375,14 @@ func (r *run) token(ctx context.Context) Result {
 	if r.deps.TokenCredential != nil {
 		return r.checkMintedToken(ctx, r.deps.TokenCredential)
 	}
-	b, err := r.loadBundle()
+	b, err := r.currentBundle()
 	switch {
 	case err != nil && isUnavailable(err):
 		return couldNotRun(NameToken, "no certificate to request a token with: "+oneLine(err.Error()))
+	case machinecert.Is(err, machinecert.Expired):
+		return fail(NameToken, err.Error()+"; Entra ID issues no token for it; run `entraclaw-migrate`")
 	case err != nil:
 		return fail(NameToken, "no certificate to request a token with: "+oneLine(err.Error()))
-	case certs.Expired(b.Cert, r.now):
-		return fail(NameToken, fmt.Sprintf("certificate %s expired on %s; Entra ID issues no token for it; run `entraclaw-migrate`",
-			certs.Thumbprint(b.Cert), b.Cert.NotAfter.UTC().Format(time.RFC3339)))
 	}
 	cred, err := r.provisionerCredential(b)
 	if err != nil {
@@ -462,24 +462,27 @@ func revokedByChallenge(errs ...error) (Result, bool) {
 
 // ---- sources -------------------------------------------------------------------------
 
-// loadBundle reads and parses the keyring bundle once. Errors wrap
-// keystore.ErrNotFound, *keystore.UnavailableError or the parser's error.
+// loadBundle reads and parses the keyring bundle once (machinecert.Read). Errors are a
+// *machinecert.Error (missing, which wraps keystore.ErrNotFound, or corrupt) or the
+// keyring's own (*keystore.UnavailableError, *keystore.FileError).
 func (r *run) loadBundle() (*certs.Bundle, error) {
-	if r.bundleRead {
-		return r.bundle, r.bundleErr
-	}
-	r.bundleRead = true
-	pem, err := r.deps.Store.GetBundle(r.cfg.Tenant)
-	if err != nil {
-		r.bundleErr = err
-		return nil, err
-	}
-	r.bundle, err = certs.ParseBundle(pem)
-	if err != nil {
-		r.bundleErr = fmt.Errorf("keyring item %s/%s is not a usable certificate bundle: %w", r.deps.Store.Service(), r.cfg.Tenant, err)
-		r.bundle = nil
+	if !r.bundleRead {
+		r.bundleRead = true
+		r.bundle, r.bundleErr = machinecert.Read(r.deps.Store, r.cfg.Tenant)
 	}
 	return r.bundle, r.bundleErr
+}
+
+// currentBundle is loadBundle refusing an expired certificate (machinecert's Expired).
+func (r *run) currentBundle() (*certs.Bundle, error) {
+	b, err := r.loadBundle()
+	if err == nil {
+		err = machinecert.CheckExpiry(r.deps.Store, r.cfg.Tenant, b, r.now)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // recordedThumbprint is PROVISIONER_CERT_THUMBPRINT from the state file, or "".
@@ -513,13 +516,9 @@ func (r *run) graphClient() (*entra.Graph, error) {
 		cred = r.deps.TokenCredential
 	}
 	if cred == nil {
-		b, err := r.loadBundle()
-		switch {
-		case err != nil:
+		b, err := r.currentBundle()
+		if err != nil {
 			r.graphErr = fmt.Errorf("no provisioner certificate to read Graph with (%s); pass -operator-auth azcli to read it as yourself", oneLine(err.Error()))
-			return nil, r.graphErr
-		case certs.Expired(b.Cert, r.now):
-			r.graphErr = fmt.Errorf("the provisioner certificate expired on %s; pass -operator-auth azcli to read Graph as yourself", b.Cert.NotAfter.UTC().Format(time.DateOnly))
 			return nil, r.graphErr
 		}
 		if cred, err = r.provisionerCredential(b); err != nil {

@@ -226,7 +226,7 @@ func TestRunKeyringItemRemoved(t *testing.T) {
 	if r := result(t, rep, NameNoPasswords); !r.CouldNotRun || !strings.HasPrefix(r.Detail, "could not read the app: ") {
 		t.Errorf("no-passwords = %+v", r)
 	}
-	if r := result(t, rep, NameKeyringCert); r.CouldNotRun || !strings.Contains(r.Detail, "no certificate bundle") {
+	if r := result(t, rep, NameKeyringCert); r.CouldNotRun || !strings.Contains(r.Detail, "no provisioner certificate in the ") {
 		t.Errorf("keyring-cert = %+v", r)
 	}
 	if r := result(t, rep, NameToken); r.CouldNotRun {

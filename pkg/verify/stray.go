@@ -2,7 +2,6 @@ package verify
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+	"github.com/entraclaw/entraclaw-cli/pkg/machinecert"
 )
 
 // strayCertificates lists the unexpired certificates on the app that carry this
@@ -60,18 +60,14 @@ func (r *run) heldThumbprints() ([]string, bool) {
 	switch {
 	case err == nil:
 		held = append(held, certs.Thumbprint(b.Cert))
-	case !errors.Is(err, keystore.ErrNotFound):
+	case !machinecert.Is(err, machinecert.Missing):
 		return nil, false
 	}
 	for _, suffix := range []string{keystore.NextAccountSuffix, keystore.PreviousAccountSuffix} {
-		pem, err := r.deps.Store.GetBundle(r.cfg.Tenant + suffix)
-		if errors.Is(err, keystore.ErrNotFound) {
+		b, err := machinecert.Read(r.deps.Store, r.cfg.Tenant+suffix)
+		if machinecert.Is(err, machinecert.Missing) {
 			continue
 		}
-		if err != nil {
-			return nil, false
-		}
-		b, err := certs.ParseBundle(pem)
 		if err != nil {
 			return nil, false
 		}
