@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
@@ -387,5 +388,41 @@ func TestDeviceCodePromptGoesToStderr(t *testing.T) {
 	_, err = FetchToken(testContext(t), cred, c.GraphScope())
 	if !strings.Contains(stderr.String(), "enter ABCD-EFGH") {
 		t.Errorf("prompt on stderr = %q (token error: %v)", stderr.String(), err)
+	}
+}
+
+// failingCredential fails the way an SDK credential does: several lines of text.
+type failingCredential struct{ err error }
+
+func (f failingCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{}, f.err
+}
+
+// TestFailuresAreTypedWhereTheyEnter: whatever credential our code calls (FetchToken, a
+// Graph request that needs a token), its failure comes back as an *AuthError in one line
+// that still unwraps to the credential's own error.
+func TestFailuresAreTypedWhereTheyEnter(t *testing.T) {
+	cause := errors.New("SomeCredential authentication failed\nPOST https://login.example/t/oauth2/v2.0/token\nRESPONSE 500\n{}")
+	cred := failingCredential{cause}
+	c, err := ResolveCloud("", "https://127.0.0.1:1", "https://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = FetchToken(testContext(t), cred, c.GraphScope())
+	if ae := asAuthError(t, err); ae.Error() != "SomeCredential authentication failed" || !errors.Is(err, cause) {
+		t.Errorf("FetchToken: %q, want the first line of the credential's text, unwrapping to it", err)
+	}
+	g, err := NewGraph(c, cred, GraphOptions{MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = g.GetApplication(testContext(t), "00000000-0000-0000-0000-000000000001")
+	var re *RequestError
+	if !errors.As(err, &re) || !errors.Is(err, cause) {
+		t.Fatalf("Graph request: %v, want a *RequestError unwrapping to the credential's error", err)
+	}
+	asAuthError(t, re.Err)
+	if want := "graph: GET /applications/00000000-0000-0000-0000-000000000001: SomeCredential authentication failed"; err.Error() != want {
+		t.Errorf("Graph request: %q, want %q", err, want)
 	}
 }
