@@ -8,10 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"strings"
-
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/exit"
@@ -108,23 +105,10 @@ func Classify(err error) (code int, msg, hint string) {
 		code = ExitFailure
 	}
 	// The hint of the outermost error that has one: a wrapper's advice (what to do about
-	// this step) comes before that of the SDK error inside it.
+	// this step) comes before that of the typed error inside it (entra.AuthError, typed
+	// where the SDK's error entered, says what to do about the sign-in or the network).
 	if hint == "" && errors.As(err, &h) {
 		hint = h.Hint()
-	}
-	var described interface{ Described() bool }
-	settled := errors.As(err, &described) && described.Described() // one line where it entered
-	if sts, ok := entra.AsSTSError(err); ok {
-		// Keep our own context ("operator credential: ...") but replace the SDK's multi-line
-		// text with the one-line AADSTS message; the hint says what to do about that code.
-		if !settled {
-			msg = contextPrefix(err) + sts.Error()
-		}
-		if hint == "" {
-			hint = sts.Hint()
-		}
-	} else if isAuthOrNetworkError(err) && !settled {
-		msg = contextPrefix(err) + entra.DescribeAuthError(err)
 	}
 	if hint == "" && code == ExitUsage && errors.Is(err, entra.ErrInvalidArgument) {
 		hint = "run with -h for usage"
@@ -132,50 +116,9 @@ func Classify(err error) (code int, msg, hint string) {
 	return code, msg, hint
 }
 
-// sdkError is the innermost error from azidentity or net/http in err's chain, if any.
-func sdkError(err error) error {
-	var afe *azidentity.AuthenticationFailedError
-	if errors.As(err, &afe) {
-		return afe
-	}
-	var cu *azidentity.AuthenticationRequiredError
-	if errors.As(err, &cu) {
-		return cu
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue
-	}
-	return nil
-}
-
-func isAuthOrNetworkError(err error) bool {
-	return sdkError(err) != nil || strings.Contains(err.Error(), "AzureCLICredential")
-}
-
-// contextPrefix is the text our own wrapping put before the SDK's message ("" if none).
-func contextPrefix(err error) string {
-	// A Graph request error has already replaced the SDK's text with its one-line
-	// description: keep what was wrapped around it and the request it was.
-	var re *entra.RequestError
-	if errors.As(err, &re) {
-		full := err.Error()
-		if i := strings.Index(full, re.Error()); i >= 0 {
-			return full[:i] + fmt.Sprintf("graph: %s %s: ", re.Method, re.Path)
-		}
-	}
-	inner := sdkError(err)
-	if inner == nil {
-		return ""
-	}
-	full := err.Error()
-	if i := strings.Index(full, inner.Error()); i > 0 {
-		return full[:i]
-	}
-	return ""
-}
-
-// oneLine keeps the first line of a message; multi-line SDK errors never reach the user whole.
+// oneLine keeps the first line of a message: errors are typed with one-line texts where
+// they enter the project, and a multi-line one that slipped through never reaches the
+// user whole.
 func oneLine(s string) string {
 	s = strings.TrimSpace(s)
 	if i := strings.IndexAny(s, "\r\n"); i >= 0 {

@@ -199,7 +199,8 @@ func randomUUID() (string, error) {
 }
 
 // signerCredential returns the signer's own error when signing failed: azidentity wraps
-// it in a multi-line text, and a TPM's error is one line that says what to do.
+// it in a multi-line text, and a TPM's error is one line that says what to do. Other
+// failures are typed (*AuthError).
 type signerCredential struct {
 	inner azcore.TokenCredential
 	a     *assertion
@@ -217,8 +218,9 @@ func (s *signerCredential) GetToken(ctx context.Context, o policy.TokenRequestOp
 		if signErr != nil {
 			return tok, signErr
 		}
+		return tok, typed(err)
 	}
-	return tok, err
+	return tok, nil
 }
 
 // tpmCredential is NewCertificateCredential for a bundle whose key is in the TPM.

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -106,9 +104,9 @@ type stsBody struct {
 // AsSTSError finds an STS rejection in err: an azidentity
 // AuthenticationFailedError whose response body is the STS's JSON error.
 func AsSTSError(err error) (*STSError, bool) {
-	var ce *capturedSTSError
-	if errors.As(err, &ce) {
-		return ce.sts, true
+	var ae *AuthError
+	if errors.As(err, &ae) && ae.STS != nil {
+		return ae.STS, true
 	}
 	var afe *azidentity.AuthenticationFailedError
 	if !errors.As(err, &afe) || afe.RawResponse == nil {
@@ -155,94 +153,6 @@ func aadstsCode(desc string) (int, bool) {
 	}
 	n, err := strconv.Atoi(digits)
 	return n, err == nil
-}
-
-// requestFailure matches the wrapped net/http error inside azidentity and MSAL
-// messages: `Get "https://host/path": dial tcp ...`.
-var requestFailure = regexp.MustCompile(`(?s)(?:Get|Post|GET|POST) "(https?://[^"]+)": (.+)`)
-
-// troubleshootSuffix is the link azidentity appends to its messages.
-var troubleshootSuffix = regexp.MustCompile(`\.? ?To troubleshoot, visit https://\S+$`)
-
-// DescribeAuthError turns any error from getting a token (or from a Graph call
-// that needed one) into one line for people: the AADSTS code and description
-// with a hint, "cannot reach <host>: …" for network and TLS failures, or what
-// to do about the Azure CLI. It never includes the raw response body.
-func DescribeAuthError(err error) string {
-	if err == nil {
-		return ""
-	}
-	if sts, ok := AsSTSError(err); ok {
-		return sts.Error() + "; " + sts.Hint()
-	}
-	// MSAL flattens the transport's errors into text: find the cap error by its wording.
-	var tooLarge *ResponseTooLargeError
-	if errors.As(err, &tooLarge) {
-		return tooLarge.Error() + "; " + tooLarge.Hint()
-	}
-	if m := tooLargeText.FindString(err.Error()); m != "" {
-		return m + "; " + (&ResponseTooLargeError{}).Hint()
-	}
-	var afe *azidentity.AuthenticationFailedError
-	if errors.As(err, &afe) && afe.RawResponse != nil {
-		return describeHTTPFailure(afe.RawResponse)
-	}
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		return describeNetworkFailure(uerr.URL, uerr.Err.Error())
-	}
-	msg := err.Error()
-	if strings.Contains(msg, "AzureCLICredential") {
-		return describeAzureCLIFailure(msg)
-	}
-	if m := requestFailure.FindStringSubmatch(msg); m != nil {
-		return describeNetworkFailure(m[1], troubleshootSuffix.ReplaceAllString(strings.TrimSpace(m[2]), ""))
-	}
-	return firstLine(troubleshootSuffix.ReplaceAllString(strings.TrimSpace(msg), ""))
-}
-
-var tooLargeText = regexp.MustCompile(`the response from \S+ is larger than [0-9]+ [A-Za-z]+; refusing to read it`)
-
-func describeHTTPFailure(resp *http.Response) string {
-	host := "the authority"
-	if resp.Request != nil && resp.Request.URL != nil {
-		host = resp.Request.URL.Host
-	}
-	return fmt.Sprintf("token request to %s failed: HTTP %s; check -cloud and -authority-host", host, statusText(resp.StatusCode))
-}
-
-func describeNetworkFailure(rawURL, cause string) string {
-	host := rawURL
-	if u, err := url.Parse(rawURL); err == nil && u.Host != "" {
-		host = u.Host
-	}
-	cause = firstLine(cause)
-	hint := "check the network, -cloud/-authority-host and HTTPS_PROXY/NO_PROXY"
-	if strings.Contains(cause, "x509:") || strings.Contains(cause, "tls:") || strings.Contains(cause, "certificate") {
-		hint = "if a proxy or a private CA signs this host's certificate, pass its CA with -ca-file / ENTRACLAW_CA_FILE"
-	}
-	return fmt.Sprintf("cannot reach %s: %s; %s", host, cause, hint)
-}
-
-func describeAzureCLIFailure(msg string) string {
-	switch {
-	case strings.Contains(msg, "executable not found on path"):
-		return "azure cli: az not found on PATH; install the Azure CLI or use -operator-auth device-code"
-	case strings.Contains(msg, "az login"):
-		return "azure cli: not logged in; run `az login` (with --tenant for the target tenant) and try again"
-	}
-	msg = troubleshootSuffix.ReplaceAllString(strings.TrimSpace(msg), "")
-	msg = strings.TrimPrefix(msg, "AzureCLICredential: ")
-	// az prints warnings before the error; the ERROR: line says what failed.
-	for _, line := range strings.Split(msg, "\n") {
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "ERROR:"); ok && strings.TrimSpace(rest) != "" {
-			return "azure cli: " + strings.TrimSpace(rest)
-		}
-	}
-	if line := firstLine(msg); line != "" {
-		return "azure cli: " + line
-	}
-	return "azure cli: failed to get a token"
 }
 
 // firstLine is the first non-blank line of s, trimmed.

@@ -37,7 +37,7 @@ func TestWithCAFileTrustsTheCA(t *testing.T) {
 	if base.Transport != nil || withCA.Transport == nil {
 		t.Fatalf("WithCAFile changed the receiver or set no transport")
 	}
-	fetch := func(c Cloud) string {
+	fetch := func(c Cloud) *AuthError {
 		cred, err := NewSecretCredential(c, testTenant, testClient, "s", CredentialOptions{Retry: policy.RetryOptions{MaxRetries: -1}})
 		if err != nil {
 			t.Fatal(err)
@@ -46,14 +46,14 @@ func TestWithCAFileTrustsTheCA(t *testing.T) {
 		if err == nil {
 			t.Fatal("FetchToken succeeded against a 404 server")
 		}
-		return DescribeAuthError(err)
+		return asAuthError(t, err)
 	}
-	if d := fetch(base); !strings.Contains(d, "-ca-file") {
-		t.Errorf("without the CA: %q, want a TLS failure pointing at -ca-file", d)
+	if ae := fetch(base); !strings.Contains(ae.Hint(), "-ca-file") || !strings.HasPrefix(ae.Error(), "cannot reach ") {
+		t.Errorf("without the CA: %q (hint %q), want a TLS failure pointing at -ca-file", ae, ae.Hint())
 	}
 	// With the CA the TLS handshake succeeds and the 404 of the metadata request is what fails.
-	if d := fetch(withCA); strings.Contains(d, "x509") || strings.Contains(d, "certificate") || strings.Contains(d, "cannot reach") {
-		t.Errorf("with -ca-file: %q, want an HTTP failure, not a TLS one", d)
+	if ae := fetch(withCA); strings.Contains(ae.Error(), "x509") || strings.Contains(ae.Error(), "certificate") || strings.Contains(ae.Error(), "cannot reach") || strings.Contains(ae.Hint(), "-ca-file") {
+		t.Errorf("with -ca-file: %q (hint %q), want an HTTP failure, not a TLS one", ae, ae.Hint())
 	}
 	// The Graph pipeline uses the same transport: a 404 from Graph, not a TLS error.
 	// (GetApplicationByAppID maps that 404 to "no such app": nil, nil.)
@@ -131,8 +131,8 @@ func TestUntrustedCertificateIsNotRetried(t *testing.T) {
 	}
 	start := time.Now()
 	_, err = FetchToken(testContext(t), cred, c.GraphScope())
-	if d := DescribeAuthError(err); !strings.Contains(d, "-ca-file") {
-		t.Errorf("FetchToken: %q, want the TLS failure pointing at -ca-file", d)
+	if ae := asAuthError(t, err); !strings.Contains(ae.Hint(), "-ca-file") {
+		t.Errorf("FetchToken: %q (hint %q), want the TLS failure pointing at -ca-file", ae, ae.Hint())
 	}
 	if n := handshakes.Load(); n != 1 {
 		t.Errorf("%d TLS handshakes for the token, want 1 (no retry of an untrusted certificate)", n)

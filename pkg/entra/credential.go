@@ -63,7 +63,7 @@ func NewCertificateCredential(c Cloud, tenant, client string, b *certs.Bundle, o
 	if err != nil {
 		return nil, fmt.Errorf("certificate credential: %s", firstLine(err.Error()))
 	}
-	return cred, nil
+	return typedCredential{inner: cred, describe: typed}, nil
 }
 
 // NewSecretCredential builds a client-secret credential for tenant and client.
@@ -82,7 +82,7 @@ func NewSecretCredential(c Cloud, tenant, client, secret string, o CredentialOpt
 	if err != nil {
 		return nil, fmt.Errorf("secret credential: %s", firstLine(err.Error()))
 	}
-	return cred, nil
+	return typedCredential{inner: cred, describe: typed}, nil
 }
 
 // NewOperatorCredential builds the credential of the person running the
@@ -109,7 +109,7 @@ func NewOperatorCredential(kind string, c Cloud, tenant string, stderr io.Writer
 		if err != nil {
 			return nil, fmt.Errorf("azure cli credential: %s", firstLine(err.Error()))
 		}
-		return cred, nil
+		return typedCredential{inner: cred, describe: azureCLIFailure}, nil
 	case OperatorDeviceCode:
 		if stderr == nil {
 			stderr = os.Stderr
@@ -156,7 +156,7 @@ func (s *singleSignIn) GetToken(ctx context.Context, o policy.TokenRequestOption
 	o.EnableCAE = true
 	tok, err := s.inner.GetToken(ctx, o)
 	if err != nil {
-		return tok, s.capture.explain(err)
+		return tok, typed(s.capture.explain(err))
 	}
 	tid := tokenTenant(tok.Token)
 	s.mu.Lock()
@@ -194,7 +194,7 @@ func (c *stsCapture) Do(req *policy.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// explain adds the captured STS error to err when err itself has lost it.
+// explain types err with the captured STS error when err itself has lost it.
 func (c *stsCapture) explain(err error) error {
 	if c == nil {
 		return err
@@ -210,19 +210,10 @@ func (c *stsCapture) explain(err error) error {
 		return err
 	}
 	if sts, ok := parseSTSBody(afe.RawResponse.StatusCode, body); ok {
-		return &capturedSTSError{err: err, sts: sts}
+		return &AuthError{Summary: sts.Error(), HintText: sts.Hint(), STS: sts, Err: err}
 	}
 	return err
 }
-
-// capturedSTSError is an azidentity failure with the STS error it lost.
-type capturedSTSError struct {
-	err error
-	sts *STSError
-}
-
-func (e *capturedSTSError) Error() string { return "DeviceCodeCredential: " + e.sts.Error() }
-func (e *capturedSTSError) Unwrap() error { return e.err }
 
 // tokenTenant reads the tid claim of a JWT without verifying it (the tenant the
 // credential signed into); "" when it cannot be read.
@@ -234,9 +225,11 @@ func tokenTenant(raw string) string {
 	return d.TenantID()
 }
 
-// FetchToken asks cred for one token for scope.
+// FetchToken asks cred for one token for scope. Its failure is typed (*AuthError,
+// *FederatedMismatchError) whatever credential cred is.
 func FetchToken(ctx context.Context, cred azcore.TokenCredential, scope string) (azcore.AccessToken, error) {
-	return cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
+	return tok, typed(err)
 }
 
 // azureCLIScopeOK mirrors AzureCLICredential's check of the scope it passes to az.
@@ -263,5 +256,6 @@ func validateIDs(tenant, client string) error {
 // Tokens handed to scripts come from FetchToken (no CAE: a script cannot answer a claims
 // challenge).
 func FetchGraphClientToken(ctx context.Context, cred azcore.TokenCredential, scope string) (azcore.AccessToken, error) {
-	return cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}, EnableCAE: true})
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}, EnableCAE: true})
+	return tok, typed(err)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 )
@@ -122,7 +125,7 @@ func TestCertificateCredentialGetsToken(t *testing.T) {
 	}
 	tok, err := FetchToken(testContext(t), cred, c.GraphScope())
 	if err != nil {
-		t.Fatalf("FetchToken: %s", DescribeAuthError(err))
+		t.Fatalf("FetchToken: %v", err)
 	}
 	if tok.Token != "fake-access-token" {
 		t.Errorf("token = %q", tok.Token)
@@ -197,10 +200,31 @@ func TestSTSErrorFromRealCredential(t *testing.T) {
 	if !strings.Contains(e.Hint(), "entraclaw-migrate") {
 		t.Errorf("Hint() = %q, want it to name entraclaw-migrate", e.Hint())
 	}
-	d := DescribeAuthError(err)
-	if strings.ContainsAny(d, "\r\n") || !strings.HasPrefix(d, wantMsg) || strings.Contains(d, "Trace ID") || strings.Contains(d, "{") {
-		t.Errorf("DescribeAuthError = %q, want one line starting with the AADSTS message, no trace id or JSON", d)
+	// What FetchToken hands out: the AADSTS message alone, its hint apart, the SDK's error inside.
+	ae := asAuthError(t, err)
+	if ae.Error() != wantMsg || err.Error() != wantMsg {
+		t.Errorf("Error() = %q, want exactly %q (one line, no trace id, JSON or hint)", err.Error(), wantMsg)
 	}
+	if ae.Hint() != e.Hint() || ae.STS == nil || ae.Unreachable {
+		t.Errorf("AuthError = %+v, want the STS error and its hint %q", ae, e.Hint())
+	}
+	var afe *azidentity.AuthenticationFailedError
+	if !errors.As(err, &afe) {
+		t.Errorf("errors.As(%T, *azidentity.AuthenticationFailedError) = false, want the SDK's error kept", err)
+	}
+}
+
+// asAuthError is the *AuthError in err's chain; the test fails without one.
+func asAuthError(t *testing.T, err error) *AuthError {
+	t.Helper()
+	var ae *AuthError
+	if !errors.As(err, &ae) {
+		t.Fatalf("error %T (%v) is not typed: want an *AuthError", err, err)
+	}
+	if strings.ContainsAny(ae.Error(), "\r\n") || strings.ContainsAny(ae.Hint(), "\r\n") {
+		t.Errorf("AuthError %q / hint %q: want one line each", ae.Error(), ae.Hint())
+	}
+	return ae
 }
 
 func TestSTSErrorHints(t *testing.T) {
@@ -254,10 +278,10 @@ func TestDescribeNetworkErrors(t *testing.T) {
 	closed.Close()
 
 	tests := []struct {
-		name, authority, want string
+		name, authority, want, wantHint string
 	}{
-		{"refused", closedURL, "cannot reach " + strings.TrimPrefix(closedURL, "https://") + ": "},
-		{"untrusted certificate", untrusted.URL, "-ca-file"},
+		{"refused", closedURL, "cannot reach " + strings.TrimPrefix(closedURL, "https://") + ": ", "HTTPS_PROXY"},
+		{"untrusted certificate", untrusted.URL, "cannot reach " + strings.TrimPrefix(untrusted.URL, "https://") + ": ", "-ca-file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -273,9 +297,12 @@ func TestDescribeNetworkErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("FetchToken succeeded")
 			}
-			d := DescribeAuthError(err)
-			if !strings.Contains(d, tt.want) || strings.ContainsAny(d, "\r\n") || strings.Contains(d, "To troubleshoot") {
-				t.Errorf("DescribeAuthError = %q, want one line containing %q", d, tt.want)
+			ae := asAuthError(t, err)
+			if d := err.Error(); !strings.HasPrefix(d, tt.want) || strings.Contains(d, "To troubleshoot") || strings.Contains(d, tt.wantHint) {
+				t.Errorf("Error() = %q, want one line starting %q, without the hint", d, tt.want)
+			}
+			if !strings.Contains(ae.Hint(), tt.wantHint) || !IsUnreachable(err) {
+				t.Errorf("Hint() = %q (unreachable %v), want one containing %q, unreachable", ae.Hint(), IsUnreachable(err), tt.wantHint)
 			}
 		})
 	}
@@ -287,11 +314,11 @@ func TestDescribeAzureCLIErrors(t *testing.T) {
 	}
 	c, _ := ResolveCloud("", "", "")
 	tests := []struct {
-		name, script, want string
+		name, script, want, wantHint string
 	}{
-		{"not installed", "", "az not found on PATH"},
-		{"not logged in", "#!/bin/sh\necho \"ERROR: Please run 'az login' to setup account.\" >&2\nexit 1\n", "run `az login`"},
-		{"other failure", "#!/bin/sh\necho 'WARNING: something' >&2\necho 'ERROR: AADSTS50076: MFA required' >&2\nexit 1\n", "azure cli: AADSTS50076: MFA required"},
+		{"not installed", "", "azure cli: az not found on PATH", "install the Azure CLI"},
+		{"not logged in", "#!/bin/sh\necho \"ERROR: Please run 'az login' to setup account.\" >&2\nexit 1\n", "azure cli: not logged in", "run `az login`"},
+		{"other failure", "#!/bin/sh\necho 'WARNING: something' >&2\necho 'ERROR: AADSTS50076: MFA required' >&2\nexit 1\n", "azure cli: AADSTS50076: MFA required", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -310,9 +337,12 @@ func TestDescribeAzureCLIErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("FetchToken succeeded")
 			}
-			d := DescribeAuthError(err)
-			if !strings.Contains(d, tt.want) || strings.ContainsAny(d, "\r\n") {
-				t.Errorf("DescribeAuthError = %q, want one line containing %q", d, tt.want)
+			ae := asAuthError(t, err)
+			if err.Error() != tt.want || ae.Hint() != "" && tt.wantHint == "" || !strings.Contains(ae.Hint(), tt.wantHint) {
+				t.Errorf("Error() = %q, Hint() = %q; want %q and a hint containing %q", err.Error(), ae.Hint(), tt.want, tt.wantHint)
+			}
+			if IsUnreachable(err) {
+				t.Errorf("an az failure counted as unreachable: %v", err)
 			}
 		})
 	}
@@ -335,7 +365,7 @@ func TestAzureCLICredentialWithCustomGraph(t *testing.T) {
 	}
 	tok, err := FetchToken(testContext(t), cred, c.GraphScope())
 	if err != nil {
-		t.Fatalf("FetchToken: %s", DescribeAuthError(err))
+		t.Fatalf("FetchToken: %v", err)
 	}
 	if tok.Token != "operator-token" {
 		t.Errorf("token = %q", tok.Token)
@@ -358,5 +388,41 @@ func TestDeviceCodePromptGoesToStderr(t *testing.T) {
 	_, err = FetchToken(testContext(t), cred, c.GraphScope())
 	if !strings.Contains(stderr.String(), "enter ABCD-EFGH") {
 		t.Errorf("prompt on stderr = %q (token error: %v)", stderr.String(), err)
+	}
+}
+
+// failingCredential fails the way an SDK credential does: several lines of text.
+type failingCredential struct{ err error }
+
+func (f failingCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{}, f.err
+}
+
+// TestFailuresAreTypedWhereTheyEnter: whatever credential our code calls (FetchToken, a
+// Graph request that needs a token), its failure comes back as an *AuthError in one line
+// that still unwraps to the credential's own error.
+func TestFailuresAreTypedWhereTheyEnter(t *testing.T) {
+	cause := errors.New("SomeCredential authentication failed\nPOST https://login.example/t/oauth2/v2.0/token\nRESPONSE 500\n{}")
+	cred := failingCredential{cause}
+	c, err := ResolveCloud("", "https://127.0.0.1:1", "https://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = FetchToken(testContext(t), cred, c.GraphScope())
+	if ae := asAuthError(t, err); ae.Error() != "SomeCredential authentication failed" || !errors.Is(err, cause) {
+		t.Errorf("FetchToken: %q, want the first line of the credential's text, unwrapping to it", err)
+	}
+	g, err := NewGraph(c, cred, GraphOptions{MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = g.GetApplication(testContext(t), "00000000-0000-0000-0000-000000000001")
+	var re *RequestError
+	if !errors.As(err, &re) || !errors.Is(err, cause) {
+		t.Fatalf("Graph request: %v, want a *RequestError unwrapping to the credential's error", err)
+	}
+	asAuthError(t, re.Err)
+	if want := "graph: GET /applications/00000000-0000-0000-0000-000000000001: SomeCredential authentication failed"; err.Error() != want {
+		t.Errorf("Graph request: %q, want %q", err, want)
 	}
 }

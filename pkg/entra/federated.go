@@ -245,7 +245,7 @@ func (f *federatedCredential) GetToken(ctx context.Context, o policy.TokenReques
 		f.mu.Lock()
 		iss, sub, aud := f.iss, f.sub, f.aud
 		f.mu.Unlock()
-		return tok, explainFederated(err, f.src.Name, iss, sub, aud)
+		return tok, typed(explainFederated(err, f.src.Name, iss, sub, aud))
 	}
 	return tok, nil
 }

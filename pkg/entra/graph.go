@@ -230,15 +230,15 @@ func hasStatus(err error, status int) bool {
 }
 
 // RequestError is a Graph request that got no response: the token could not be
-// obtained or the network failed. Error() is one line (see DescribeAuthError);
-// Unwrap gives the cause, e.g. for AsSTSError.
+// obtained or the network failed. Err is typed (*AuthError, *FederatedMismatchError),
+// so Error() is one line; Unwrap gives the cause, e.g. for AsSTSError.
 type RequestError struct {
 	Method, Path string
 	Err          error
 }
 
 func (e *RequestError) Error() string {
-	return fmt.Sprintf("graph: %s %s: %s", e.Method, e.Path, DescribeAuthError(e.Err))
+	return fmt.Sprintf("graph: %s %s: %s", e.Method, e.Path, e.Err.Error())
 }
 
 func (e *RequestError) Unwrap() error { return e.Err }
@@ -377,11 +377,11 @@ func (g *Graph) send(ctx context.Context, c call, fullURL string) error {
 	}
 	resp, err := pipeline.Do(req)
 	if err != nil {
-		return &RequestError{Method: c.method, Path: c.path, Err: err}
+		return &RequestError{Method: c.method, Path: c.path, Err: typed(err)}
 	}
 	body, err := runtime.Payload(resp)
 	if err != nil {
-		return &RequestError{Method: c.method, Path: c.path, Err: err}
+		return &RequestError{Method: c.method, Path: c.path, Err: typed(err)}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		ge := newGraphError(c.method, c.path, resp, body)

@@ -28,7 +28,7 @@ func TestNotYet(t *testing.T) {
 		codes []int
 		want  int
 	}{{[]int{700027}, 700027}, {[]int{7000229}, 7000229}, {[]int{700016}, 700016}, {[]int{7000215}, 0}} {
-		err := fmt.Errorf("reading the app: %w", &capturedSTSError{err: errors.New("x"), sts: &STSError{Status: 400, Codes: tc.codes}})
+		err := fmt.Errorf("reading the app: %w", &AuthError{Summary: "x", Err: errors.New("x"), STS: &STSError{Status: 400, Codes: tc.codes}})
 		if code, ok := NotYet(err); code != tc.want || ok != (tc.want != 0) {
 			t.Errorf("NotYet(AADSTS%v) = %d, %v", tc.codes, code, ok)
 		}

@@ -114,8 +114,8 @@ func TestTokenResponseCapped(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "larger than 64 KiB") {
 		t.Fatalf("err = %v, want the 64 KiB cap", err)
 	}
-	if d := DescribeAuthError(err); !strings.HasPrefix(d, "the response from "+srv.Listener.Addr().String()) || !strings.Contains(d, "larger than 64 KiB") || strings.Contains(d, "\n") {
-		t.Errorf("DescribeAuthError = %q, want one line naming the host and the cap", d)
+	if ae := asAuthError(t, err); !strings.HasPrefix(ae.Error(), "the response from "+srv.Listener.Addr().String()) || !strings.Contains(ae.Error(), "larger than 64 KiB") || !strings.Contains(ae.Hint(), "-authority-host") {
+		t.Errorf("%q, hint %q: want one line naming the host and the cap, and a hint naming -authority-host", ae, ae.Hint())
 	}
 	if n := written.Load(); n > 16<<20 {
 		t.Errorf("the server wrote %d bytes: the client read far past the cap", n)

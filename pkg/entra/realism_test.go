@@ -134,8 +134,8 @@ func TestGraphHandlesCAEChallenge(t *testing.T) {
 	if srv.TokenRequests() != tokens+1 {
 		t.Errorf("%d token requests after the challenge, want 1 (azcore's claims request)", srv.TokenRequests()-tokens)
 	}
-	if d := DescribeAuthError(err); !strings.Contains(d, "disabled") {
-		t.Errorf("DescribeAuthError = %q, want it to say the app is disabled", d)
+	if ae := asAuthError(t, err); !strings.Contains(ae.Hint(), "disabled") || strings.Contains(err.Error(), ae.Hint()) {
+		t.Errorf("%q, hint %q: want the hint to say the app is disabled, and the message without it", err, ae.Hint())
 	}
 	// Enabled again: the next call gets a new token and works.
 	if err := srv.SetServicePrincipalEnabled(sc.TenantID, sc.ClientID, true); err != nil {

@@ -321,11 +321,16 @@ func signIn(ctx context.Context, cloud entra.Cloud, kind, tenant, statePath stri
 
 // operatorError explains a failed operator sign-in. A bad flag value behind it
 // (entra.ErrInvalidArgument, e.g. a -graph-endpoint az cannot use) is a usage
-// error; anything else is the operator's sign-in to fix.
+// error; a host that could not be reached keeps the hint of its typed error (the
+// network, -ca-file); anything else is the operator's sign-in to fix. err is typed
+// where it entered (entra.AuthError): its text is already one line.
 func operatorError(kind, tenant string, err error) error {
-	cause := signInError{err}
+	msg := fmt.Sprintf("operator sign-in (-operator-auth %s) failed", kind)
 	if errors.Is(err, entra.ErrInvalidArgument) {
-		return &Error{msg: fmt.Sprintf("operator sign-in (-operator-auth %s) failed", kind), err: cause, code: exitUsage, hint: hintUsage}
+		return &Error{msg: msg, err: err, code: exitUsage, hint: hintUsage}
+	}
+	if entra.IsUnreachable(err) {
+		return &Error{msg: msg, err: err}
 	}
 	login := "az login"
 	if tenant != "" {
@@ -338,18 +343,8 @@ func operatorError(kind, tenant string, err error) error {
 	case OperatorProvisioner:
 		hint = "the provisioner certificate could not get a token: use -operator-auth azcli after `" + login + "`"
 	}
-	return &Error{msg: fmt.Sprintf("operator sign-in (-operator-auth %s) failed", kind), err: cause, hint: hint}
+	return &Error{msg: msg, err: err, hint: hint}
 }
-
-// signInError is a failed operator sign-in, described in one line by
-// entra.DescribeAuthError where it enters (the SDK's text is several lines). It keeps its
-// cause for errors.Is and errors.As; Described tells the command line that the text is
-// final, so it is not described again (which would drop the "operator sign-in" context).
-type signInError struct{ err error }
-
-func (e signInError) Error() string   { return entra.DescribeAuthError(e.err) }
-func (e signInError) Unwrap() error   { return e.err }
-func (e signInError) Described() bool { return true }
 
 // decodeToken returns the claims of a JWT without verifying it: tokens for Graph
 // are not meant to be verified by clients, only read.

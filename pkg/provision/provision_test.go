@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,6 +51,13 @@ type failingCredential struct{}
 
 func (failingCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	return azcore.AccessToken{}, errors.New("AzureCLICredential: ERROR: Please run 'az login' to setup account.")
+}
+
+// failingCredentialWith fails with err.
+type failingCredentialWith struct{ err error }
+
+func (f failingCredentialWith) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{}, f.err
 }
 
 // fixture is a seeded fake, a state file in a temporary directory and an in-memory keyring.
@@ -723,6 +731,24 @@ func TestMigratePreflightFailuresChangeNothing(t *testing.T) {
 		var perr *provision.Error
 		if !errors.As(err, &perr) || !strings.Contains(perr.Hint(), "az login") || !strings.Contains(err.Error(), "az login") {
 			t.Fatalf("error %v (hint %q), want one that says to run az login", err, hintOf(perr))
+		}
+		f.assertUntouched()
+	})
+	t.Run("operator cannot reach the authority", func(t *testing.T) {
+		f := newFixture(t, entratest.ScenarioLegacy)
+		deps := f.deps()
+		unreachable := &url.Error{Op: "Post", URL: "https://login.example/t/oauth2/v2.0/token", Err: errors.New("dial tcp: lookup login.example: no such host")}
+		deps.OperatorCredential = func(string) (azcore.TokenCredential, error) { return failingCredentialWith{unreachable}, nil }
+		_, err := provision.Migrate(context.Background(), f.config(), deps)
+		var perr *provision.Error
+		if !errors.As(err, &perr) || !errors.Is(err, unreachable) {
+			t.Fatalf("error %v, want a *provision.Error wrapping the credential's error", err)
+		}
+		if want := "operator sign-in (-operator-auth azcli) failed: cannot reach login.example: dial tcp: lookup login.example: no such host"; err.Error() != want {
+			t.Errorf("error %q, want %q (one line, no hint in it)", err, want)
+		}
+		if h := perr.Hint(); !strings.Contains(h, "HTTPS_PROXY") || strings.Contains(h, "az login") {
+			t.Errorf("hint %q, want the network's (HTTPS_PROXY), not a sign-in hint", h)
 		}
 		f.assertUntouched()
 	})

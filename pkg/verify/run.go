@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
@@ -393,10 +392,10 @@ func (r *run) token(ctx context.Context) Result {
 
 // checkMintedToken mints a Graph token with cred and checks its claims.
 func (r *run) checkMintedToken(ctx context.Context, cred azcore.TokenCredential) Result {
-	// EnableCAE as azcore's bearer-token policy sets it for the Graph client: the credential
-	// caches CAE and non-CAE tokens apart, and only a matching request is served the token
-	// the Graph client minted earlier in this Run.
-	at, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{r.cfg.Cloud.GraphScope()}, EnableCAE: true})
+	// As the Graph client asks (EnableCAE): the credential caches CAE and non-CAE tokens
+	// apart, and only a matching request is served the token the Graph client minted
+	// earlier in this Run. Its failure is typed (entra.AuthError).
+	at, err := entra.FetchGraphClientToken(ctx, cred, r.cfg.Cloud.GraphScope())
 	if err != nil && entra.IsThrottled(err) {
 		res := couldNotRun(NameToken, "not yet: Entra ID is throttling token requests: "+describe(err))
 		res.Throttled = true
@@ -651,14 +650,15 @@ func isUnavailable(err error) bool {
 	return errors.As(err, &u)
 }
 
-// describe turns an error from Graph or the STS into one line for a detail.
+// describe turns an error from Graph or the STS into one line for a detail. A check has
+// no hint line of its own, so the typed error's hint follows its one-line text.
 func describe(err error) string {
-	var ge *entra.GraphError
-	var re *entra.RequestError
-	if errors.As(err, &ge) || errors.As(err, &re) {
-		return oneLine(err.Error())
+	msg := oneLine(err.Error())
+	var ae *entra.AuthError
+	if errors.As(err, &ae) && ae.Hint() != "" {
+		msg += "; " + ae.Hint()
 	}
-	return oneLine(entra.DescribeAuthError(err))
+	return msg
 }
 
 func oneLine(s string) string {
