@@ -29,7 +29,9 @@
 # When a step fails it prints what the last binary run said and what Wine said: its exit code
 # and time, stdout, stderr, Wine's err channel during it (WINEDEBUG=-all,err+all unless the
 # caller sets WINEDEBUG, e.g. WINEDEBUG=err+all,+seh make test-windows), the wineserver's and
-# the system processes' own output, and the processes still running in the prefix.
+# the system processes' own output, the processes still running in the prefix, and the free
+# space on the disk (a full disk fails a Windows binary's every write, its stdout and stderr
+# too: exit 1, nothing said; so what they say is captured in /dev/shm, not on that disk).
 # One Wine prefix per run, in a temporary directory, removed at the end with everything else.
 # Needs a Linux Secret Service for the migrated scenario (make runs it under
 # scripts/with-secret-service.sh). Without wine64 or mingw-w64 it skips, except under CI=true,
@@ -53,22 +55,35 @@ if [ ${#missing[@]} -gt 0 ]; then
   exit 0
 fi
 
+# A run needs about 850 MiB in $TMPDIR at its peak (the prefix alone is 695 MiB). When that
+# file system fills up, a Windows binary's writes fail with ERROR_DISK_FULL, its stdout and
+# stderr included: it exits 1 and says nothing (docs/windows.md, "A full disk under Wine").
+# So: refuse to start without room, and keep what the binaries and Wine say off that disk.
+need_mib=1500
+free_mib=$(df -Pm "${TMPDIR:-/tmp}" | awk 'NR == 2 { print $4 }')
+if [ "${free_mib:-0}" -lt $need_mib ]; then
+  echo "FAIL: test-windows needs $need_mib MiB free in ${TMPDIR:-/tmp}; it has ${free_mib:-?} MiB" >&2
+  exit 1
+fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/entraclaw-win.XXXXXX")
+# $cap holds each binary's stdout and stderr and Wine's own logs: in memory (/dev/shm, a
+# tmpfs) where there is one, so a full disk can neither fail those writes nor hide them.
+cap=$(mktemp -d /dev/shm/entraclaw-win-cap.XXXXXX 2>/dev/null) || { cap=$tmp/cap && mkdir "$cap"; }
 fake_pids=()
 cleanup() {
   local rc=$?
   for p in "${fake_pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${fake_pids[@]}"; do wait "$p" 2>/dev/null || true; done
   [ -d "$tmp/prefix" ] && WINEPREFIX="$tmp/prefix" "$WINESERVER" -k 2>/dev/null || true
-  rm -rf "$tmp"
+  rm -rf "$tmp" "$cap"
   exit $rc
 }
 trap cleanup EXIT
-trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
+trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2; disk_note' ERR
 trap 'exit 130' INT TERM
 
 # Wine reports errors only (its err channel); WINEDEBUG from the caller (e.g. +seh,+process)
-# replaces that. expect() moves Wine's lines out of the binary's stderr into $tmp/wine.
+# replaces that. expect() moves Wine's lines out of the binary's stderr into $cap/wine.
 export WINEPREFIX="$tmp/prefix" WINEARCH=win64 WINEDEBUG=${WINEDEBUG:--all,err+all} WINEDLLOVERRIDES="mscoree,mshtml="
 unset LOCALAPPDATA APPDATA WINEPATH ENTRACLAW_CA_FILE SSL_CERT_FILE
 step() { printf '\n== %s (%ds)\n' "$*" $(($(date +%s) - started)); }
@@ -83,13 +98,22 @@ fail() {
   show wineserver.log "the wineserver, whole run"
   echo "--- processes in the Wine prefix now:" >&2
   prefix_processes >&2
+  disk_note
   exit 1
+}
+# disk_note: the room left on the disk of the prefix and the state files. Wine turns ENOSPC
+# into ERROR_DISK_FULL ("Disk full."), which fails every write of a Windows binary.
+disk_note() {
+  echo "--- free space: $(df -Pm "$tmp" | awk 'NR == 2 { print $4 " MiB on " $6 }') (the prefix and the state files)" >&2
+  if grep -qs -e 'Disk full' -e 'No space left' "$cap/out" "$cap/err" "$cap/wine"; then
+    echo "--- the disk was full: ENOSPC, which Wine reports as ERROR_DISK_FULL (docs/windows.md)" >&2
+  fi
 }
 # show FILE TITLE: the file under a title on stderr, the first 4000 bytes; "(empty)" if empty.
 show() {
-  if [ -s "$tmp/$1" ]; then
+  if [ -s "$cap/$1" ]; then
     echo "--- $2:" >&2
-    head -c 4000 "$tmp/$1" >&2
+    head -c 4000 "$cap/$1" >&2
     echo >&2
   else
     echo "--- $2: (empty)" >&2
@@ -116,37 +140,37 @@ unixpath() {
   esac
 }
 
-# expect CODE DIR PROG ARGS...: runs PROG.exe under Wine in DIR, stdout to $tmp/out, stderr to
-# $tmp/err (Wine's own lines moved to $tmp/wine), and fails unless it exits with CODE.
+# expect CODE DIR PROG ARGS...: runs PROG.exe under Wine in DIR, stdout to $cap/out, stderr to
+# $cap/err (Wine's own lines moved to $cap/wine), and fails unless it exits with CODE.
 # Wine passes on only the low 8 bits of a Windows exit code, and a code whose low byte is 0
 # as 1: an NTSTATUS (a crash) shows up as a small number.
 expect() {
   local want=$1 dir=$2 prog=$3 code=0 t0
   shift 3
   t0=$(date +%s%N)
-  (cd "$dir" && "$WINE" "$tmp/win/$prog.exe" "$@") >"$tmp/out" 2>"$tmp/err" </dev/null || code=$?
+  (cd "$dir" && "$WINE" "$tmp/win/$prog.exe" "$@") >"$cap/out" 2>"$cap/err" </dev/null || code=$?
   last_call="$prog $* (in $dir): exit $code after $((($(date +%s%N) - t0) / 1000000)) ms"
   split_wine_lines
   [ "$code" = "$want" ] || fail "$prog $* exited $code, want $want"
 }
 # split_wine_lines: Wine's debug lines (0123:err:channel:...) and its "wine: ..." messages
-# from $tmp/err into $tmp/wine, so $tmp/err holds what the binary wrote.
+# from $cap/err into $cap/wine, so $cap/err holds what the binary wrote.
 split_wine_lines() {
   local re='^([0-9a-f]{4,}:(err|warn|fixme|trace):|wine: |wine client error)'
-  grep -Ea -- "$re" "$tmp/err" >"$tmp/wine" || true
-  if [ -s "$tmp/wine" ]; then
-    grep -Eva -- "$re" "$tmp/err" >"$tmp/err.binary" || true
-    mv "$tmp/err.binary" "$tmp/err"
+  grep -Ea -- "$re" "$cap/err" >"$cap/wine" || true
+  if [ -s "$cap/wine" ]; then
+    grep -Eva -- "$re" "$cap/err" >"$cap/err.binary" || true
+    mv "$cap/err.binary" "$cap/err"
   fi
 }
-has() { grep -Eq -- "$2" "$tmp/$1" || fail "$1 lacks /$2/"; }
-hasnt() { if grep -Eq -- "$2" "$tmp/$1"; then fail "$1 has /$2/"; fi; }
-empty() { [ ! -s "$tmp/$1" ] || fail "$1 is not empty"; }
+has() { grep -Eq -- "$2" "$cap/$1" || fail "$1 lacks /$2/"; }
+hasnt() { if grep -Eq -- "$2" "$cap/$1"; then fail "$1 has /$2/"; fi; }
+empty() { [ ! -s "$cap/$1" ] || fail "$1 is not empty"; }
 # quiet_err: stderr holds nothing but, at most once, the warning about the fake's
 # non-Microsoft hosts (where the signed assertion goes), given once a day per pair of hosts.
 quiet_err() {
-  [ "$(grep -c 'are not Microsoft cloud hosts' "$tmp/err")" -le 1 ] || fail "err holds the host warning more than once"
-  if grep -v 'are not Microsoft cloud hosts' "$tmp/err" | grep -q .; then fail "err holds more than the host warning"; fi
+  [ "$(grep -c 'are not Microsoft cloud hosts' "$cap/err")" -le 1 ] || fail "err holds the host warning more than once"
+  if grep -v 'are not Microsoft cloud hosts' "$cap/err" | grep -q .; then fail "err holds more than the host warning"; fi
 }
 sha() { sha256sum | cut -c1-64; }
 state_key() { jq -r --arg k "$2" '.[$k] // empty' "$1"; }
@@ -207,14 +231,14 @@ step "Wine prefix (one per run): wineboot, the stub into system32"
 cp "$tmp/stub/bcryptprimitives.dll" "$WINEPREFIX/drive_c/windows/system32/"
 # One wineserver for the whole run (killed in cleanup). What it says (a "Protocol error"
 # before it kills a client) goes to wineserver.log, shown when a step fails.
-"$WINESERVER" -p >>"$tmp/wineserver.log" 2>&1
+"$WINESERVER" -p >>"$cap/wineserver.log" 2>&1
 # The first process in the prefix starts services.exe, and services.exe the services
 # (winedevice, plugplay, rpcss, ...): they inherit its stderr and live until the end of the
-# run. Started here, they write to wine-system.log, not into a later binary's $tmp/err.
-"$WINE" cmd /c exit 0 </dev/null >/dev/null 2>>"$tmp/wine-system.log" || fail "cmd.exe does not start under Wine"
+# run. Started here, they write to wine-system.log, not into a later binary's $cap/err.
+"$WINE" cmd /c exit 0 </dev/null >/dev/null 2>>"$cap/wine-system.log" || fail "cmd.exe does not start under Wine"
 expect 0 "$tmp" entraclaw-provisioner-token -version
 has out '^entraclaw-provisioner-token '
-"$WINE" "$tmp/win/krtool.exe" backend x >"$tmp/out" && has out '^Windows Credential Manager'
+"$WINE" "$tmp/win/krtool.exe" backend x >"$cap/out" && has out '^Windows Credential Manager'
 ok "the Windows binaries start under $("$WINE" --version 2>/dev/null || echo wine); keystore backend: Windows Credential Manager"
 
 # ---------------------------------------------------------------------------------------------
@@ -228,11 +252,11 @@ client=$(state_key "$D/.entraclaw-state.json" PROVISIONER_CLIENT_ID)
 cp "$D/.entraclaw-state.json" "$tmp/legacy-state.json"
 # runbook pre-flight: az account show, through cmd.exe and the generated az.cmd
 code=0
-(cd "$D" && "$WINE" cmd /c az account show) >"$tmp/out" 2>"$tmp/err" </dev/null || code=$?
+(cd "$D" && "$WINE" cmd /c az account show) >"$cap/out" 2>"$cap/err" </dev/null || code=$?
 last_call="cmd /c az account show (in $D): exit $code"
 split_wine_lines
 [ "$code" = 0 ] || fail "az account show under cmd.exe"
-jq -e --arg t "$tenant" '.tenantId == $t and .user.name == "admin@fake.entraclaw.test"' "$tmp/out" >/dev/null || fail "az.cmd account show"
+jq -e --arg t "$tenant" '.tenantId == $t and .user.name == "admin@fake.entraclaw.test"' "$cap/out" >/dev/null || fail "az.cmd account show"
 ok "pre-flight: az account show (az.cmd via cmd.exe) names the admin and tenant $tenant"
 expect 3 "$D" entraclaw-provisioner-token
 has err 'no provisioner certificate in the Windows Credential Manager'
@@ -248,7 +272,7 @@ has err 'Migration complete'
 grep -q PROVISIONER_CLIENT_SECRET "$D/.entraclaw-state.json" && fail "runbook snippet 1: secret still in the state file"
 thumb1=$(state_key "$D/.entraclaw-state.json" PROVISIONER_CERT_THUMBPRINT)
 [[ $thumb1 =~ ^[0-9a-f]{40}$ ]] || fail "no thumbprint recorded"
-backup=$(sed -n 's/^Backed up state file to \(.*\) (it still holds the secret.*/\1/p' "$tmp/err")
+backup=$(sed -n 's/^Backed up state file to \(.*\) (it still holds the secret.*/\1/p' "$cap/err")
 [ -n "$backup" ] || fail "migrate named no backup"
 cmp -s "$(unixpath "$backup")" "$tmp/legacy-state.json" || fail "the backup $backup is not the legacy state, byte for byte"
 [ -z "$(find "$D" -maxdepth 1 -name '*.tmp-*')" ] || fail "temporary files left next to the state file"
@@ -262,16 +286,16 @@ ok "<tenant> (key) + <tenant>.cert (certificate) read back raw, byte for byte = 
 
 step "legacy runbook: verify, token, the runbook snippets"
 expect 0 "$D" entraclaw-verify -wait 30s
-[ "$(grep -c '^PASS' "$tmp/out")" = 4 ] || fail "verify: not 4 PASS lines"
+[ "$(grep -c '^PASS' "$cap/out")" = 4 ] || fail "verify: not 4 PASS lines"
 hasnt out FAIL
 has out 'Windows Credential Manager'
 expect 0 "$D" entraclaw-provisioner-token
-grep -Eqx 'eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+' "$tmp/out" && [ "$(wc -l <"$tmp/out")" = 1 ] || fail "token: not one JWT line"
+grep -Eqx 'eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+' "$cap/out" && [ "$(wc -l <"$cap/out")" = 1 ] || fail "token: not one JWT line"
 quiet_err
-cp "$tmp/out" "$tmp/token"
+cp "$cap/out" "$tmp/token"
 # snippet: entraclaw-provisioner-token | entraclaw-verify -token -
 code=0
-(cd "$D" && "$WINE" "$tmp/win/entraclaw-provisioner-token.exe" | "$WINE" "$tmp/win/entraclaw-verify.exe" -token -) >"$tmp/out" 2>"$tmp/err" </dev/null || code=$?
+(cd "$D" && "$WINE" "$tmp/win/entraclaw-provisioner-token.exe" | "$WINE" "$tmp/win/entraclaw-verify.exe" -token -) >"$cap/out" 2>"$cap/err" </dev/null || code=$?
 last_call="entraclaw-provisioner-token | entraclaw-verify -token - (in $D): exit $code"
 split_wine_lines
 [ "$code" = 0 ] || fail "token | verify -token -"
@@ -283,12 +307,12 @@ parts = open(sys.argv[1]).read().strip().split(".")
 assert len(parts) == 3, "not a JWT"
 p = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
 assert p["appid"] == sys.argv[2] and p["tid"] == sys.argv[3] and p["appidacr"] == "2", p
-print("PASS: aud=%s, appid=%s" % (p["aud"], p["appid"]))' "$tmp/token" "$client" "$tenant" >"$tmp/out" || fail "snippet 4"
+print("PASS: aud=%s, appid=%s" % (p["aud"], p["appid"]))' "$tmp/token" "$client" "$tenant" >"$cap/out" || fail "snippet 4"
 has out "^PASS: aud=$ENTRACLAW_GRAPH_ENDPOINT, appid=$client\$"
 # use the token: a Graph call with curl (Linux curl, the Windows binary's token)
 curl -sS --fail --cacert "$D/ca.pem" -H "Authorization: Bearer $(cat "$tmp/token")" \
-  "$ENTRACLAW_GRAPH_ENDPOINT/v1.0/applications?\$filter=appId%20eq%20'$client'" >"$tmp/out" || fail "Graph call with the token"
-jq -e '.value[0].passwordCredentials | length == 0' "$tmp/out" >/dev/null || fail "the app still has a password"
+  "$ENTRACLAW_GRAPH_ENDPOINT/v1.0/applications?\$filter=appId%20eq%20'$client'" >"$cap/out" || fail "Graph call with the token"
+jq -e '.value[0].passwordCredentials | length == 0' "$cap/out" >/dev/null || fail "the app still has a password"
 rm -f "$tmp/token"
 ok "verify 4/4 PASS; token is one JWT line (appidacr 2); token | verify -token -; snippet 4; Graph call"
 
@@ -312,7 +336,7 @@ for extra in previous next; do
   "$WINE" "$tmp/win/krtool.exe" get "$svc" "$tenant.$extra" >/dev/null 2>&1 && fail "rotate left the $tenant.$extra item behind"
 done
 expect 0 "$D" entraclaw-verify -wait 30s
-[ "$(grep -c '^PASS' "$tmp/out")" = 4 ] || fail "verify after rotate: not 4 PASS"
+[ "$(grep -c '^PASS' "$cap/out")" = 4 ] || fail "verify after rotate: not 4 PASS"
 ok "rotated $thumb1 -> $thumb2; old certificate removed from the app; verify 4/4"
 
 step "legacy runbook: rollback -yes (azcli), verify fails as it should"
@@ -320,7 +344,7 @@ expect 0 "$D" entraclaw-rollback -yes -operator-auth azcli
 has err 'ROLLED BACK TO SECRET AUTH'
 secret=$(state_key "$D/.entraclaw-state.json" PROVISIONER_CLIENT_SECRET)
 [ -n "$secret" ] || fail "rollback: no secret in the state file"
-grep -qF -- "$secret" "$tmp/err" "$tmp/out" && fail "rollback printed the secret"
+grep -qF -- "$secret" "$cap/err" "$cap/out" && fail "rollback printed the secret"
 [ "$(jq -r .TENANT_ID "$D/.entraclaw-state.json")" = "$tenant" ] || fail "rollback lost TENANT_ID"
 expect 4 "$D" entraclaw-verify -check secret-purged,no-passwords
 has out 'FAIL +secret-purged'
@@ -332,7 +356,7 @@ expect 0 "$D" entraclaw-migrate -operator-auth azcli
 has err 'Removed 1 legacy password credential'
 [ -z "$(state_key "$D/.entraclaw-state.json" PROVISIONER_CLIENT_SECRET)" ] || fail "secret still in the state file"
 expect 0 "$D" entraclaw-verify -wait 30s
-[ "$(grep -c '^PASS' "$tmp/out")" = 4 ] || fail "verify after re-migrate: not 4 PASS"
+[ "$(grep -c '^PASS' "$cap/out")" = 4 ] || fail "verify after re-migrate: not 4 PASS"
 cp "$D/.entraclaw-state.json" "$tmp/before"
 expect 0 "$D" entraclaw-migrate -operator-auth azcli
 has err 'Already migrated'
@@ -358,10 +382,10 @@ if command -v swtpm >/dev/null 2>&1; then
   "$WINE" "$tmp/win/krtool.exe" get "$svc" "$tenant.cert" >/dev/null 2>&1 && fail "the TPM bundle was split (it fits 2560 bytes)"
   rm -f "$tmp/item"
   expect 0 "$D" entraclaw-verify -wait 30s
-  [ "$(grep -c '^PASS' "$tmp/out")" = 4 ] || fail "verify with the TPM key: not 4 PASS"
+  [ "$(grep -c '^PASS' "$cap/out")" = 4 ] || fail "verify with the TPM key: not 4 PASS"
   has out "private key bound to this machine's TPM"
   expect 0 "$D" entraclaw-provisioner-token -no-cache
-  grep -Eqx 'eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+' "$tmp/out" || fail "token with the TPM key: not one JWT"
+  grep -Eqx 'eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+' "$cap/out" || fail "token with the TPM key: not one JWT"
   expect 0 "$D" entraclaw-migrate -key-store keyring -operator-auth provisioner
   has err "Removed this machine's previous certificate"
   unset ENTRACLAW_TPM
@@ -402,22 +426,22 @@ check_cert_item "$svc" "$tenant" "$thumb"
 ok "the Linux bundle, stored by the Windows keystore: split, and read back byte for byte"
 cp "$D/.entraclaw-state.json" "$tmp/before"
 expect 0 "$D" entraclaw-provisioner-token -no-cache
-grep -Eqx 'eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+' "$tmp/out" || fail "token: not a JWT"
+grep -Eqx 'eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+' "$cap/out" || fail "token: not a JWT"
 quiet_err
 # The token cache entry ({"accessToken":…,"expiresOn":…}) of a real-size token is larger
 # than a Credential Manager item (2560 bytes): keystore.PutCachedToken splits it over several
 # items, and the second call must be served from them without a token request.
-entry_len=$(printf '{"accessToken":"%s","expiresOn":"2006-01-02T15:04:05Z"}' "$(tr -d '\n' <"$tmp/out")" | wc -c)
-first_token=$(cat "$tmp/out")
+entry_len=$(printf '{"accessToken":"%s","expiresOn":"2006-01-02T15:04:05Z"}' "$(tr -d '\n' <"$cap/out")" | wc -c)
+first_token=$(cat "$cap/out")
 curl -sS --cacert "$D/ca.pem" "$ENTRACLAW_FAKE_URL/_fake/state" >"$tmp/fake1"
 expect 0 "$D" entraclaw-provisioner-token
-grep -Eqx 'eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+' "$tmp/out" || fail "second token: not a JWT"
+grep -Eqx 'eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+' "$cap/out" || fail "second token: not a JWT"
 curl -sS --cacert "$D/ca.pem" "$ENTRACLAW_FAKE_URL/_fake/state" >"$tmp/fake2"
 t1=$(jq '.requests["POST /{tenant}/oauth2/v2.0/token"] // 0' "$tmp/fake1")
 t2=$(jq '.requests["POST /{tenant}/oauth2/v2.0/token"] // 0' "$tmp/fake2")
 [ "$t1" -ge 1 ] || fail "the first token made no token request"
 [ "$t2" = "$t1" ] || fail "the second token was not served from the cache (entry $entry_len bytes; $t1 -> $t2 token requests)"
-[ "$(cat "$tmp/out")" = "$first_token" ] || fail "the cached token is not the token minted first"
+[ "$(cat "$cap/out")" = "$first_token" ] || fail "the cached token is not the token minted first"
 cache_svc=${svc%-cert}-token-cache
 client=$(state_key "$D/.entraclaw-state.json" PROVISIONER_CLIENT_ID)
 cache_key=$("$WINE" "$tmp/win/krtool.exe" get "$cache_svc" "$tenant|$client" | jq -r '.[0]') || fail "no token cache index item"
@@ -425,7 +449,7 @@ part2=$("$WINE" "$tmp/win/krtool.exe" get "$cache_svc" "$cache_key|part2") || fa
 [ "${#part2}" -le 2560 ] || fail "token cache part 2 holds ${#part2} bytes, more than 2560"
 cache_note="the second served from the Credential Manager cache (entry $entry_len bytes, split)"
 expect 0 "$D" entraclaw-verify
-[ "$(grep -c '^PASS' "$tmp/out")" = 4 ] || fail "verify: not 4 PASS"
+[ "$(grep -c '^PASS' "$cap/out")" = 4 ] || fail "verify: not 4 PASS"
 has out 'Windows Credential Manager'
 expect 0 "$D" entraclaw-migrate -operator-auth provisioner
 has err 'Already migrated'
@@ -451,7 +475,7 @@ has err "Moved the legacy certificate file .*provisioner-cert-$tenant\.pem into 
 [ ! -e "$legacy_file" ] || fail "the legacy file is still there"
 check_split "$svc" "$tenant" "$linux_sha"
 expect 0 "$D" entraclaw-verify
-[ "$(grep -c '^PASS' "$tmp/out")" = 4 ] || fail "verify after the move: not 4 PASS"
+[ "$(grep -c '^PASS' "$cap/out")" = 4 ] || fail "verify after the move: not 4 PASS"
 ok "$lad\\entraclaw\\provisioner-cert-<tenant>.pem moved into Credential Manager (split, byte for byte); verify 4/4"
 
 step "Windows root store instead of -ca-file: crypt32 verifies the fake (DNS SAN 127.0.0.1)"
@@ -471,27 +495,36 @@ step "unit tests of pkg/state, pkg/keystore, pkg/certs: cross-compiled, run unde
 # fails. A -overlay copy of the toolchain's at_windows.go adds that status to the fallback case
 # (the toolchain itself is not touched). Wine-only gaps (symlinks, ACL read-back) are skipped
 # in the tests with their reason.
+# The copy lives at a fixed path per Go version, not in $tmp: the go build cache keys the
+# packages built on it by that path, and a new path each run rebuilt them (~30 MiB more in
+# the build cache per run, never reused). It is written whole and renamed into place, so
+# runs side by side never read half a file.
 goroot=$(go env GOROOT)
 at="$goroot/src/internal/syscall/windows/at_windows.go"
 overlay=()
 if [ -f "$at" ]; then
-  mkdir -p "$tmp/overlay"
+  odir="${XDG_CACHE_HOME:-$HOME/.cache}/entraclaw-test-windows/$(go env GOVERSION)"
+  mkdir -p "$odir" "$tmp/overlay"
   sed 's/^\(\t\tSTATUS_NOT_SUPPORTED\):/\1, NTStatus(0xC0000002):/' "$at" >"$tmp/overlay/at_windows.go"
   grep -q 'NTStatus(0xC0000002)' "$tmp/overlay/at_windows.go" ||
     fail "$at changed: update the STATUS_NOT_IMPLEMENTED overlay in scripts/test-windows.sh"
-  printf '{"Replace":{"%s":"%s"}}' "$at" "$tmp/overlay/at_windows.go" >"$tmp/overlay/overlay.json"
+  if ! cmp -s "$tmp/overlay/at_windows.go" "$odir/at_windows.go"; then
+    cp "$tmp/overlay/at_windows.go" "$odir/at_windows.go.$$"
+    mv -f "$odir/at_windows.go.$$" "$odir/at_windows.go"
+  fi
+  printf '{"Replace":{"%s":"%s"}}' "$at" "$odir/at_windows.go" >"$tmp/overlay/overlay.json"
   overlay=(-overlay "$tmp/overlay/overlay.json")
 fi
 for pkg in state keystore certs; do
   GOOS=windows GOARCH=amd64 CGO_ENABLED=0 go test "${overlay[@]}" -c -o "$tmp/win/$pkg.test.exe" "./pkg/$pkg"
   code=0
-  (cd "pkg/$pkg" && "$WINE" "$tmp/win/$pkg.test.exe" -test.v) >"$tmp/out" 2>"$tmp/err" || code=$?
+  (cd "pkg/$pkg" && "$WINE" "$tmp/win/$pkg.test.exe" -test.v) >"$cap/out" 2>"$cap/err" || code=$?
   last_call="$pkg.test.exe -test.v (in pkg/$pkg): exit $code"
   split_wine_lines
-  [ "$code" = 0 ] && tail -n 1 "$tmp/out" | grep -qx PASS || { grep -E -- '^\s*--- FAIL|_test\.go' "$tmp/out" >&2 || true; fail "pkg/$pkg tests under Wine (exit $code)"; }
-  ok "pkg/$pkg under Wine: $(grep -c -- '--- PASS' "$tmp/out") passed, $(grep -c -- '--- SKIP' "$tmp/out") skipped"
-  n=$(grep -c "cannot be read back" "$tmp/out" || true); [ "$n" = 0 ] || echo "       Wine: $n owner-only ACL read-backs not checked (no stored security descriptors)"
-  awk '/--- SKIP: /{sub(/^ +/, "", prev); print "       skip " $3 ": " prev} {prev=$0}' "$tmp/out"
+  [ "$code" = 0 ] && tail -n 1 "$cap/out" | grep -qx PASS || { grep -E -- '^\s*--- FAIL|_test\.go' "$cap/out" >&2 || true; fail "pkg/$pkg tests under Wine (exit $code)"; }
+  ok "pkg/$pkg under Wine: $(grep -c -- '--- PASS' "$cap/out") passed, $(grep -c -- '--- SKIP' "$cap/out") skipped"
+  n=$(grep -c "cannot be read back" "$cap/out" || true); [ "$n" = 0 ] || echo "       Wine: $n owner-only ACL read-backs not checked (no stored security descriptors)"
+  awk '/--- SKIP: /{sub(/^ +/, "", prev); print "       skip " $3 ": " prev} {prev=$0}' "$cap/out"
 done
 
 step "done"
