@@ -42,56 +42,39 @@ are refused unless -keyring-service names one on the command line.`
 // defaultService is the fake's keyring service: never the production one by default.
 const defaultService = cli.FakeKeyringService
 
+// fakeOptions are the fake's flags, filled and checked by parseFake.
+type fakeOptions struct {
+	workdir, scenario, service, listen, oidcSubject string
+	k8sNamespace, k8sName                           string
+	realHosts, showVersion                          bool
+	server                                          []entratest.Option // the knobs, as server options
+	published                                       []string
+	failures, failuresAfter                         []failOnce
+	throttle, tokenThrottle                         int
+	retryAfter, tokenRetryAfter                     time.Duration
+	caeLifetime                                     time.Duration
+	setCAELifetime                                  bool // -cae-token-lifetime given, or -token-lifetime not
+}
+
+// run is entraclaw-fake-entra: parse → serve until the context ends.
 func run(ctx context.Context, args []string, stdio cli.Stdio) error {
+	o, err := parseFake(args, stdio)
+	if err != nil || o.showVersion {
+		if err == nil {
+			err = cli.PrintVersion(stdio.Out, "entraclaw-fake-entra", false)
+		}
+		return err
+	}
+	return serveFake(ctx, o, stdio)
+}
+
+// parseFake reads the flags (each also from $ENTRACLAW_FAKE_<FLAG>, else $ENTRACLAW_<FLAG>)
+// and checks them: every exit-2 path, before anything is served or written.
+func parseFake(args []string, stdio cli.Stdio) (*fakeOptions, error) {
 	fs := flag.NewFlagSet("entraclaw-fake-entra", flag.ContinueOnError)
 	fs.SetOutput(stdio.Out) // -h to stdout, exit 0
-	workdir := fs.String("workdir", "", "directory to write ca.pem, the state file, bin/az and env into (required)")
-	scenario := fs.String("scenario", "legacy", "legacy, migrated or empty")
-	service := fs.String("keyring-service", defaultService, "keyring service `name` for the migrated scenario's certificate, exported to the tools by env")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	listen := fs.String("listen", "127.0.0.1:0", "`host:port` to serve on (127.0.0.1:443 for -real-hosts)")
-	realHosts := fs.Bool("real-hosts", false, "answer as login.microsoftonline.com, graph.microsoft.com and management.azure.com (certificate, routing by Host, URLs), and write an env with no host settings, only the CA; map those names to 127.0.0.1 and use -listen 127.0.0.1:443")
-	latency := fs.Duration("latency", 0, "delay added to every request")
-	propagation := fs.Duration("propagation-delay", 0, "new grants reach tokens, and new certificates are accepted, this long after the change")
-	replication := fs.Duration("replication-lag", 0, "objects created through Graph are invisible (404) for this long")
-	tokenLifetime := fs.Duration("token-lifetime", time.Hour, "lifetime of the access tokens it issues (CAE ones too, unless -cae-token-lifetime is given)")
-	caeLifetime := fs.Duration("cae-token-lifetime", entratest.DefaultCAETokenLifetime, "lifetime of tokens asked for with the cp1 client capability (CAE), as Entra ID gives CAE clients long-lived tokens")
-	throttle := fs.Int("throttle", 0, "answer the first N Graph requests with 429 Too Many Requests")
-	retryAfter := fs.Duration("retry-after", time.Second, "the Retry-After of -throttle's 429s (sent in whole seconds, rounded up)")
-	tokenThrottle := fs.Int("token-throttle", 0, "answer the first N token requests with 429, Retry-After and a plain-text body, as Entra ID throttles client_credentials")
-	tokenRetryAfter := fs.Duration("token-retry-after", entratest.DefaultTokenRetryAfter, "the Retry-After of -token-throttle's 429s")
-	keyRemoval := fs.Duration("key-removal-delay", 0, "a certificate removed from an application is still accepted by the token service this long")
-	readLag := fs.Duration("read-lag", 0, "for this long after a PATCH of an application, Graph reads of it return the previous value")
-	backing403 := fs.Bool("sp-lag-403", false, "while a new app is hidden by -replication-lag, POST /servicePrincipals answers the real replication 403 instead of 400")
-	loopLimit := fs.Int("token-loop-limit", 0, "refuse a client asking the token endpoint more than N times within -token-loop-window with AADSTS50196 (0: off)")
-	loopWindow := fs.Duration("token-loop-window", time.Minute, "the window of -token-loop-limit")
-	certCap := fs.Duration("cert-lifetime-cap", 0, "tenant policy: refuse certificates valid longer than this (e.g. 4320h for 180 days; 0: off)")
-	noPasswords := fs.Bool("block-add-pw", false, "tenant policy: refuse addPassword")
-	maxKeys := fs.Int("max-key-credentials", 0, "refuse a PATCH or addKey leaving more than `N` certificates on an application with Directory_ResourceSizeExceeded (0: off)")
-	noDeviceCode := fs.Bool("block-device-code", false, "Conditional Access: refuse device-code sign-ins with AADSTS53003")
-	oidcSubject := fs.String("oidc-subject", entratest.DefaultOIDCSubject, "the `sub` of the GitHub-shaped ID tokens (ci-env's ACTIONS_ID_TOKEN_REQUEST_URL)")
-	ficPropagation := fs.Duration("fic-propagation-delay", 0, "a new or changed federated identity credential is accepted by the token service this long after the write (AADSTS70021 until then)")
-	k8sAccount := fs.String("k8s-service-account", entratest.DefaultK8sNamespace+":"+entratest.DefaultK8sServiceAccount, "`NAMESPACE:NAME` of the Kubernetes-style token file's subject (system:serviceaccount:NAMESPACE:NAME)")
-	var published []string
-	fs.Func("publish-role", "publish one more Graph application permission, e.g. AgentIdentityBlueprint.UpdateBranding.All (suffix :disabled or :user; repeatable)", func(v string) error {
-		published = append(published, v)
-		return nil
-	})
-	var failures []failOnce
-	var failuresAfter []failOnce
-	fs.Func("fail-after-once", "apply the next request to a Graph route, then answer it with a failure, e.g. 'POST /v1.0/applications=504:GatewayTimeout' (repeatable)", func(v string) error {
-		f, err := parseFailOnce(v)
-		if err == nil && !strings.Contains(f.route, " /v1.0/") {
-			err = fmt.Errorf("-fail-after-once works on Graph routes (/v1.0/...), not %q", f.route)
-		}
-		failuresAfter = append(failuresAfter, f)
-		return err
-	})
-	fs.Func("fail-once", "fail the next request to a route once, e.g. 'PATCH /v1.0/applications/{id}=503:ServiceUnavailable' or 'POST /{tenant}/oauth2/v2.0/token=401:7000229' (repeatable)", func(v string) error {
-		f, err := parseFailOnce(v)
-		failures = append(failures, f)
-		return err
-	})
+	o := &fakeOptions{}
+	k8sAccount, knobs := registerFakeFlags(fs, o)
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintf(w, "%s\n\nUsage:\n  entraclaw-fake-entra -workdir DIR [-scenario legacy|migrated|empty] [flags]\n", summary)
@@ -102,84 +85,161 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	// Every flag falls back to the variable the other binaries read, e.g. -keyring-service
 	// to ENTRACLAW_KEYRING_SERVICE when ENTRACLAW_FAKE_KEYRING_SERVICE is unset.
 	if err := cli.ParseFlags(fs, args, cli.EnvPrefix+"_FAKE", cli.EnvPrefix); err != nil {
-		return err
+		return nil, err
 	}
-	if *showVersion {
-		return cli.PrintVersion(stdio.Out, "entraclaw-fake-entra", false)
+	if o.showVersion {
+		return o, nil
 	}
-	if isProductionService(*service) && !onCommandLine(args, "keyring-service") {
-		return cli.UsageError("refusing to use the production keyring service %q from the environment; pass -keyring-service %s on the command line if you mean it, or unset ENTRACLAW_FAKE_KEYRING_SERVICE / ENTRACLAW_KEYRING_SERVICE", *service, *service)
+	if isProductionService(o.service) && !onCommandLine(args, "keyring-service") {
+		return nil, cli.UsageError("refusing to use the production keyring service %q from the environment; pass -keyring-service %s on the command line if you mean it, or unset ENTRACLAW_FAKE_KEYRING_SERVICE / ENTRACLAW_KEYRING_SERVICE", o.service, o.service)
 	}
-	if *workdir == "" {
-		return cli.UsageError("-workdir is required")
+	if o.workdir == "" {
+		return nil, cli.UsageError("-workdir is required")
 	}
-	switch *scenario {
+	switch o.scenario {
 	case "legacy", "migrated", "empty":
 	default:
-		return cli.UsageError("-scenario must be legacy, migrated or empty, not %q", *scenario)
+		return nil, cli.UsageError("-scenario must be legacy, migrated or empty, not %q", o.scenario)
 	}
-	k8sNamespace, k8sName, ok := strings.Cut(*k8sAccount, ":")
-	if !ok || k8sNamespace == "" || k8sName == "" || strings.Contains(k8sName, ":") {
-		return cli.UsageError("-k8s-service-account must be NAMESPACE:NAME, not %q", *k8sAccount)
+	var ok bool
+	o.k8sNamespace, o.k8sName, ok = strings.Cut(*k8sAccount, ":")
+	if !ok || o.k8sNamespace == "" || o.k8sName == "" || strings.Contains(o.k8sName, ":") {
+		return nil, cli.UsageError("-k8s-service-account must be NAMESPACE:NAME, not %q", *k8sAccount)
 	}
-
-	opts := []entratest.Option{entratest.WithListenAddress(*listen)}
-	if *realHosts {
-		opts = append(opts, entratest.WithRealHosts())
-	}
-	srv, err := entratest.NewServer(append(opts,
-		entratest.WithLatency(*latency),
-		entratest.WithPropagationDelay(*propagation),
-		entratest.WithReplicationLag(*replication),
-		entratest.WithTokenLifetime(*tokenLifetime),
-		entratest.WithKeyRemovalDelay(*keyRemoval),
-		entratest.WithReadLag(*readLag),
-		entratest.WithBackingAppForbidden(*backing403),
-		entratest.WithTokenLoopLimit(*loopLimit, *loopWindow),
-		entratest.WithCertLifetimeCap(*certCap),
-		entratest.WithPasswordAdditionBlocked(*noPasswords),
-		entratest.WithMaxKeyCredentials(*maxKeys),
-		entratest.WithDeviceCodeBlocked(*noDeviceCode),
-		entratest.WithOIDCSubject(*oidcSubject),
-		entratest.WithFICPropagationDelay(*ficPropagation),
-		entratest.WithK8sServiceAccount(k8sNamespace, k8sName),
-	)...)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-	for _, spec := range published {
-		if _, err := srv.PublishRole(spec); err != nil {
-			return cli.UsageError("-publish-role: %v", err)
-		}
-	}
-	for _, f := range failuresAfter {
-		srv.FailAfterNext(f.route, f.failure)
-	}
-	srv.Throttle(*throttle, *retryAfter)
-	srv.ThrottleTokens(*tokenThrottle, *tokenRetryAfter)
 	// -token-lifetime shortens CAE tokens too (WithTokenLifetime), unless
 	// -cae-token-lifetime is set as well (flag or environment).
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["cae-token-lifetime"] || !set["token-lifetime"] {
-		srv.SetCAETokenLifetime(*caeLifetime)
+	o.setCAELifetime = set["cae-token-lifetime"] || !set["token-lifetime"]
+	o.server = knobs()
+	return o, nil
+}
+
+// registerFakeFlags defines the fake's flags on fs. It returns the raw
+// -k8s-service-account and a function that turns the knobs into server options once
+// the flags are parsed.
+func registerFakeFlags(fs *flag.FlagSet, o *fakeOptions) (k8sAccount *string, knobs func() []entratest.Option) {
+	fs.StringVar(&o.workdir, "workdir", "", "directory to write ca.pem, the state file, bin/az and env into (required)")
+	fs.StringVar(&o.scenario, "scenario", "legacy", "legacy, migrated or empty")
+	fs.StringVar(&o.service, "keyring-service", defaultService, "keyring service `name` for the migrated scenario's certificate, exported to the tools by env")
+	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "`host:port` to serve on (127.0.0.1:443 for -real-hosts)")
+	fs.BoolVar(&o.realHosts, "real-hosts", false, "answer as login.microsoftonline.com, graph.microsoft.com and management.azure.com (certificate, routing by Host, URLs), and write an env with no host settings, only the CA; map those names to 127.0.0.1 and use -listen 127.0.0.1:443")
+	latency := fs.Duration("latency", 0, "delay added to every request")
+	propagation := fs.Duration("propagation-delay", 0, "new grants reach tokens, and new certificates are accepted, this long after the change")
+	replication := fs.Duration("replication-lag", 0, "objects created through Graph are invisible (404) for this long")
+	tokenLifetime := fs.Duration("token-lifetime", time.Hour, "lifetime of the access tokens it issues (CAE ones too, unless -cae-token-lifetime is given)")
+	fs.DurationVar(&o.caeLifetime, "cae-token-lifetime", entratest.DefaultCAETokenLifetime, "lifetime of tokens asked for with the cp1 client capability (CAE), as Entra ID gives CAE clients long-lived tokens")
+	fs.IntVar(&o.throttle, "throttle", 0, "answer the first N Graph requests with 429 Too Many Requests")
+	fs.DurationVar(&o.retryAfter, "retry-after", time.Second, "the Retry-After of -throttle's 429s (sent in whole seconds, rounded up)")
+	fs.IntVar(&o.tokenThrottle, "token-throttle", 0, "answer the first N token requests with 429, Retry-After and a plain-text body, as Entra ID throttles client_credentials")
+	fs.DurationVar(&o.tokenRetryAfter, "token-retry-after", entratest.DefaultTokenRetryAfter, "the Retry-After of -token-throttle's 429s")
+	keyRemoval := fs.Duration("key-removal-delay", 0, "a certificate removed from an application is still accepted by the token service this long")
+	readLag := fs.Duration("read-lag", 0, "for this long after a PATCH of an application, Graph reads of it return the previous value")
+	backing403 := fs.Bool("sp-lag-403", false, "while a new app is hidden by -replication-lag, POST /servicePrincipals answers the real replication 403 instead of 400")
+	loopLimit := fs.Int("token-loop-limit", 0, "refuse a client asking the token endpoint more than N times within -token-loop-window with AADSTS50196 (0: off)")
+	loopWindow := fs.Duration("token-loop-window", time.Minute, "the window of -token-loop-limit")
+	certCap := fs.Duration("cert-lifetime-cap", 0, "tenant policy: refuse certificates valid longer than this (e.g. 4320h for 180 days; 0: off)")
+	noPasswords := fs.Bool("block-add-pw", false, "tenant policy: refuse addPassword")
+	maxKeys := fs.Int("max-key-credentials", 0, "refuse a PATCH or addKey leaving more than `N` certificates on an application with Directory_ResourceSizeExceeded (0: off)")
+	noDeviceCode := fs.Bool("block-device-code", false, "Conditional Access: refuse device-code sign-ins with AADSTS53003")
+	fs.StringVar(&o.oidcSubject, "oidc-subject", entratest.DefaultOIDCSubject, "the `sub` of the GitHub-shaped ID tokens (ci-env's ACTIONS_ID_TOKEN_REQUEST_URL)")
+	ficPropagation := fs.Duration("fic-propagation-delay", 0, "a new or changed federated identity credential is accepted by the token service this long after the write (AADSTS70021 until then)")
+	k8sAccount = fs.String("k8s-service-account", entratest.DefaultK8sNamespace+":"+entratest.DefaultK8sServiceAccount, "`NAMESPACE:NAME` of the Kubernetes-style token file's subject (system:serviceaccount:NAMESPACE:NAME)")
+	registerFaultFlags(fs, o)
+	return k8sAccount, func() []entratest.Option {
+		return []entratest.Option{
+			entratest.WithLatency(*latency),
+			entratest.WithPropagationDelay(*propagation),
+			entratest.WithReplicationLag(*replication),
+			entratest.WithTokenLifetime(*tokenLifetime),
+			entratest.WithKeyRemovalDelay(*keyRemoval),
+			entratest.WithReadLag(*readLag),
+			entratest.WithBackingAppForbidden(*backing403),
+			entratest.WithTokenLoopLimit(*loopLimit, *loopWindow),
+			entratest.WithCertLifetimeCap(*certCap),
+			entratest.WithPasswordAdditionBlocked(*noPasswords),
+			entratest.WithMaxKeyCredentials(*maxKeys),
+			entratest.WithDeviceCodeBlocked(*noDeviceCode),
+			entratest.WithFICPropagationDelay(*ficPropagation),
+		}
 	}
-	for _, f := range failures {
+}
+
+// registerFaultFlags defines the repeatable flags: -publish-role, -fail-once and
+// -fail-after-once.
+func registerFaultFlags(fs *flag.FlagSet, o *fakeOptions) {
+	fs.Func("publish-role", "publish one more Graph application permission, e.g. AgentIdentityBlueprint.UpdateBranding.All (suffix :disabled or :user; repeatable)", func(v string) error {
+		o.published = append(o.published, v)
+		return nil
+	})
+	fs.Func("fail-after-once", "apply the next request to a Graph route, then answer it with a failure, e.g. 'POST /v1.0/applications=504:GatewayTimeout' (repeatable)", func(v string) error {
+		f, err := parseFailOnce(v)
+		if err == nil && !strings.Contains(f.route, " /v1.0/") {
+			err = fmt.Errorf("-fail-after-once works on Graph routes (/v1.0/...), not %q", f.route)
+		}
+		o.failuresAfter = append(o.failuresAfter, f)
+		return err
+	})
+	fs.Func("fail-once", "fail the next request to a route once, e.g. 'PATCH /v1.0/applications/{id}=503:ServiceUnavailable' or 'POST /{tenant}/oauth2/v2.0/token=401:7000229' (repeatable)", func(v string) error {
+		f, err := parseFailOnce(v)
+		o.failures = append(o.failures, f)
+		return err
+	})
+}
+
+// newFakeServer starts the server with the options' knobs and faults, not yet seeded.
+func newFakeServer(o *fakeOptions) (*entratest.Server, error) {
+	opts := []entratest.Option{entratest.WithListenAddress(o.listen)}
+	if o.realHosts {
+		opts = append(opts, entratest.WithRealHosts())
+	}
+	opts = append(opts, o.server...)
+	opts = append(opts, entratest.WithOIDCSubject(o.oidcSubject), entratest.WithK8sServiceAccount(o.k8sNamespace, o.k8sName))
+	srv, err := entratest.NewServer(opts...)
+	if err != nil {
+		return nil, err
+	}
+	for _, spec := range o.published {
+		if _, err := srv.PublishRole(spec); err != nil {
+			srv.Close()
+			return nil, cli.UsageError("-publish-role: %v", err)
+		}
+	}
+	for _, f := range o.failuresAfter {
+		srv.FailAfterNext(f.route, f.failure)
+	}
+	srv.Throttle(o.throttle, o.retryAfter)
+	srv.ThrottleTokens(o.tokenThrottle, o.tokenRetryAfter)
+	if o.setCAELifetime {
+		srv.SetCAETokenLifetime(o.caeLifetime)
+	}
+	for _, f := range o.failures {
 		srv.FailNext(f.route, f.failure)
 	}
-	sc, err := srv.Seed(*scenario)
+	return srv, nil
+}
+
+// serveFake seeds the scenario, writes the workdir, stores the migrated scenario's
+// certificate in the keyring, prints the ready line and serves until ctx ends.
+func serveFake(ctx context.Context, o *fakeOptions, stdio cli.Stdio) error {
+	srv, err := newFakeServer(o)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*workdir, 0o700); err != nil {
-		return err
-	}
-	wd, err := entratest.WriteWorkdir(*workdir, srv, sc, append(toolsPathEnv(), "ENTRACLAW_KEYRING_SERVICE="+*service)...)
+	defer srv.Close()
+	sc, err := srv.Seed(o.scenario)
 	if err != nil {
 		return err
 	}
-	store := keystore.New(*service)
+	if err := os.MkdirAll(o.workdir, 0o700); err != nil {
+		return err
+	}
+	wd, err := entratest.WriteWorkdir(o.workdir, srv, sc, append(toolsPathEnv(), "ENTRACLAW_KEYRING_SERVICE="+o.service)...)
+	if err != nil {
+		return err
+	}
+	store := keystore.New(o.service)
 	if sc.Bundle != nil {
 		if err := store.PutBundle(sc.TenantID, sc.Bundle.PEM()); err != nil {
 			return fmt.Errorf("storing the migrated scenario's certificate: %w", err)
@@ -188,7 +248,7 @@ func run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	}
 	go rotateTokenFile(ctx, srv, wd.K8sTokenFile, stdio)
 	fmt.Fprintf(stdio.Out, "entraclaw-fake-entra ready: url=%s scenario=%s tenant=%s client=%s env=%s%s\n",
-		srv.URL, *scenario, sc.TenantID, orDash(sc.ClientID), wd.EnvFile, realHostsNote(*realHosts))
+		srv.URL, o.scenario, sc.TenantID, orDash(sc.ClientID), wd.EnvFile, realHostsNote(o.realHosts))
 	<-ctx.Done()
 	fmt.Fprintf(stdio.Err, "entraclaw-fake-entra: stopping (%s)\n", strings.TrimSpace(summarize(srv.Counts())))
 	return nil

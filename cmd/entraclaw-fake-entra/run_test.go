@@ -43,3 +43,34 @@ func TestHelpGroupsTheKnobs(t *testing.T) {
 		}
 	}
 }
+
+// TestParseFakeUsageErrors: the fake's exit-2 paths are decided by parseFake alone,
+// before anything is served, written or stored in a keyring.
+func TestParseFakeUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  string // ENTRACLAW_KEYRING_SERVICE
+		want string
+	}{
+		{nil, "", "-workdir is required"},
+		{[]string{"-workdir", t.TempDir(), "-scenario", "prod"}, "", "-scenario must be legacy, migrated or empty"},
+		{[]string{"-workdir", t.TempDir(), "-k8s-service-account", "nocolon"}, "", "-k8s-service-account must be NAMESPACE:NAME"},
+		{[]string{"-workdir", t.TempDir(), "-fail-once", "GET /nowhere=500"}, "", "unknown route"},
+		{[]string{"-workdir", t.TempDir(), "-fail-after-once", "POST /{tenant}/oauth2/v2.0/token=401:7000229"}, "", "works on Graph routes"},
+		{[]string{"-workdir", t.TempDir()}, "entraclaw-provisioner-cert", "refusing to use the production keyring service"},
+	} {
+		t.Setenv("ENTRACLAW_KEYRING_SERVICE", tc.env)
+		t.Setenv("ENTRACLAW_FAKE_KEYRING_SERVICE", "")
+		var out bytes.Buffer
+		_, err := parseFake(tc.args, cli.Stdio{Out: &out, Err: &out})
+		var ce *cli.Error
+		if err == nil || !strings.Contains(err.Error(), tc.want) || (errors.As(err, &ce) && ce.Code != cli.ExitUsage) {
+			t.Errorf("parseFake(%q) = %v; want exit 2 saying %q", tc.args, err, tc.want)
+		}
+	}
+	t.Setenv("ENTRACLAW_KEYRING_SERVICE", "")
+	o, err := parseFake([]string{"-workdir", t.TempDir(), "-token-lifetime", "5m"}, cli.Stdio{Out: &bytes.Buffer{}, Err: &bytes.Buffer{}})
+	if err != nil || o.setCAELifetime || o.service != defaultService {
+		t.Errorf("-token-lifetime alone: %v, %+v; want CAE tokens to follow it and the fake's own keyring service", err, o)
+	}
+}
