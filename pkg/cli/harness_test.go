@@ -1,6 +1,7 @@
 package cli_test
 
-// The end-to-end harness: the real binaries (built once in TestMain), the real Secret Service
+// The end-to-end harness: the real commands (this test binary re-executed under each tool's
+// name, see TestMain; the fake built once), the real Secret Service
 // (scripts/with-secret-service.sh under `make test`), and an in-process fake Entra ID + Graph
 // over HTTPS per script or test. See docs/internals.md and pkg/cli/testdata/script/*/.
 
@@ -28,63 +29,91 @@ import (
 	"github.com/zalando/go-keyring"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
+	"github.com/entraclaw/entraclaw-cli/pkg/cli"
 	"github.com/entraclaw/entraclaw-cli/pkg/entratest"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
 )
 
-// binDir holds the binaries built by TestMain.
+// binDir holds the five commands: the four tools as copies of this test binary (testscript.Main
+// puts them on PATH) and the fake, built once by TestMain.
 var binDir string
 
 // keyringErr is why the real keyring is unusable ("" when it works).
 var keyringErr string
 
+// TestMain runs the end-to-end tests in-process, as FiloSottile/age does: testscript.Main copies
+// this test binary under each tool's name into a directory it puts first on PATH, and a copy
+// started by a test runs that tool's entry point (the same cli.Main call as cmd/*/main.go) and
+// exits. Processes, signals and exit codes stay real; no binary is linked for the tools.
 func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
+	testscript.Main(harness{m}, map[string]func(){
+		binToken:    tool(binToken, cli.RunToken),
+		binMigrate:  tool(binMigrate, cli.RunMigrate),
+		binVerify:   tool(binVerify, cli.RunVerify),
+		binRollback: tool(binRollback, cli.RunRollback),
+	})
 }
 
-func runMain(m *testing.M) int {
+// tool is the entry point of one tool in a test-binary copy: the short test timings
+// (export_test.go), then what cmd/NAME/main.go does.
+func tool(name string, run cli.Command) func() {
+	return func() {
+		cli.UseTestTimings()
+		os.Exit(cli.Main(name, run))
+	}
+}
+
+// harness runs the tests of the top-level test process, after testscript.Main has set up
+// the commands' directory.
+type harness struct{ m *testing.M }
+
+func (h harness) Run() int {
 	// Nothing a developer exported (ENTRACLAW_STATE_FILE, ENTRACLAW_KEYRING_SERVICE,
 	// AZURE_*, …) reaches a test or a binary a test runs, even one run with the inherited
 	// environment: the commands get f.Env, built from scratch, and this process forgets them.
 	for _, k := range strayVariables(os.Environ()) {
 		os.Unsetenv(k)
 	}
-	dir, err := os.MkdirTemp("", "entraclaw-bin-")
+	tokenPath, err := exec.LookPath(binToken)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(os.Stderr, "testscript.Main put no commands on PATH:", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	build := exec.Command("go", "build", "-ldflags", testKnobLDFlags, "-o", dir+string(os.PathSeparator), "./cmd/...")
-	build.Dir = moduleRoot()
-	build.Env = buildEnv()
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building the binaries:", err)
+	binDir = filepath.Dir(tokenPath)
+	if err := buildFake(binDir); err != nil {
+		fmt.Fprintln(os.Stderr, "building entraclaw-fake-entra:", err)
 		return 1
 	}
-	binDir = dir
 	if err := keystore.New("entraclaw-test-probe").Probe(); err != nil {
 		keyringErr = err.Error()
 	}
-	return m.Run()
+	return h.m.Run()
 }
 
-// testKnobLDFlags links the test-only knobs into the binaries the tests run: azcore's
-// retry backoff starts at 1 ms instead of 800 ms (the fault matrix's 5xx, reset and
-// TLS cases retry 3-4 times), verify -wait polls every 100 ms instead of 3 s and a wait
-// off a terminal repeats its "still waiting" line every 250 ms instead of 10 s. What
-// is retried and how often is unchanged; only the pauses shrink. The knobs are package
-// variables that only -ldflags -X can set, so no binary built by make, the release
-// script or go install can be steered by them (TestProductionBuildHasNoTestKnobs).
-const testKnobLDFlags = "-X github.com/entraclaw/entraclaw-cli/pkg/entra.testRetryDelay=1ms" +
-	" -X github.com/entraclaw/entraclaw-cli/pkg/cli.testWaitInterval=100ms" +
-	" -X github.com/entraclaw/entraclaw-cli/pkg/cli.testProgressInterval=250ms"
+// buildFake builds entraclaw-fake-entra into dir, beside the tools (its env file then puts
+// dir on PATH, as for make build's ./bin). It is the one binary built: its entry point is
+// in package main of cmd/entraclaw-fake-entra, which a test cannot import, and moving it
+// into pkg/ would put the fake's wiring (cli, keystore, state) on a floor of its own.
+func buildFake(dir string) error {
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, binFake+exeSuffix()), "./cmd/"+binFake)
+	build.Dir = moduleRoot()
+	build.Env = buildEnv()
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	return build.Run()
+}
 
-// buildEnv is the environment of the harness's go build: on Linux CGO_ENABLED=0, like
+func exeSuffix() string {
+	if runtime.GOOS == "windows" {
+		return ".exe"
+	}
+	return ""
+}
+
+// buildEnv is the environment of the harness's go builds: on Linux CGO_ENABLED=0, like
 // `make build`/`make install`, so the tests run what users install (and linking skips
-// the external linker).
+// the external linker). The tools run as copies of the test binary, which `go test`
+// builds: `make test` exports CGO_ENABLED=0 on Linux for the same reason.
 func buildEnv() []string {
 	env := os.Environ()
 	if runtime.GOOS == "linux" {
