@@ -7,6 +7,7 @@ package cli_test
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -314,16 +316,11 @@ func withoutHostWarning(stderr string) string { return hostWarning.ReplaceAllStr
 func TestScript(t *testing.T) {
 	t.Parallel() // mostly waits on the fake (latency, propagation, lag): overlaps the other waiting tests
 	requireKeyring(t)
-	dirs, err := filepath.Glob(filepath.Join("testdata", "script", "*"))
-	if err != nil || len(dirs) == 0 {
-		t.Fatalf("no script folders: %v", err)
-	}
-	for _, dir := range dirs {
-		dir := dir
-		t.Run(filepath.Base(dir), func(t *testing.T) {
+	for _, folder := range scriptFolders(t) {
+		t.Run(folder.name, func(t *testing.T) {
 			t.Parallel()
 			testscript.Run(t, testscript.Params{
-				Dir:                 dir,
+				Files:               folder.files,
 				Setup:               scriptSetup,
 				Cmds:                scriptCommands,
 				Condition:           scriptCondition,
@@ -331,6 +328,56 @@ func TestScript(t *testing.T) {
 			})
 		})
 	}
+}
+
+// slowScripts take several seconds each, mostly waiting on the fake (read lag, propagation,
+// throttling) or on a software TPM. Parallel tests get their turn in the order they queue,
+// so these go first: started last, one of them alone would hold up the end of the run.
+var slowScripts = []string{
+	"runbook/runbook_real_tenant.txtar",
+	"tpm/tpm_runbook.txtar",
+	"verify/verify_wait_propagation.txtar",
+	"tpm/tpm_file.txtar",
+}
+
+// scriptFolder is one folder of testdata/script and its scripts, in the order they run.
+type scriptFolder struct {
+	name  string
+	files []string
+}
+
+// scriptFolders lists testdata/script's folders and scripts: the slow scripts and their
+// folders first, in slowScripts' order, then the rest alphabetically.
+func scriptFolders(t *testing.T) []scriptFolder {
+	root := filepath.Join("testdata", "script")
+	files, err := filepath.Glob(filepath.Join(root, "*", "*.txtar"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scripts in %s: %v", root, err)
+	}
+	rank := func(file string) int {
+		rel, _ := filepath.Rel(root, file)
+		if i := slices.Index(slowScripts, filepath.ToSlash(rel)); i >= 0 {
+			return i
+		}
+		return len(slowScripts)
+	}
+	for _, slow := range slowScripts {
+		if !slices.Contains(files, filepath.Join(root, filepath.FromSlash(slow))) {
+			t.Errorf("slowScripts names %s, which is not in %s", slow, root)
+		}
+	}
+	slices.SortStableFunc(files, func(a, b string) int { return cmp.Compare(rank(a), rank(b)) })
+	var folders []scriptFolder
+	for _, file := range files {
+		name := filepath.Base(filepath.Dir(file))
+		i := slices.IndexFunc(folders, func(f scriptFolder) bool { return f.name == name })
+		if i < 0 {
+			folders = append(folders, scriptFolder{name: name})
+			i = len(folders) - 1
+		}
+		folders[i].files = append(folders[i].files, file)
+	}
+	return folders
 }
 
 const fakeKey = "fake"
