@@ -94,22 +94,18 @@ func (h harness) Run() int {
 }
 
 // buildFake builds entraclaw-fake-entra into dir, beside the tools (its env file then puts
-// dir on PATH, as for make build's ./bin). It is the one binary built: its entry point is
-// in package main of cmd/entraclaw-fake-entra, which a test cannot import, and moving it
-// into pkg/ would put the fake's wiring (cli, keystore, state) on a floor of its own.
-func buildFake(dir string) error {
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, binFake+exeSuffix()), "./cmd/"+binFake)
+// dir on PATH, as for make build's ./bin). It is the one binary the tests build: its entry
+// point is in package main of cmd/entraclaw-fake-entra, which a test cannot import, and
+// moving it into pkg/ would put the fake's wiring (cli, keystore, state) on a floor of its own.
+func buildFake(dir string) error { return goBuild(dir, "./cmd/"+binFake) }
+
+// goBuild builds packages into dir as `make build` does (buildEnv), its output on stderr.
+func goBuild(dir string, packages ...string) error {
+	build := exec.Command("go", append([]string{"build", "-o", dir + string(os.PathSeparator)}, packages...)...)
 	build.Dir = moduleRoot()
 	build.Env = buildEnv()
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	return build.Run()
-}
-
-func exeSuffix() string {
-	if runtime.GOOS == "windows" {
-		return ".exe"
-	}
-	return ""
 }
 
 // buildEnv is the environment of the harness's go builds: on Linux CGO_ENABLED=0, like
@@ -172,14 +168,17 @@ type fakeEnv struct {
 	Dir      string
 	Env      []string
 	Service  string
+	// Bin is the directory the commands run from: binDir, or the benchmarks' production build.
+	Bin string
 	// StateHome is the XDG_STATE_HOME of the commands: the per-user directory that
 	// holds the state file's locks and backups, outside the work tree (Dir).
 	StateHome string
 	workdir   *entratest.Workdir
 }
 
-// newFakeEnv starts a server and prepares dir (ca.pem, bin/az, env) without seeding.
-func newFakeEnv(dir string) (*fakeEnv, error) {
+// newFakeEnv starts a server and prepares dir (ca.pem, bin/az, env) without seeding; the
+// commands run from bin.
+func newFakeEnv(dir, bin string) (*fakeEnv, error) {
 	srv, err := entratest.NewServer()
 	if err != nil {
 		return nil, fmt.Errorf("starting the fake: %w", err)
@@ -189,7 +188,7 @@ func newFakeEnv(dir string) (*fakeEnv, error) {
 		srv.Close()
 		return nil, err
 	}
-	f := &fakeEnv{Server: srv, Dir: dir, Service: randomService(), StateHome: stateHome}
+	f := &fakeEnv{Server: srv, Dir: dir, Service: randomService(), Bin: bin, StateHome: stateHome}
 	f.Env = f.environ()
 	return f, nil
 }
@@ -202,7 +201,7 @@ func (f *fakeEnv) environ() []string {
 		"SSL_CERT_FILE=" + filepath.Join(f.Dir, "ca.pem"),
 		"CURL_CA_BUNDLE=" + filepath.Join(f.Dir, "ca.pem"),
 		"FAKE_URL=" + f.Server.URL,
-		"PATH=" + filepath.Join(f.Dir, "bin") + string(os.PathListSeparator) + binDir + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"PATH=" + filepath.Join(f.Dir, "bin") + string(os.PathListSeparator) + f.Bin + string(os.PathListSeparator) + os.Getenv("PATH"),
 		"HOME=" + f.Dir,
 		"XDG_STATE_HOME=" + f.StateHome,
 		"NO_COLOR=1",
@@ -271,8 +270,14 @@ func (f *fakeEnv) cleanup() {
 // startFake is the Go-test entry point: a seeded fake in a temporary directory.
 func startFake(t testing.TB, scenario string) *fakeEnv {
 	t.Helper()
+	return startFakeFrom(t, scenario, binDir)
+}
+
+// startFakeFrom is startFake with the commands run from bin.
+func startFakeFrom(t testing.TB, scenario, bin string) *fakeEnv {
+	t.Helper()
 	requireKeyring(t)
-	f, err := newFakeEnv(t.TempDir())
+	f, err := newFakeEnv(t.TempDir(), bin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,9 +288,9 @@ func startFake(t testing.TB, scenario string) *fakeEnv {
 	return f
 }
 
-// command returns an exec.Cmd for one of the built binaries, run in f.Dir with f.Env.
+// command returns an exec.Cmd for one of the commands, run in f.Dir with f.Env.
 func (f *fakeEnv) command(name string, args ...string) *exec.Cmd {
-	cmd := exec.Command(filepath.Join(binDir, name), args...)
+	cmd := exec.Command(filepath.Join(f.Bin, name), args...)
 	cmd.Dir = f.Dir
 	cmd.Env = f.Env
 	return cmd
@@ -383,7 +388,7 @@ func scriptFolders(t *testing.T) []scriptFolder {
 const fakeKey = "fake"
 
 func scriptSetup(e *testscript.Env) error {
-	f, err := newFakeEnv(e.WorkDir)
+	f, err := newFakeEnv(e.WorkDir, binDir)
 	if err != nil {
 		return err
 	}
