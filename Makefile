@@ -38,9 +38,13 @@ build:
 
 # -parallel 6: most end-to-end tests wait on the fake's latency, propagation and kill
 # points, not on the CPU, so three times GOMAXPROCS of them at once fits 2 cores.
+# -p 4: four test binaries at once (go test's default is GOMAXPROCS), so that pkg/provision's
+# tests, which mostly wait on the fake one after another, run beside pkg/cli's from the start
+# instead of queueing behind the other packages.
 TESTPARALLEL ?= 6
+TESTPACKAGES ?= 4
 test:
-	$(KEYRING_WRAP) env GO=$(GO) scripts/go-test.sh -count=1 -parallel $(TESTPARALLEL) -timeout 10m -- $(PKGS)
+	$(KEYRING_WRAP) env GO=$(GO) scripts/go-test.sh -count=1 -p $(TESTPACKAGES) -parallel $(TESTPARALLEL) -timeout 10m -- $(PKGS)
 
 # The Windows binaries under Wine (wine64, mingw-w64) against the fake: the runbook end to end.
 test-windows:

@@ -7,10 +7,12 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +24,7 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/tpmkey"
 )
 
-// Benchmarks exec the real binaries against the fake and report, per scenario, the median
+// Benchmarks exec the real binaries (productionTools) against the fake and report, per scenario, the median
 // wall time of one run, the HTTP requests one run makes and, for each target of README
 // "Performance", what it is compared with (bound-ms), the ratio and the target ratio.
 // Whatever is compared runs in the same benchmark, interleaved with the measured command
@@ -86,6 +88,28 @@ func (s *sample) timedRun(b *testing.B, f *fakeEnv, name string, args ...string)
 	return n
 }
 
+// productionTools builds the five binaries as `make build` does, once per test binary: the
+// benchmarks measure what users run, start-up included, not the test binary's copies with
+// their short test timings (TestMain).
+// They go beside binDir, in the directory testscript.Main removes when the tests end.
+var productionTools = sync.OnceValues(func() (string, error) {
+	dir := filepath.Join(filepath.Dir(binDir), "production-bin")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	return dir, goBuild(dir, "./cmd/...")
+})
+
+// benchFake is startFake with the commands run from productionTools.
+func benchFake(b *testing.B, scenario string) *fakeEnv {
+	b.Helper()
+	dir, err := productionTools()
+	if err != nil {
+		b.Fatalf("building the binaries: %v", err)
+	}
+	return startFakeFrom(b, scenario, dir)
+}
+
 // buildFloor builds pkg/cli/testdata/floor like the harness builds the binaries.
 func buildFloor(b *testing.B) string { return buildTestdata(b, "floor") }
 
@@ -108,7 +132,7 @@ func buildTestdata(b *testing.B, name string) string {
 // The token binary runs with ENTRACLAW_CA_FILE set, as in the fake's env file and behind a
 // TLS-inspecting proxy: a cached token must not pay for loading the system roots.
 func BenchmarkTokenCached(b *testing.B) {
-	f := startFake(b, "migrated")
+	f := benchFake(b, "migrated")
 	f.Env = append(f.Env, "ENTRACLAW_CA_FILE="+filepath.Join(f.Dir, "ca.pem"))
 	if _, stderr, code := f.run(b, "entraclaw-provisioner-token"); code != 0 {
 		b.Fatalf("first token: %s", stderr)
@@ -158,7 +182,7 @@ const kernelTargetRatio = 1.5
 // call reads the state file and one kernel key, and talks to no D-Bus at all. Target: ≤ 1.5 ×
 // the bare start.
 func BenchmarkTokenCachedKernel(b *testing.B) {
-	f := startFake(b, "migrated")
+	f := benchFake(b, "migrated")
 	if err := keystore.ProbeKernelKeyring(); err != nil {
 		b.Skipf("no kernel keyring: %v", err)
 	}
@@ -202,7 +226,7 @@ func BenchmarkTokenCachedKernel(b *testing.B) {
 
 // BenchmarkTokenCold: -no-cache, no latency.
 func BenchmarkTokenCold(b *testing.B) {
-	f := startFake(b, "migrated")
+	f := benchFake(b, "migrated")
 	var s sample
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -218,7 +242,7 @@ func BenchmarkTokenCold(b *testing.B) {
 // here, interleaved.
 func BenchmarkTokenCold50ms(b *testing.B) {
 	const latency = 50 * time.Millisecond
-	f := startFake(b, "migrated")
+	f := benchFake(b, "migrated")
 	f.Server.SetLatency(latency)
 	digest := sha256.Sum256([]byte(strings.Repeat("header.claims", 80)))
 	var s sample
@@ -265,7 +289,7 @@ func latencyPair(b *testing.B, f *fakeEnv, maxRequests int, name string, args ..
 
 // BenchmarkVerify: 100 ms latency; metadata → token → the app, its federated credentials and Graph's SP together.
 func BenchmarkVerify(b *testing.B) {
-	f := startFake(b, "migrated")
+	f := benchFake(b, "migrated")
 	// 5 requests in 3 round trips: discovery; the token; the app, its federated
 	// credentials and Graph's service principal read at once.
 	latencyPair(b, f, 5, "entraclaw-verify")
@@ -273,7 +297,7 @@ func BenchmarkVerify(b *testing.B) {
 
 // BenchmarkMigrateRerun: a migrated machine, 100 ms latency; no write calls, only reads.
 func BenchmarkMigrateRerun(b *testing.B) {
-	f := startFake(b, "legacy")
+	f := benchFake(b, "legacy")
 	f.Server.SetPropagationDelay(0)
 	if _, stderr, code := f.run(b, "entraclaw-migrate"); code != 0 {
 		b.Fatalf("first migrate: %s", stderr)
@@ -287,7 +311,7 @@ func BenchmarkMigrateFirstRun(b *testing.B) {
 	var s sample
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		f := startFake(b, "legacy")
+		f := benchFake(b, "legacy")
 		f.Server.SetLatency(100 * time.Millisecond)
 		f.Server.SetPropagationDelay(10 * time.Second)
 		b.StartTimer()
@@ -299,7 +323,7 @@ func BenchmarkMigrateFirstRun(b *testing.B) {
 // BenchmarkTokenColdTPM: BenchmarkTokenCold with the private key in a software TPM (swtpm):
 // the assertion is signed in the TPM (open, re-create the storage key, load, sign, flush).
 func BenchmarkTokenColdTPM(b *testing.B) {
-	f := startFake(b, "migrated")
+	f := benchFake(b, "migrated")
 	sw := entratest.StartSoftwareTPM(b)
 	bundle, err := tpmkey.Generate(context.Background(), sw.Socket, time.Now(), certs.DefaultLifetime)
 	if err != nil {

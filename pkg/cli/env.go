@@ -46,6 +46,11 @@ const (
 	StateReplaceable
 )
 
+// retryDelay is the base of the retry backoff of every token and Graph client the commands
+// build (entra.Cloud.RetryDelay); zero is azcore's default, 800 ms doubling. A variable so
+// that the end-to-end tests can shorten it in the commands they run (export_test.go).
+var retryDelay time.Duration
+
 // Resolve finds and loads the state file and resolves tenant, client, cloud and keyring.
 func (c *Common) Resolve(need StateNeed) (*Env, error) {
 	cloud, err := entra.ResolveCloud(c.Cloud, c.AuthorityHost, c.GraphEndpoint)
@@ -57,6 +62,7 @@ func (c *Common) Resolve(need StateNeed) (*Env, error) {
 			return nil, &Error{Code: ExitUsage, Err: err, Hint: "-ca-file / ENTRACLAW_CA_FILE takes a readable PEM file of CA certificates (-----BEGIN CERTIFICATE-----)"}
 		}
 	}
+	cloud.RetryDelay = retryDelay
 	e := &Env{Common: c, Cloud: c.warnHosts(cloud), Store: keystore.New(c.KeyringService)}
 
 	path, err := state.Find(c.StateFile, workingDir())

@@ -21,6 +21,7 @@ import (
 // migrated`, then `. D/env; cd D; entraclaw-provisioner-token` prints exactly one line, a JWT
 // whose appid, tid, aud and roles are right. On SIGTERM the fake removes its keyring item.
 func TestFakeEntraCLI(t *testing.T) {
+	t.Parallel() // its own fake and keyring service: overlaps the other end-to-end tests
 	requireKeyring(t)
 	dir := t.TempDir()
 	service := randomService()
@@ -124,6 +125,7 @@ func startFakeCLI(t *testing.T, args ...string) (*exec.Cmd, map[string]string, *
 // TestFakeEntraCLIFaults: -throttle and -fail-once work from the command line: the token
 // request fails once with AADSTS7000229, then works; Graph reads ride out two 429s.
 func TestFakeEntraCLIFaults(t *testing.T) {
+	t.Parallel() // its own fake and keyring service: overlaps the other end-to-end tests
 	requireKeyring(t)
 	dir := t.TempDir()
 	service := randomService()

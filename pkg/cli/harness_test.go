@@ -1,11 +1,13 @@
 package cli_test
 
-// The end-to-end harness: the real binaries (built once in TestMain), the real Secret Service
+// The end-to-end harness: the real commands (this test binary re-executed under each tool's
+// name, see TestMain; the fake built once), the real Secret Service
 // (scripts/with-secret-service.sh under `make test`), and an in-process fake Entra ID + Graph
 // over HTTPS per script or test. See docs/internals.md and pkg/cli/testdata/script/*/.
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,63 +31,87 @@ import (
 	"github.com/zalando/go-keyring"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
+	"github.com/entraclaw/entraclaw-cli/pkg/cli"
 	"github.com/entraclaw/entraclaw-cli/pkg/entratest"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
 )
 
-// binDir holds the binaries built by TestMain.
+// binDir holds the five commands: the four tools as copies of this test binary (testscript.Main
+// puts them on PATH) and the fake, built once by TestMain.
 var binDir string
 
 // keyringErr is why the real keyring is unusable ("" when it works).
 var keyringErr string
 
+// TestMain runs the end-to-end tests in-process, as FiloSottile/age does: testscript.Main copies
+// this test binary under each tool's name into a directory it puts first on PATH, and a copy
+// started by a test runs that tool's entry point (the same cli.Main call as cmd/*/main.go) and
+// exits. Processes, signals and exit codes stay real; no binary is linked for the tools.
 func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
+	testscript.Main(harness{m}, map[string]func(){
+		binToken:    tool(binToken, cli.RunToken),
+		binMigrate:  tool(binMigrate, cli.RunMigrate),
+		binVerify:   tool(binVerify, cli.RunVerify),
+		binRollback: tool(binRollback, cli.RunRollback),
+	})
 }
 
-func runMain(m *testing.M) int {
+// tool is the entry point of one tool in a test-binary copy: the short test timings
+// (export_test.go), then what cmd/NAME/main.go does.
+func tool(name string, run cli.Command) func() {
+	return func() {
+		cli.UseTestTimings()
+		os.Exit(cli.Main(name, run))
+	}
+}
+
+// harness runs the tests of the top-level test process, after testscript.Main has set up
+// the commands' directory.
+type harness struct{ m *testing.M }
+
+func (h harness) Run() int {
 	// Nothing a developer exported (ENTRACLAW_STATE_FILE, ENTRACLAW_KEYRING_SERVICE,
 	// AZURE_*, …) reaches a test or a binary a test runs, even one run with the inherited
 	// environment: the commands get f.Env, built from scratch, and this process forgets them.
 	for _, k := range strayVariables(os.Environ()) {
 		os.Unsetenv(k)
 	}
-	dir, err := os.MkdirTemp("", "entraclaw-bin-")
+	tokenPath, err := exec.LookPath(binToken)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(os.Stderr, "testscript.Main put no commands on PATH:", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	build := exec.Command("go", "build", "-ldflags", testKnobLDFlags, "-o", dir+string(os.PathSeparator), "./cmd/...")
-	build.Dir = moduleRoot()
-	build.Env = buildEnv()
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building the binaries:", err)
+	binDir = filepath.Dir(tokenPath)
+	if err := buildFake(binDir); err != nil {
+		fmt.Fprintln(os.Stderr, "building entraclaw-fake-entra:", err)
 		return 1
 	}
-	binDir = dir
 	if err := keystore.New("entraclaw-test-probe").Probe(); err != nil {
 		keyringErr = err.Error()
 	}
-	return m.Run()
+	return h.m.Run()
 }
 
-// testKnobLDFlags links the test-only knobs into the binaries the tests run: azcore's
-// retry backoff starts at 1 ms instead of 800 ms (the fault matrix's 5xx, reset and
-// TLS cases retry 3-4 times), verify -wait polls every 100 ms instead of 3 s and a wait
-// off a terminal repeats its "still waiting" line every 250 ms instead of 10 s. What
-// is retried and how often is unchanged; only the pauses shrink. The knobs are package
-// variables that only -ldflags -X can set, so no binary built by make, the release
-// script or go install can be steered by them (TestProductionBuildHasNoTestKnobs).
-const testKnobLDFlags = "-X github.com/entraclaw/entraclaw-cli/pkg/entra.testRetryDelay=1ms" +
-	" -X github.com/entraclaw/entraclaw-cli/pkg/cli.testWaitInterval=100ms" +
-	" -X github.com/entraclaw/entraclaw-cli/pkg/cli.testProgressInterval=250ms"
+// buildFake builds entraclaw-fake-entra into dir, beside the tools (its env file then puts
+// dir on PATH, as for make build's ./bin). It is the one binary the tests build: its entry
+// point is in package main of cmd/entraclaw-fake-entra, which a test cannot import, and
+// moving it into pkg/ would put the fake's wiring (cli, keystore, state) on a floor of its own.
+func buildFake(dir string) error { return goBuild(dir, "./cmd/"+binFake) }
 
-// buildEnv is the environment of the harness's go build: on Linux CGO_ENABLED=0, like
+// goBuild builds packages into dir as `make build` does (buildEnv), its output on stderr.
+func goBuild(dir string, packages ...string) error {
+	build := exec.Command("go", append([]string{"build", "-o", dir + string(os.PathSeparator)}, packages...)...)
+	build.Dir = moduleRoot()
+	build.Env = buildEnv()
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	return build.Run()
+}
+
+// buildEnv is the environment of the harness's go builds: on Linux CGO_ENABLED=0, like
 // `make build`/`make install`, so the tests run what users install (and linking skips
-// the external linker).
+// the external linker). The tools run as copies of the test binary, which `go test`
+// builds: `make test` exports CGO_ENABLED=0 on Linux for the same reason.
 func buildEnv() []string {
 	env := os.Environ()
 	if runtime.GOOS == "linux" {
@@ -141,14 +168,17 @@ type fakeEnv struct {
 	Dir      string
 	Env      []string
 	Service  string
+	// Bin is the directory the commands run from: binDir, or the benchmarks' production build.
+	Bin string
 	// StateHome is the XDG_STATE_HOME of the commands: the per-user directory that
 	// holds the state file's locks and backups, outside the work tree (Dir).
 	StateHome string
 	workdir   *entratest.Workdir
 }
 
-// newFakeEnv starts a server and prepares dir (ca.pem, bin/az, env) without seeding.
-func newFakeEnv(dir string) (*fakeEnv, error) {
+// newFakeEnv starts a server and prepares dir (ca.pem, bin/az, env) without seeding; the
+// commands run from bin.
+func newFakeEnv(dir, bin string) (*fakeEnv, error) {
 	srv, err := entratest.NewServer()
 	if err != nil {
 		return nil, fmt.Errorf("starting the fake: %w", err)
@@ -158,7 +188,7 @@ func newFakeEnv(dir string) (*fakeEnv, error) {
 		srv.Close()
 		return nil, err
 	}
-	f := &fakeEnv{Server: srv, Dir: dir, Service: randomService(), StateHome: stateHome}
+	f := &fakeEnv{Server: srv, Dir: dir, Service: randomService(), Bin: bin, StateHome: stateHome}
 	f.Env = f.environ()
 	return f, nil
 }
@@ -171,7 +201,7 @@ func (f *fakeEnv) environ() []string {
 		"SSL_CERT_FILE=" + filepath.Join(f.Dir, "ca.pem"),
 		"CURL_CA_BUNDLE=" + filepath.Join(f.Dir, "ca.pem"),
 		"FAKE_URL=" + f.Server.URL,
-		"PATH=" + filepath.Join(f.Dir, "bin") + string(os.PathListSeparator) + binDir + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"PATH=" + filepath.Join(f.Dir, "bin") + string(os.PathListSeparator) + f.Bin + string(os.PathListSeparator) + os.Getenv("PATH"),
 		"HOME=" + f.Dir,
 		"XDG_STATE_HOME=" + f.StateHome,
 		"NO_COLOR=1",
@@ -240,8 +270,14 @@ func (f *fakeEnv) cleanup() {
 // startFake is the Go-test entry point: a seeded fake in a temporary directory.
 func startFake(t testing.TB, scenario string) *fakeEnv {
 	t.Helper()
+	return startFakeFrom(t, scenario, binDir)
+}
+
+// startFakeFrom is startFake with the commands run from bin.
+func startFakeFrom(t testing.TB, scenario, bin string) *fakeEnv {
+	t.Helper()
 	requireKeyring(t)
-	f, err := newFakeEnv(t.TempDir())
+	f, err := newFakeEnv(t.TempDir(), bin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,9 +288,9 @@ func startFake(t testing.TB, scenario string) *fakeEnv {
 	return f
 }
 
-// command returns an exec.Cmd for one of the built binaries, run in f.Dir with f.Env.
+// command returns an exec.Cmd for one of the commands, run in f.Dir with f.Env.
 func (f *fakeEnv) command(name string, args ...string) *exec.Cmd {
-	cmd := exec.Command(filepath.Join(binDir, name), args...)
+	cmd := exec.Command(filepath.Join(f.Bin, name), args...)
 	cmd.Dir = f.Dir
 	cmd.Env = f.Env
 	return cmd
@@ -285,16 +321,11 @@ func withoutHostWarning(stderr string) string { return hostWarning.ReplaceAllStr
 func TestScript(t *testing.T) {
 	t.Parallel() // mostly waits on the fake (latency, propagation, lag): overlaps the other waiting tests
 	requireKeyring(t)
-	dirs, err := filepath.Glob(filepath.Join("testdata", "script", "*"))
-	if err != nil || len(dirs) == 0 {
-		t.Fatalf("no script folders: %v", err)
-	}
-	for _, dir := range dirs {
-		dir := dir
-		t.Run(filepath.Base(dir), func(t *testing.T) {
+	for _, folder := range scriptFolders(t) {
+		t.Run(folder.name, func(t *testing.T) {
 			t.Parallel()
 			testscript.Run(t, testscript.Params{
-				Dir:                 dir,
+				Files:               folder.files,
 				Setup:               scriptSetup,
 				Cmds:                scriptCommands,
 				Condition:           scriptCondition,
@@ -304,10 +335,60 @@ func TestScript(t *testing.T) {
 	}
 }
 
+// slowScripts take several seconds each, mostly waiting on the fake (read lag, propagation,
+// throttling) or on a software TPM. Parallel tests get their turn in the order they queue,
+// so these go first: started last, one of them alone would hold up the end of the run.
+var slowScripts = []string{
+	"runbook/runbook_real_tenant.txtar",
+	"tpm/tpm_runbook.txtar",
+	"verify/verify_wait_propagation.txtar",
+	"tpm/tpm_file.txtar",
+}
+
+// scriptFolder is one folder of testdata/script and its scripts, in the order they run.
+type scriptFolder struct {
+	name  string
+	files []string
+}
+
+// scriptFolders lists testdata/script's folders and scripts: the slow scripts and their
+// folders first, in slowScripts' order, then the rest alphabetically.
+func scriptFolders(t *testing.T) []scriptFolder {
+	root := filepath.Join("testdata", "script")
+	files, err := filepath.Glob(filepath.Join(root, "*", "*.txtar"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scripts in %s: %v", root, err)
+	}
+	rank := func(file string) int {
+		rel, _ := filepath.Rel(root, file)
+		if i := slices.Index(slowScripts, filepath.ToSlash(rel)); i >= 0 {
+			return i
+		}
+		return len(slowScripts)
+	}
+	for _, slow := range slowScripts {
+		if !slices.Contains(files, filepath.Join(root, filepath.FromSlash(slow))) {
+			t.Errorf("slowScripts names %s, which is not in %s", slow, root)
+		}
+	}
+	slices.SortStableFunc(files, func(a, b string) int { return cmp.Compare(rank(a), rank(b)) })
+	var folders []scriptFolder
+	for _, file := range files {
+		name := filepath.Base(filepath.Dir(file))
+		i := slices.IndexFunc(folders, func(f scriptFolder) bool { return f.name == name })
+		if i < 0 {
+			folders = append(folders, scriptFolder{name: name})
+			i = len(folders) - 1
+		}
+		folders[i].files = append(folders[i].files, file)
+	}
+	return folders
+}
+
 const fakeKey = "fake"
 
 func scriptSetup(e *testscript.Env) error {
-	f, err := newFakeEnv(e.WorkDir)
+	f, err := newFakeEnv(e.WorkDir, binDir)
 	if err != nil {
 		return err
 	}

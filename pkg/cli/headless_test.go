@@ -258,6 +258,7 @@ func checkHeadlessDecides(t *testing.T, f *fakeEnv, label string, env []string, 
 // clearing of the app's tokens (-remove-cached-tokens, rollback) empties the kernel
 // cache whatever -token-cache the clearing run has.
 func TestKernelTokenCacheEndToEnd(t *testing.T) {
+	t.Parallel() // its own fake and keyring service: overlaps the other end-to-end tests
 	f := startFake(t, "legacy")
 	if _, stderr, code := f.run(t, "entraclaw-migrate"); code != 0 {
 		t.Fatalf("migrate: %s", stderr)
@@ -326,6 +327,7 @@ func migratedCacheKey(t *testing.T, f *fakeEnv) string {
 // -token-cache takes auto, keyring, kernel or none, from the command line, the environment
 // or the config file, in every binary; anything else is a usage error.
 func TestTokenCacheFlagValues(t *testing.T) {
+	t.Parallel() // its own fake and keyring service: overlaps the other end-to-end tests
 	f := startFake(t, "migrated")
 	r, _ := runIn(t, f, envWith(f, "ENTRACLAW_TOKEN_CACHE=disk"), "entraclaw-provisioner-token")
 	r.wantExit(t, 2)

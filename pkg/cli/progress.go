@@ -58,20 +58,9 @@ type StatusLine struct {
 const statusTick = time.Second
 
 // progressEvery is how often, off a terminal, a wait says it is still waiting when its
-// state has not changed. A variable so that tests can shorten it.
-var progressEvery = progressInterval()
-
-// testProgressInterval is a test-only knob that replaces the 10 s of progressEvery. Like
-// testWaitInterval it can only be set at link time, by the end-to-end test harness
-// (-ldflags "-X github.com/entraclaw/entraclaw-cli/pkg/cli.testProgressInterval=250ms").
-var testProgressInterval string
-
-func progressInterval() time.Duration {
-	if d, err := time.ParseDuration(testProgressInterval); testProgressInterval != "" && err == nil && d > 0 {
-		return d
-	}
-	return 10 * time.Second
-}
+// state has not changed. A variable so that tests can shorten it (export_test.go does for
+// the commands the end-to-end tests run).
+var progressEvery = 10 * time.Second
 
 // NewStatusLine returns a StatusLine writing to w. tty says whether w is a terminal
 // (Stdio.ErrTTY); prefix is the binary's name.

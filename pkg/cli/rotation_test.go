@@ -67,6 +67,7 @@ func (l *tokenLoop) stop() (calls, failures int, first string) {
 // certificate (a propagation delay, scaled down from the minutes of a real tenant).
 // Not one call may fail: the old certificate serves until the new one is proven.
 func TestRotationKeepsTokensFlowing(t *testing.T) {
+	t.Parallel() // its own fake and keyring service: overlaps the other end-to-end tests
 	requireKeyring(t)
 	f := startFake(t, entratest.ScenarioMigrated)
 	if _, stderr, code := f.run(t, "entraclaw-provisioner-token"); code != 0 { // warm the cache

@@ -183,6 +183,7 @@ func assertNoTokenLeak(t *testing.T, token, out, errOut string) {
 // §2: whatever a token service returns is printed or cached only if it is a sane JWT for
 // this tenant and app; anything else is one error line (exit 1) that does not echo it.
 func TestTokenRefusesBadTokensFromTheTokenService(t *testing.T) {
+	t.Parallel() // its own fake and keyring service: overlaps the other end-to-end tests
 	f := startFake(t, "migrated")
 	h := startHostileSTS(t, f)
 	hostileKey := tokenCacheKey(t, f, h.URL)
@@ -216,6 +217,7 @@ func TestTokenRefusesBadTokensFromTheTokenService(t *testing.T) {
 // §2: the issue's repro. One run against another token service must not poison later
 // normal runs, even when what it returned looks like a valid token for this app.
 func TestTokenCacheKeyedByAuthorityHost(t *testing.T) {
+	t.Parallel() // its own fake and keyring service: overlaps the other end-to-end tests
 	f := startFake(t, "migrated")
 	h := startHostileSTS(t, f)
 	evil := jwtFor(f, nil)
@@ -253,6 +255,7 @@ func TestTokenCacheKeyedByAuthorityHost(t *testing.T) {
 // §2: a planted (or stale) cache item that fails the checks is ignored and deleted, and a
 // fresh token is minted instead.
 func TestTokenRefusesPlantedCacheItems(t *testing.T) {
+	t.Parallel() // its own fake and keyring service: overlaps the other end-to-end tests
 	f := startFake(t, "migrated")
 	key := tokenCacheKey(t, f, "")
 	for _, bt := range badTokens(f) {
@@ -280,6 +283,7 @@ func TestTokenRefusesPlantedCacheItems(t *testing.T) {
 // §2: a token service streaming a 2 GiB token: one line, exit 1, and the binary read about
 // the 64 KiB cap, not the body.
 func TestTokenResponseBodyCapped(t *testing.T) {
+	t.Parallel() // its own fake and keyring service: overlaps the other end-to-end tests
 	f := startFake(t, "migrated")
 	h := startHostileSTS(t, f)
 	h.mu.Lock()
@@ -300,6 +304,7 @@ func TestTokenResponseBodyCapped(t *testing.T) {
 // §2: a cold cache under 100 parallel callers makes one token request; all get the same
 // token. (Before the per-user lock: 85 requests for 100 calls on this machine.)
 func TestTokenColdCacheParallelCallsMakeOneRequest(t *testing.T) {
+	t.Parallel() // its own fake and keyring service: overlaps the other end-to-end tests
 	f := startFake(t, "migrated")
 	n := 100
 	if testing.Short() {
@@ -346,6 +351,7 @@ func TestTokenColdCacheParallelCallsMakeOneRequest(t *testing.T) {
 // §6: while another process holds the per-user token lock, the binary waits; Ctrl-C ends
 // the wait at once with exit 130 and nothing on stdout.
 func TestTokenInterruptWhileWaitingForTheLock(t *testing.T) {
+	t.Parallel() // its own fake and keyring service: overlaps the other end-to-end tests
 	f := startFake(t, "migrated")
 	lockPath := token.LockPath(filepath.Join(f.StateHome, "entraclaw"), tokenCacheKey(t, f, ""))
 	if err := os.MkdirAll(filepath.Dir(lockPath), 0o700); err != nil {
@@ -423,6 +429,7 @@ func TestTokenInterruptWhileKeyringHangs(t *testing.T) {
 // §6: `entraclaw-provisioner-token >&-` is an error (exit 1, one line and a hint), not
 // exit 0 with the token gone nowhere; `>/dev/null` is still fine.
 func TestTokenClosedStdout(t *testing.T) {
+	t.Parallel() // its own fake and keyring service: overlaps the other end-to-end tests
 	f := startFake(t, "migrated")
 	cmd := exec.Command("bash", "-c", `entraclaw-provisioner-token >&-`)
 	cmd.Dir, cmd.Env = f.Dir, f.Env
@@ -526,6 +533,7 @@ func runAndInterruptAfter(t *testing.T, cmd *exec.Cmd, d time.Duration, sig sysc
 // TestCachedTokenCreatesNothing: a call served from the cache takes no lock, so it does
 // not create the per-user state directory (the lock's home) either.
 func TestCachedTokenCreatesNothing(t *testing.T) {
+	t.Parallel() // its own fake and keyring service: overlaps the other end-to-end tests
 	f := startFake(t, "migrated")
 	if _, stderr, code := f.run(t, "entraclaw-provisioner-token"); code != 0 { // warm the cache
 		t.Fatalf("token: exit %d: %s", code, stderr)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,10 +56,32 @@ func TestHostWarning(t *testing.T) {
 	}
 }
 
-// TestProductionBuildHasNoWaitKnob: without the harness's -ldflags, verify -wait polls
-// every verifyWaitInterval.
-func TestProductionBuildHasNoWaitKnob(t *testing.T) {
-	if testWaitInterval != "" || waitInterval() != verifyWaitInterval {
-		t.Fatalf("testWaitInterval is %q in a plain build", testWaitInterval)
+// TestProductionTimings: the commands users run pause as documented: verify -wait polls
+// every 3 s, and the token and Graph clients keep azcore's retry backoff (Resolve hands
+// retryDelay to the cloud they are built for). Only the end-to-end tests' commands shorten
+// them (export_test.go's UseTestTimings, called in those child processes only).
+func TestProductionTimings(t *testing.T) {
+	if verifyWaitInterval != 3*time.Second {
+		t.Errorf("verify -wait polls every %s, want 3s", verifyWaitInterval)
+	}
+	if retryDelay != 0 {
+		t.Errorf("retry backoff base %s, want 0 (azcore's default, 800 ms doubling)", retryDelay)
+	}
+	resolve := func() time.Duration {
+		t.Helper()
+		c := &Common{StateFile: filepath.Join(t.TempDir(), "state.json"), KeyringService: "entraclaw-test-timings"}
+		env, err := c.Resolve(StateOptional)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return env.Cloud.RetryDelay
+	}
+	if got := resolve(); got != 0 {
+		t.Errorf("the resolved cloud's retry delay is %s, want 0", got)
+	}
+	defer func(d time.Duration) { retryDelay = d }(retryDelay)
+	retryDelay = 7 * time.Millisecond
+	if got := resolve(); got != retryDelay {
+		t.Errorf("the resolved cloud's retry delay is %s, want retryDelay (%s)", got, retryDelay)
 	}
 }

@@ -32,22 +32,9 @@ signature is not verified: Graph access tokens are not meant to be verified by c
 -offline prints this machine's status without touching the network (like gh auth status),
 with the renewal record of entraclaw-migrate -renew and whether a renewal job is installed.`
 
-// verifyWaitInterval is how long -wait pauses between attempts.
-const verifyWaitInterval = 3 * time.Second
-
-// testWaitInterval is a test-only knob that replaces verifyWaitInterval. Like
-// entra's testRetryDelay it can only be set at link time, and only the end-to-end
-// test harness sets it (-ldflags "-X github.com/entraclaw/entraclaw-cli/pkg/cli.testWaitInterval=100ms");
-// production binaries leave it empty and nothing at run time can change it.
-var testWaitInterval string
-
-// waitInterval is verifyWaitInterval unless the test harness linked in testWaitInterval.
-func waitInterval() time.Duration {
-	if d, err := time.ParseDuration(testWaitInterval); testWaitInterval != "" && err == nil && d > 0 {
-		return d
-	}
-	return verifyWaitInterval
-}
+// verifyWaitInterval is how long -wait pauses between attempts. A variable so that the
+// end-to-end tests can shorten it in the commands they run (export_test.go).
+var verifyWaitInterval = 3 * time.Second
 
 // maxTokenInput bounds what -token and -decode read; access tokens are a few KB.
 const maxTokenInput = 1 << 20
@@ -218,7 +205,7 @@ func waitVerify(ctx context.Context, cfg verify.Config, deps verify.Deps, wait t
 	defer sl.Done("")
 	var last *verify.Report // the last complete attempt: Ctrl-C can cut the next one short
 	deps.Progress = func(r *verify.Report) { last = r; sl.UpdateDetail(pendingChecks(r)) }
-	rep, err := verify.Wait(ctx, cfg, deps, wait, waitInterval())
+	rep, err := verify.Wait(ctx, cfg, deps, wait, verifyWaitInterval)
 	switch {
 	case ctx.Err() != nil:
 		sl.Done("")

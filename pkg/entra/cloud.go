@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
@@ -41,6 +42,10 @@ type Cloud struct {
 	// Transport, when set (WithCAFile), sends the requests of the credentials and Graph
 	// clients built for this cloud; a Transport in their options wins.
 	Transport policy.Transporter
+	// RetryDelay, when set, is the base of azcore's retry backoff (token requests and
+	// Graph) for the clients built for this cloud whose options set none. Zero is
+	// azcore's default: 800 ms, doubling.
+	RetryDelay time.Duration
 }
 
 var namedClouds = []Cloud{
@@ -138,7 +143,7 @@ func (c Cloud) String() string {
 func (c Cloud) ClientOptions(o CredentialOptions) azcore.ClientOptions {
 	retry := o.Retry
 	if retry.RetryDelay == 0 {
-		retry.RetryDelay = defaultRetryDelay()
+		retry.RetryDelay = c.RetryDelay
 	}
 	return azcore.ClientOptions{
 		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: c.AuthorityHost},

@@ -26,7 +26,8 @@ type GraphOptions struct {
 	// (honouring Retry-After, which real Graph sends in whole seconds); default 4,
 	// negative for none.
 	MaxRetries int
-	// RetryDelay is the base of azcore's exponential backoff; default 800ms.
+	// RetryDelay is the base of azcore's exponential backoff; default the cloud's
+	// RetryDelay, else azcore's 800ms.
 	RetryDelay time.Duration
 	// MaxRetryDelay caps one backoff; a Retry-After above it ends the retries. Default 60s.
 	MaxRetryDelay time.Duration
@@ -91,7 +92,7 @@ func NewGraph(c Cloud, cred azcore.TokenCredential, o GraphOptions) (*Graph, err
 		o.NotFoundBaseDelay = defaultNotFoundBase
 	}
 	if o.RetryDelay == 0 {
-		o.RetryDelay = defaultRetryDelay()
+		o.RetryDelay = c.RetryDelay
 	}
 	retries := o.MaxRetries
 	if retries == 0 {

@@ -1,15 +1,14 @@
 package entratest
 
 import (
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
-	"fmt"
 	"math/big"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -125,6 +124,7 @@ type oidcState struct {
 	mu                   sync.Mutex
 	ready                bool
 	keys                 map[string][]*oidcKey // by issuer kind; the last one signs
+	handedOut            atomic.Int32          // OIDC keys newOIDCKey has handed out
 	githubRequestToken   string
 	pipelinesAccessToken string
 	pipelinesOrgID       string
@@ -138,10 +138,11 @@ type oidcKey struct {
 	retiredAt time.Time
 }
 
-func newOIDCKey() (*oidcKey, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+// newOIDCKey is the server's next OIDC signing key (sharedKeys: distinct within the server).
+func (s *Server) newOIDCKey() (*oidcKey, error) {
+	key, err := sharedKey(tokenSignerKey + int(s.oidc.handedOut.Add(1)))
 	if err != nil {
-		return nil, fmt.Errorf("entratest: oidc signing key: %w", err)
+		return nil, err
 	}
 	sum := sha256.Sum256(key.PublicKey.N.Bytes())
 	return &oidcKey{kid: base64.RawURLEncoding.EncodeToString(sum[:16]), key: key}, nil
@@ -156,7 +157,7 @@ func (s *Server) lockedOIDC() (*oidcState, error) {
 	}
 	o.keys = map[string][]*oidcKey{}
 	for _, kind := range oidcIssuerKinds {
-		k, err := newOIDCKey()
+		k, err := s.newOIDCKey()
 		if err != nil {
 			o.mu.Unlock()
 			return nil, err
@@ -178,7 +179,7 @@ func (s *Server) RotateOIDCKey() error {
 	now := s.now()
 	fresh := map[string]*oidcKey{}
 	for _, kind := range oidcIssuerKinds {
-		k, err := newOIDCKey()
+		k, err := s.newOIDCKey()
 		if err != nil {
 			return err
 		}

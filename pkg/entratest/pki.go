@@ -78,9 +78,9 @@ type tokenSigner struct {
 }
 
 func newTokenSigner(now time.Time) (*tokenSigner, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	key, err := sharedKey(tokenSignerKey)
 	if err != nil {
-		return nil, fmt.Errorf("entratest: signing key: %w", err)
+		return nil, err
 	}
 	template := &x509.Certificate{
 		SerialNumber: randomSerial(),
