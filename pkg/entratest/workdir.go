@@ -59,18 +59,7 @@ func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*W
 			return nil, err
 		}
 	}
-	az, err := fakeAzScript(srv, sc.TenantID, w.CAFile)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(w.BinDir, "az"), []byte(az), 0o755); err != nil {
-		return nil, err
-	}
-	azCmd, err := fakeAzCmd(srv, sc.TenantID, w.CAFile)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(w.BinDir, "az.cmd"), []byte(azCmd), 0o755); err != nil {
+	if err := writeFakeAz(w, srv, sc.TenantID); err != nil {
 		return nil, err
 	}
 	env := []string{
@@ -101,8 +90,36 @@ func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*W
 			env = append(env, kv)
 		}
 	}
+	if err := os.WriteFile(w.EnvFile, []byte(envFile(w.EnvFile, env, path)), 0o644); err != nil {
+		return nil, err
+	}
+	if err := writeCIEnv(w, srv); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// writeFakeAz writes bin/az (POSIX sh) and bin/az.cmd (Windows) for the tenant.
+func writeFakeAz(w *Workdir, srv *Server, tenant string) error {
+	az, err := fakeAzScript(srv, tenant, w.CAFile)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(w.BinDir, "az"), []byte(az), 0o755); err != nil {
+		return err
+	}
+	azCmd, err := fakeAzCmd(srv, tenant, w.CAFile)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(w.BinDir, "az.cmd"), []byte(azCmd), 0o755)
+}
+
+// envFile is the text of the env file at path: it exports env and puts path's
+// directories in front of $PATH.
+func envFile(path string, env, dirs []string) string {
 	var b strings.Builder
-	b.WriteString("# Written by entraclaw-fake-entra. Source it: . " + w.EnvFile + "\n")
+	b.WriteString("# Written by entraclaw-fake-entra. Source it: . " + path + "\n")
 	// Forget every ENTRACLAW_* and AZURE_* variable the shell had: a stray
 	// ENTRACLAW_STATE_FILE or ENTRACLAW_KEYRING_SERVICE must not point the tools at real
 	// data while they talk to the fake.
@@ -112,17 +129,11 @@ func WriteWorkdir(dir string, srv *Server, sc *Scenario, extraEnv ...string) (*W
 		fmt.Fprintf(&b, "export %s=%s\n", k, shellQuote(v))
 	}
 	b.WriteString("export PATH=")
-	for _, dir := range path {
+	for _, dir := range dirs {
 		b.WriteString(shellQuote(dir) + ":")
 	}
 	b.WriteString("\"$PATH\"\n")
-	if err := os.WriteFile(w.EnvFile, []byte(b.String()), 0o644); err != nil {
-		return nil, err
-	}
-	if err := writeCIEnv(w, srv); err != nil {
-		return nil, err
-	}
-	return w, nil
+	return b.String()
 }
 
 // fakeAzScript is a POSIX sh stand-in for the Azure CLI. It answers
