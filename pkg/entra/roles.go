@@ -1,6 +1,9 @@
 package entra
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // BaseProvisionerRoles are the Graph application permissions the provisioner needs besides
 // the Agent ID roles (blueprint section 6, step 3).
@@ -36,4 +39,37 @@ func IsGrantableAppRole(r AppRole) bool {
 		}
 	}
 	return false
+}
+
+// ProvisionerRoles is the one rule for the Graph application permissions the provisioner
+// needs, read from the tenant's Graph service principal: the base roles, then every
+// grantable Agent ID role in the order Graph lists them, each once. Migrate grants them;
+// verify requires them in the token (of the Agent ID roles, those the app declares).
+// missing names the base roles sp does not publish (nil sp: all of them).
+func ProvisionerRoles(sp *ServicePrincipal) (roles []AppRole, missing []string) {
+	var published []AppRole
+	if sp != nil {
+		published = sp.AppRoles
+	}
+	seen := map[string]bool{}
+	add := func(r AppRole) {
+		if !seen[r.ID] {
+			seen[r.ID] = true
+			roles = append(roles, r)
+		}
+	}
+	for _, v := range BaseProvisionerRoles {
+		i := slices.IndexFunc(published, func(r AppRole) bool { return r.Value == v })
+		if i < 0 {
+			missing = append(missing, v)
+			continue
+		}
+		add(published[i])
+	}
+	for _, r := range published {
+		if IsAgentIDRole(r.Value) && IsGrantableAppRole(r) {
+			add(r)
+		}
+	}
+	return roles, missing
 }

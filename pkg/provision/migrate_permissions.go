@@ -11,34 +11,13 @@ import (
 
 // ---- step 2: permissions and admin consent ----
 
-// requiredRoles resolves the permissions the provisioner needs from the Graph
-// service principal's app roles: the base ones, then every enabled application
-// role whose value contains AgentIdentity or AgentIdUser, in the order Graph
-// lists them (disabled and user-only roles cannot be granted to an app).
+// requiredRoles are the permissions the provisioner needs (entra.ProvisionerRoles: the
+// base ones, then every grantable Agent ID role in Graph's order); a tenant whose Graph
+// service principal lacks a base role cannot be migrated.
 func requiredRoles(graphSP *entra.ServicePrincipal) ([]entra.AppRole, error) {
-	byValue := map[string]entra.AppRole{}
-	for _, r := range graphSP.AppRoles {
-		byValue[r.Value] = r
-	}
-	var roles []entra.AppRole
-	seen := map[string]bool{}
-	add := func(r entra.AppRole) {
-		if !seen[r.ID] {
-			seen[r.ID] = true
-			roles = append(roles, r)
-		}
-	}
-	for _, v := range entra.BaseProvisionerRoles {
-		r, ok := byValue[v]
-		if !ok {
-			return nil, failf("", "the Microsoft Graph service principal of this tenant has no app role %s", v)
-		}
-		add(r)
-	}
-	for _, r := range graphSP.AppRoles {
-		if entra.IsAgentIDRole(r.Value) && entra.IsGrantableAppRole(r) {
-			add(r)
-		}
+	roles, missing := entra.ProvisionerRoles(graphSP)
+	if len(missing) > 0 {
+		return nil, failf("", "the Microsoft Graph service principal of this tenant has no app role %s", missing[0])
 	}
 	return roles, nil
 }

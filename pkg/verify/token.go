@@ -51,16 +51,14 @@ func RoleRule(sp *entra.ServicePrincipal, app *entra.Application) Roles {
 			}
 		}
 	}
-	if sp != nil {
-		for _, r := range sp.AppRoles {
-			if !entra.IsAgentIDRole(r.Value) || !entra.IsGrantableAppRole(r) {
-				continue
-			}
-			if app == nil || declared[strings.ToLower(r.ID)] {
-				required = append(required, r.Value)
-			} else {
-				undeclared = append(undeclared, r.Value)
-			}
+	roles, _ := entra.ProvisionerRoles(sp) // base roles Graph does not publish stay required
+	for _, r := range roles {
+		switch {
+		case slices.Contains(entra.BaseProvisionerRoles, r.Value):
+		case app == nil || declared[strings.ToLower(r.ID)]:
+			required = append(required, r.Value)
+		default:
+			undeclared = append(undeclared, r.Value)
 		}
 	}
 	slices.Sort(required)
