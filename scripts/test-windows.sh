@@ -319,7 +319,8 @@ ok "verify 4/4 PASS; token is one JWT line (appidacr 2); token | verify -token -
 step "-ca-file: without ENTRACLAW_CA_FILE Windows does not trust the fake (TLS error, hint)"
 ( unset ENTRACLAW_CA_FILE; expect 1 "$D" entraclaw-provisioner-token -no-cache )
 empty out
-has err 'cannot reach 127\.0\.0\.1:[0-9]+: .*(certificate|x509).*-ca-file / ENTRACLAW_CA_FILE'
+has err 'error: cannot reach 127\.0\.0\.1:[0-9]+: .*(certificate|x509)'
+has err 'hint: .*-ca-file / ENTRACLAW_CA_FILE'
 expect 2 "$D" entraclaw-verify -ca-file "$(winpath "$D/.entraclaw-state.json")"
 has err 'holds no PEM certificate'
 has err 'hint: -ca-file / ENTRACLAW_CA_FILE'
@@ -459,7 +460,7 @@ ok "token (fresh; $cache_note), verify 4/4, migrate has nothing to do"
 step "python-era %LOCALAPPDATA% PEM file: moved into Credential Manager by migrate"
 "$WINE" "$tmp/win/krtool.exe" delbundle "$svc" "$tenant" || fail "delbundle"
 expect 4 "$D" entraclaw-verify -check keyring-cert
-has out 'FAIL +keyring-cert .*not found'
+has out 'FAIL +keyring-cert +no provisioner certificate in the Windows Credential Manager'
 lad=$(cd "$tmp" && "$WINE" cmd /c 'echo %LOCALAPPDATA%' | tr -d '\r')
 [[ $lad == ?:\\* ]] || fail "no %LOCALAPPDATA% under Wine: $lad"
 lad_unix="$WINEPREFIX/drive_c/${lad#?:\\}"
