@@ -80,11 +80,7 @@ func runFederatedToken(ctx context.Context, c *Common, f *federatedFlags, fc fed
 	}
 	tok, err := entra.FetchToken(ctx, cred, scope)
 	if err != nil {
-		var mismatch *entra.FederatedMismatchError
-		if errors.As(err, &mismatch) {
-			return &Error{Code: ExitFailure, Msg: mismatch.Error(), Hint: mismatch.Hint()} // its own words: the SDK's would hide what was presented
-		}
-		return err
+		return err // typed where it entered: a federation mismatch names what was presented
 	}
 	exp, err := token.Check(tok.Token, env.Tenant, env.Client, tok.ExpiresOn, time.Now())
 	if err != nil {
