@@ -26,8 +26,10 @@ var floorPlan = map[string][]string{
 	"pkg/token":       {"pkg/certs", "pkg/entra", "pkg/keystore", "pkg/machinecert", "pkg/state"},
 	"pkg/schedule":    {},
 	"pkg/cli":         {"pkg/certs", "pkg/entra", "pkg/keystore", "pkg/machinecert", "pkg/provision", "pkg/schedule", "pkg/state", "pkg/token", "pkg/tpmkey", "pkg/verify"},
-	// The fake's command wires the fake to the keyring and state file (blueprint §2).
-	"cmd/entraclaw-fake-entra": {"pkg/cli", "pkg/entratest", "pkg/keystore", "pkg/state"},
+	// The fake's command wires the fake to the keyring and the command line (blueprint §2);
+	// no tool imports it, so no tool links the fake.
+	"pkg/fakecmd":              {"pkg/cli", "pkg/entratest", "pkg/keystore"},
+	"cmd/entraclaw-fake-entra": {"pkg/cli", "pkg/fakecmd"},
 }
 
 // TestFloorPlan fails when a package imports upward or sideways, or when a package

@@ -33,12 +33,12 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/certs"
 	"github.com/entraclaw/entraclaw-cli/pkg/cli"
 	"github.com/entraclaw/entraclaw-cli/pkg/entratest"
+	"github.com/entraclaw/entraclaw-cli/pkg/fakecmd"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
 )
 
-// binDir holds the five commands: the four tools as copies of this test binary (testscript.Main
-// puts them on PATH) and the fake, built once by TestMain.
+// binDir holds the five commands, copies of this test binary that testscript.Main puts on PATH.
 var binDir string
 
 // keyringErr is why the real keyring is unusable ("" when it works).
@@ -47,13 +47,14 @@ var keyringErr string
 // TestMain runs the end-to-end tests in-process, as FiloSottile/age does: testscript.Main copies
 // this test binary under each tool's name into a directory it puts first on PATH, and a copy
 // started by a test runs that tool's entry point (the same cli.Main call as cmd/*/main.go) and
-// exits. Processes, signals and exit codes stay real; no binary is linked for the tools.
+// exits. Processes, signals and exit codes stay real; no binary is linked, not even the fake.
 func TestMain(m *testing.M) {
 	testscript.Main(harness{m}, map[string]func(){
 		binToken:    tool(binToken, cli.RunToken),
 		binMigrate:  tool(binMigrate, cli.RunMigrate),
 		binVerify:   tool(binVerify, cli.RunVerify),
 		binRollback: tool(binRollback, cli.RunRollback),
+		binFake:     tool(binFake, fakecmd.Run),
 	})
 }
 
@@ -83,21 +84,11 @@ func (h harness) Run() int {
 		return 1
 	}
 	binDir = filepath.Dir(tokenPath)
-	if err := buildFake(binDir); err != nil {
-		fmt.Fprintln(os.Stderr, "building entraclaw-fake-entra:", err)
-		return 1
-	}
 	if err := keystore.New("entraclaw-test-probe").Probe(); err != nil {
 		keyringErr = err.Error()
 	}
 	return h.m.Run()
 }
-
-// buildFake builds entraclaw-fake-entra into dir, beside the tools (its env file then puts
-// dir on PATH, as for make build's ./bin). It is the one binary the tests build: its entry
-// point is in package main of cmd/entraclaw-fake-entra, which a test cannot import, and
-// moving it into pkg/ would put the fake's wiring (cli, keystore, state) on a floor of its own.
-func buildFake(dir string) error { return goBuild(dir, "./cmd/"+binFake) }
 
 // goBuild builds packages into dir as `make build` does (buildEnv), its output on stderr.
 func goBuild(dir string, packages ...string) error {

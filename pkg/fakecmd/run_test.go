@@ -1,4 +1,4 @@
-package main
+package fakecmd
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 // to "Other", and each group lists its flags.
 func TestHelpGroupsTheKnobs(t *testing.T) {
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"-h"}, cli.Stdio{Out: &out, Err: &out})
+	err := Run(context.Background(), []string{"-h"}, cli.Stdio{Out: &out, Err: &out})
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("-h: %v", err)
 	}

@@ -1,4 +1,10 @@
-package main
+// Package fakecmd is the entraclaw-fake-entra command: its flags (ENTRACLAW_FAKE_* before
+// ENTRACLAW_*), the working directory it writes (CA, state file, fake az, env files), the
+// migrated scenario's certificate in the keyring, and serving pkg/entratest until a signal.
+// It is apart from pkg/entratest, which imports only pkg/certs, because it wires the fake to
+// the keyring and to the command line's flag and error conventions (pkg/cli); and apart
+// from pkg/cli so that no tool links the fake.
+package fakecmd
 
 import (
 	"context"
@@ -56,8 +62,8 @@ type fakeOptions struct {
 	setCAELifetime                                  bool // -cae-token-lifetime given, or -token-lifetime not
 }
 
-// run is entraclaw-fake-entra: parse → serve until the context ends.
-func run(ctx context.Context, args []string, stdio cli.Stdio) error {
+// Run is entraclaw-fake-entra: parse → serve until the context ends.
+func Run(ctx context.Context, args []string, stdio cli.Stdio) error {
 	o, err := parseFake(args, stdio)
 	if err != nil || o.showVersion {
 		if err == nil {
