@@ -64,7 +64,7 @@ func TestParseFakeUsageErrors(t *testing.T) {
 		var out bytes.Buffer
 		_, err := parseFake(tc.args, cli.Stdio{Out: &out, Err: &out})
 		var ce *cli.Error
-		if err == nil || !strings.Contains(err.Error(), tc.want) || (errors.As(err, &ce) && ce.Code != cli.ExitUsage) {
+		if !errors.As(err, &ce) || ce.Code != cli.ExitUsage || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("parseFake(%q) = %v; want exit 2 saying %q", tc.args, err, tc.want)
 		}
 	}
