@@ -10,6 +10,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib/fake.sh
+. "$root/scripts/lib/fake.sh"
 
 # Forget every ENTRACLAW_* and AZURE_* variable the caller exported: an ENTRACLAW_STATE_FILE
 # pointing at a real state file, a production ENTRACLAW_KEYRING_SERVICE, ENTRACLAW_OUTPUT=json…
@@ -75,11 +77,7 @@ repo="$tmp/repo"
 mkdir -p "$repo"
 entraclaw-fake-entra -workdir "$repo" -scenario legacy -propagation-delay 2s >"$tmp/fake.out" 2>"$tmp/fake.err" &
 fake_pid=$!
-for _ in $(seq 1 100); do
-  grep -q ready "$tmp/fake.out" 2>/dev/null && break
-  kill -0 "$fake_pid" 2>/dev/null || { cat "$tmp/fake.err" >&2; exit 1; }
-  sleep 0.1
-done
+wait_fake_ready "$fake_pid" "$tmp/fake.out" "$tmp/fake.err" || { echo "demo: the fake did not get ready" >&2; exit 1; }
 note "$(cat "$tmp/fake.out")"
 # shellcheck disable=SC1091
 . "$repo/env"

@@ -10,6 +10,8 @@
 # "calls=N failed=M rotate_exit=E rotate_seconds=S". Run it inside a private Secret Service.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib/fake.sh
+. "$root/scripts/lib/fake.sh"
 delay=${2:-8s}
 interval=${3:-0.25}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/entraclaw-outage.XXXXXX")
@@ -30,9 +32,11 @@ if [ -z "$bin" ]; then
 fi
 export XDG_STATE_HOME="$tmp/state"
 "$bin/entraclaw-fake-entra" -workdir "$tmp/w" -scenario migrated -propagation-delay "$delay" \
-  -keyring-service entraclaw-outage-cert >"$tmp/fake.log" 2>&1 &
+  -keyring-service entraclaw-outage-cert >"$tmp/fake.log" 2>"$tmp/fake.err" &
 fake_pid=$!
-for _ in $(seq 100); do [ -f "$tmp/w/env" ] && break; sleep 0.05; done
+# The ready line, not the env file: the migrated scenario's certificate reaches the keyring
+# after the env file is written.
+wait_fake_ready "$fake_pid" "$tmp/fake.log" "$tmp/fake.err" || { echo "rotation-outage: the fake did not get ready" >&2; exit 1; }
 # shellcheck disable=SC1091
 . "$tmp/w/env"
 export ENTRACLAW_KEYRING_SERVICE=entraclaw-outage-cert

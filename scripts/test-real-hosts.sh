@@ -15,6 +15,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib/fake.sh
+. "$root/scripts/lib/fake.sh"
 prog=test-real-hosts
 hosts="login.microsoftonline.com graph.microsoft.com management.azure.com"
 
@@ -102,11 +104,7 @@ run() {
 	"$tmp/bin/entraclaw-fake-entra" -workdir "$w" -scenario legacy -listen 127.0.0.1:443 -real-hosts \
 		-propagation-delay 2s >"$tmp/fake.out" 2>"$tmp/fake.err" &
 	fake_pid=$!
-	for _ in $(seq 1 100); do
-		grep -q ready "$tmp/fake.out" 2>/dev/null && break
-		kill -0 "$fake_pid" 2>/dev/null || { cat "$tmp/fake.err" >&2; exit 1; }
-		sleep 0.1
-	done
+	wait_fake_ready "$fake_pid" "$tmp/fake.out" "$tmp/fake.err" || { echo "test-real-hosts: the fake did not get ready" >&2; exit 1; }
 	cat "$tmp/fake.out"
 	check_env_file "$w/env"
 	# shellcheck disable=SC1091

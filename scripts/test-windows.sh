@@ -38,6 +38,8 @@
 # where it fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/fake.sh
+. scripts/lib/fake.sh
 started=$(date +%s)
 
 WINE=${WINE:-/usr/lib/wine/wine64}
@@ -203,12 +205,7 @@ start_fake() {
   mkdir -p "$dir"
   "$tmp/linux/entraclaw-fake-entra" -workdir "$dir" -scenario "$scenario" "$@" >"$dir.out" 2>"$dir.err" &
   fake_pids+=($!)
-  for _ in $(seq 1 100); do
-    grep -q ready "$dir.out" 2>/dev/null && break
-    kill -0 "${fake_pids[-1]}" 2>/dev/null || { cat "$dir.err" >&2; fail "the fake did not start"; }
-    sleep 0.1
-  done
-  grep -q ready "$dir.out" || fail "the fake did not get ready"
+  wait_fake_ready "${fake_pids[-1]}" "$dir.out" "$dir.err" || fail "the fake did not get ready"
   # shellcheck disable=SC1091
   . "$dir/env"
   # Windows paths for the Windows binaries: the CA file and the fake az.cmd.
