@@ -75,7 +75,6 @@ func Classify(err error) (code int, msg, hint string) {
 	var (
 		ce *Error
 		ec exitCoder
-		h  hinter
 	)
 	switch {
 	case errors.As(err, &ce):
@@ -107,13 +106,26 @@ func Classify(err error) (code int, msg, hint string) {
 	// The hint of the outermost error that has one: a wrapper's advice (what to do about
 	// this step) comes before that of the typed error inside it (entra.AuthError, typed
 	// where the SDK's error entered, says what to do about the sign-in or the network).
-	if hint == "" && errors.As(err, &h) {
-		hint = h.Hint()
+	if hint == "" {
+		hint = firstHint(err)
 	}
 	if hint == "" && code == ExitUsage && errors.Is(err, entra.ErrInvalidArgument) {
 		hint = "run with -h for usage"
 	}
 	return code, msg, hint
+}
+
+// firstHint is the hint of the outermost error in err's chain that has a non-empty one.
+// errors.As would stop at the first error with a Hint method even when it has nothing to
+// say (a Graph error that is no tenant policy), and the advice of an error inside it would
+// be lost unless every such type passed it on.
+func firstHint(err error) string {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if h, ok := e.(hinter); ok && h.Hint() != "" {
+			return h.Hint()
+		}
+	}
+	return ""
 }
 
 // oneLine keeps the first line of a message: errors are typed with one-line texts where

@@ -30,6 +30,17 @@ type hinted struct{ msg, hint string }
 func (e *hinted) Error() string { return e.msg }
 func (e *hinted) Hint() string  { return e.hint }
 
+// silentWrapper has a Hint method with nothing to say (as a Graph error that is no tenant
+// policy) around an error that has advice.
+type silentWrapper struct {
+	msg string
+	err error
+}
+
+func (e *silentWrapper) Error() string { return e.msg }
+func (e *silentWrapper) Hint() string  { return "" }
+func (e *silentWrapper) Unwrap() error { return e.err }
+
 func TestClassifyTypedErrors(t *testing.T) {
 	sts := &entra.STSError{Status: 401, Codes: []int{700027}, ErrorCode: "invalid_client",
 		Description: "AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application."}
@@ -63,6 +74,10 @@ func TestClassifyTypedErrors(t *testing.T) {
 			cli.ExitInterrupted, "interrupted", "", "none"},
 		{"hint of an error inside the typed one", fmt.Errorf("provisioner credential: %w", tpm),
 			cli.ExitFailure, "provisioner credential: sign the client assertion: the TPM is busy", "retry when the TPM is free", "the TPM error"},
+		{"past a wrapper whose hint is empty", fmt.Errorf("reading the app: %w", &hinted{"graph: the TPM is busy", ""}),
+			cli.ExitFailure, "reading the app: graph: the TPM is busy", "", "none"},
+		{"past a wrapper with nothing to say", &silentWrapper{"migrate: sign-in", refused},
+			cli.ExitFailure, "migrate: sign-in", refused.HintText, "the network failure inside"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
