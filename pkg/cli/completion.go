@@ -12,6 +12,7 @@ import (
 	"github.com/entraclaw/entraclaw-cli/pkg/entra"
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
 	"github.com/entraclaw/entraclaw-cli/pkg/state"
+	"github.com/entraclaw/entraclaw-cli/pkg/token"
 	"github.com/entraclaw/entraclaw-cli/pkg/verify"
 )
 
@@ -68,7 +69,7 @@ func flagValues(name string) []string {
 	case "key-store":
 		return []string{state.KeyStoreKeyring, state.KeyStoreTPM, state.KeyStoreTPMFile}
 	case "token-cache":
-		return []string{tokenCacheAuto, keystore.CacheKeyring, keystore.CacheKernel, keystore.CacheNone}
+		return []string{token.CacheAuto, keystore.CacheKeyring, keystore.CacheKernel, keystore.CacheNone}
 	case "credential":
 		return []string{CredentialAuto, CredentialCertificate, CredentialFederated}
 	case "schedule":

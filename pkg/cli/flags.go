@@ -15,6 +15,7 @@ import (
 	"github.com/peterbourgon/ff/v3"
 
 	"github.com/entraclaw/entraclaw-cli/pkg/keystore"
+	"github.com/entraclaw/entraclaw-cli/pkg/token"
 )
 
 // EnvPrefix maps flag `tenant-id` to ENTRACLAW_TENANT_ID.
@@ -83,7 +84,7 @@ func NewFlagSet(name, summary string, stdio Stdio) (*flag.FlagSet, *Common) {
 	fs.StringVar(&c.TenantID, "tenant-id", "", "Entra `tenant` id or domain (default: TENANT_ID from the state file)")
 	fs.StringVar(&c.ClientID, "client-id", "", "provisioner app (client) `id` (default: PROVISIONER_CLIENT_ID from the state file)")
 	fs.StringVar(&c.KeyringService, "keyring-service", keystore.DefaultService, "keyring service `name` holding the certificate bundle (account: the tenant id)")
-	fs.StringVar(&c.TokenCache, "token-cache", tokenCacheAuto, "where access tokens are cached: auto (Linux: the kernel keyring where keyctl works, else the Secret Service, else none; elsewhere the OS keyring), keyring, kernel (the Linux kernel keyring: no D-Bus, lost at reboot) or none")
+	fs.StringVar(&c.TokenCache, "token-cache", token.CacheAuto, "where access tokens are cached: auto (Linux: the kernel keyring where keyctl works, else the Secret Service, else none; elsewhere the OS keyring), keyring, kernel (the Linux kernel keyring: no D-Bus, lost at reboot) or none")
 	fs.StringVar(&c.Cloud, "cloud", "public", "Azure `cloud`: public, usgov or china")
 	fs.StringVar(&c.AuthorityHost, "authority-host", "", "custom Entra ID authority host, an https:// `url` (turns instance discovery off)")
 	fs.StringVar(&c.GraphEndpoint, "graph-endpoint", "", "custom Microsoft Graph endpoint, an https:// `url`")
@@ -228,7 +229,7 @@ func (c *Common) Parse(fs *flag.FlagSet, args []string) error {
 	if c.KeyringService == "" {
 		return UsageError("-keyring-service must not be empty")
 	}
-	if !validTokenCache(c.TokenCache) {
+	if !token.ValidCacheSetting(c.TokenCache) {
 		return &Error{Code: ExitUsage, Msg: fmt.Sprintf("-token-cache must be auto, keyring, kernel or none, not %q", c.TokenCache),
 			Hint: "-token-cache and ENTRACLAW_TOKEN_CACHE take auto, keyring, kernel or none"}
 	}

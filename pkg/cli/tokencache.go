@@ -146,11 +146,6 @@ func shortHash(s string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// tokenCacheAuto is -token-cache's default: the best cache this machine has.
-const tokenCacheAuto = token.CacheAuto
-
-func validTokenCache(v string) bool { return token.ValidCacheSetting(v) }
-
 // withTokenCache returns store with the token cache -token-cache chooses (token.ChooseCache),
 // warning at most once a day, when warn is set, that auto found none. An explicit kernel
 // that cannot work is an error naming why; auto never fails.
