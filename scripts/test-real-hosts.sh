@@ -138,7 +138,7 @@ check_env_file() {
 real_clients_before() {
 	local secret out tok
 	secret=$(jq -r .PROVISIONER_CLIENT_SECRET .entraclaw-state.json)
-	if out=$(az login --service-principal -u "$CID" -p "$secret" --tenant "$TID" --allow-no-subscriptions -o json) &&
+	if out=$(az login --service-principal -u "$CID" -p="$secret" --tenant "$TID" --allow-no-subscriptions -o json) &&
 		[ "$(jq -r '.[0].tenantId + " " + .[0].user.type' <<<"$out")" = "$TID servicePrincipal" ]; then
 		ok "az login --service-principal (the legacy secret)"
 	else
@@ -170,7 +170,7 @@ print(c.get_token("https://graph.microsoft.com/.default").token)') || out=""
 # fake's operator app (Application.ReadWrite.All, AppRoleAssignment.ReadWrite.All).
 runbook() {
 	local out thumb1 thumb2 tok
-	if az login --service-principal -u "$(jq -r .appId operator-sp.json)" -p "$(jq -r .password operator-sp.json)" \
+	if az login --service-principal -u "$(jq -r .appId operator-sp.json)" -p="$(jq -r .password operator-sp.json)" \
 		--tenant "$TID" --allow-no-subscriptions -o none; then
 		ok "az login as the operator app"
 	else
